@@ -1,0 +1,29 @@
+# One entry point for set-up, a default run and the test suite.
+# Each target creates .venv with python3 -m venv and (re)installs the requirements only when
+# requirements.txt changed since the last install (the stamp file records that).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements.stamp
+PYTEST_ARGS ?=
+
+.PHONY: run test bench clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $(STAMP)
+
+## A default run: demo corpus, mel features, CRNN; prints the test accuracy.
+run: $(STAMP)
+	$(BIN)/python run.py $(ARGS)
+
+## The whole test suite (what CI runs).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)
