@@ -1,0 +1,1 @@
+"""genre: a Hydra-composed experiment sweeper for music genre classification."""

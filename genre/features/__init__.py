@@ -1,0 +1,26 @@
+"""Batched, device-agnostic audio features: ``(batch, samples)`` -> ``(batch, bands, frames)``."""
+
+from genre.features.base import WaveformFeature
+from genre.features.extractor import LOG_MODES, FeatureExtractor, power_to_db
+from genre.features.pitch import (
+    Chromagram,
+    MidiSpectrogram,
+    chroma_fold,
+    midi_filterbank,
+    midi_to_hz,
+)
+from genre.features.spectral import MFCC, MelSpectrogram
+
+__all__ = [
+    "LOG_MODES",
+    "MFCC",
+    "Chromagram",
+    "FeatureExtractor",
+    "MelSpectrogram",
+    "MidiSpectrogram",
+    "WaveformFeature",
+    "chroma_fold",
+    "midi_filterbank",
+    "midi_to_hz",
+    "power_to_db",
+]

@@ -1,0 +1,86 @@
+"""The contract every feature module follows, and validation of the arguments they share.
+
+A feature maps a waveform batch ``(batch, samples)`` to ``(batch, n_bands, frames)`` and is
+always computed in float32: STFT, mel/pitch matmuls and logarithms are inaccurate in half
+precision, so autocast is switched off for the feature computation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def check_positive(name: str, value: float) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is strictly positive."""
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def check_frequency_range(sample_rate: int, f_min: float, f_max: float | None) -> float:
+    """Validate ``sample_rate`` and the ``[f_min, f_max]`` range.
+
+    Returns:
+        The effective upper frequency: ``f_max``, or the Nyquist frequency when it is None.
+
+    Raises:
+        ValueError: naming the offending parameter.
+    """
+    check_positive("sample_rate", sample_rate)
+    nyquist = sample_rate / 2
+    if f_min < 0:
+        raise ValueError(f"f_min must be >= 0, got {f_min!r}")
+    if f_max is None:
+        f_max = nyquist
+    if f_max > nyquist:
+        raise ValueError(
+            f"f_max={f_max!r} is above the Nyquist frequency {nyquist} (sample_rate / 2)"
+        )
+    if f_min >= f_max:
+        raise ValueError(f"f_min ({f_min!r}) must be below f_max ({f_max!r})")
+    return float(f_max)
+
+
+def check_stft_args(
+    sample_rate: int, n_fft: int, hop_length: int, f_min: float, f_max: float | None
+) -> float:
+    """Validate the STFT and frequency-range arguments shared by all features.
+
+    Returns:
+        The effective upper frequency (see :func:`check_frequency_range`).
+
+    Raises:
+        ValueError: naming the offending parameter.
+    """
+    check_positive("n_fft", n_fft)
+    check_positive("hop_length", hop_length)
+    return check_frequency_range(sample_rate, f_min, f_max)
+
+
+def check_top_db(top_db: float | None) -> None:
+    """Raise ValueError unless ``top_db`` is None or non-negative."""
+    if top_db is not None and top_db < 0:
+        raise ValueError(f"top_db must be None or >= 0, got {top_db!r}")
+
+
+class WaveformFeature(nn.Module):
+    """Base class: ``(batch, samples)`` waveform -> ``(batch, n_bands, frames)`` float32.
+
+    Subclasses set ``n_bands`` and implement :meth:`compute`; :meth:`forward` checks the
+    input shape and runs :meth:`compute` in float32 with autocast disabled.
+    """
+
+    n_bands: int
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Compute the feature of a ``(batch, samples)`` waveform batch."""
+        if waveform.dim() != 2:
+            raise ValueError(
+                f"waveform must have shape (batch, samples), got {tuple(waveform.shape)}"
+            )
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            return self.compute(waveform.to(torch.float32))
+
+    def compute(self, waveform: Tensor) -> Tensor:
+        """Compute the feature of a float32 ``(batch, samples)`` waveform."""
+        raise NotImplementedError

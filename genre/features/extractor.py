@@ -1,0 +1,146 @@
+"""The training-time feature pipeline: transform -> log compression -> per-band standardisation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from genre.features.base import check_positive, check_top_db
+
+LOG_MODES = ("db", "log1p", "none")
+
+# Power floor before the logarithm, as in librosa.power_to_db / torchaudio.amplitude_to_DB.
+_AMIN = 1e-10
+
+
+def power_to_db(power: Tensor, top_db: float | None = 80.0) -> Tensor:
+    """``10 * log10(max(power, 1e-10))`` of a ``(batch, bands, frames)`` tensor.
+
+    With ``top_db``, each item is clamped to at least its OWN maximum minus ``top_db``, so an
+    item's result never depends on the rest of the batch (unlike torchaudio's
+    ``amplitude_to_DB``, whose reference max spans the last three dims).
+    """
+    db = 10.0 * torch.log10(torch.clamp(power, min=_AMIN))
+    if top_db is not None:
+        floor = db.amax(dim=(-2, -1), keepdim=True) - top_db
+        db = torch.maximum(db, floor)
+    return db
+
+
+class FeatureExtractor(nn.Module):
+    """Feature pipeline used by training: ``transform`` -> log compression -> standardisation.
+
+    Args:
+        transform: module mapping ``(batch, samples)`` to ``(batch, bands, frames)``, with an
+            int attribute ``n_bands``.
+        log: ``"db"`` (10·log10 with a per-item ``top_db`` clamp), ``"log1p"`` or ``"none"``.
+        top_db: dynamic range kept by ``"db"``; None disables the clamp. Ignored otherwise.
+        standardize: subtract the per-band mean and divide by the per-band std fitted with
+            :meth:`fit_normalization`. The statistics are buffers (``mean``, ``std`` of shape
+            ``(bands, 1)`` and bool ``fitted``), so they travel with ``state_dict()``.
+        eps: lower bound on the std, so constant (e.g. empty MIDI) bands stay finite.
+    """
+
+    def __init__(
+        self,
+        transform: nn.Module,
+        log: str = "db",
+        top_db: float | None = 80.0,
+        standardize: bool = True,
+        eps: float = 1e-5,
+    ) -> None:
+        super().__init__()
+        if log not in LOG_MODES:
+            raise ValueError(f"log must be one of {', '.join(LOG_MODES)}; got {log!r}")
+        check_top_db(top_db)
+        check_positive("eps", eps)
+        n_bands = getattr(transform, "n_bands", None)
+        if not isinstance(n_bands, int) or n_bands < 1:
+            raise ValueError(
+                f"transform must have a positive int attribute n_bands, got {n_bands!r}"
+            )
+        self.transform = transform
+        self.log = log
+        self.top_db = top_db
+        self.standardize = standardize
+        self.eps = eps
+        self.n_bands = n_bands
+        self.register_buffer("mean", torch.zeros(n_bands, 1))
+        self.register_buffer("std", torch.ones(n_bands, 1))
+        self.register_buffer("fitted", torch.tensor(False))
+        # Host-side mirror of `fitted`: reading the buffer in forward would force a device
+        # sync every training step. Kept in step by fit_normalization and load_state_dict.
+        self._is_fitted = False
+        self.register_load_state_dict_post_hook(FeatureExtractor._mirror_fitted)
+
+    @staticmethod
+    def _mirror_fitted(module: nn.Module, incompatible_keys: object) -> None:
+        """Refresh the host-side fitted flag after ``load_state_dict``."""
+        assert isinstance(module, FeatureExtractor)
+        module._is_fitted = bool(module.fitted)
+
+    def compress(self, waveform: Tensor) -> Tensor:
+        """Transform and log-compress a waveform batch, without standardisation (float32)."""
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            features = self.transform(waveform.to(torch.float32))
+            if self.log == "db":
+                return power_to_db(features, self.top_db)
+            if self.log == "log1p":
+                return torch.log1p(features)
+            return features
+
+    @torch.no_grad()
+    def fit_normalization(self, batches: Iterable[Tensor]) -> None:
+        """Fit the per-band mean and std over all frames of the given waveform batches.
+
+        Pass the training split only. Statistics are merged batch by batch in float64
+        (Chan et al.'s parallel mean/variance update), so any number of batches fits in
+        constant memory without the cancellation of a naive sum-of-squares.
+
+        Raises:
+            ValueError: if the batches hold no frames.
+        """
+        count = 0
+        mean = torch.zeros(self.n_bands, 1, dtype=torch.float64, device=self.mean.device)
+        m2 = torch.zeros_like(mean)  # sum of squared deviations from the running mean
+        for waveform in batches:
+            features = self.compress(waveform.to(self.mean.device)).to(torch.float64)
+            # (batch, bands, frames) -> (bands, batch * frames)
+            values = features.transpose(0, 1).reshape(self.n_bands, -1)
+            n = values.shape[1]
+            if n == 0:
+                continue
+            batch_mean = values.mean(dim=1, keepdim=True)
+            batch_m2 = (values - batch_mean).square().sum(dim=1, keepdim=True)
+            total = count + n
+            delta = batch_mean - mean
+            mean += delta * (n / total)
+            m2 += batch_m2 + delta.square() * (count * n / total)
+            count = total
+        if count == 0:
+            raise ValueError("fit_normalization got no frames: batches is empty")
+        std = (m2 / count).sqrt().clamp(min=self.eps)
+        self.mean.copy_(mean)
+        self.std.copy_(std)
+        self.fitted.fill_(True)
+        self._is_fitted = True
+
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Features ``(batch, n_bands, frames)`` of a ``(batch, samples)`` waveform batch.
+
+        Raises:
+            RuntimeError: if ``standardize`` is on and :meth:`fit_normalization` never ran
+                (nor were fitted statistics loaded from a state dict).
+        """
+        if self.standardize and not self._is_fitted:
+            raise RuntimeError(
+                "FeatureExtractor(standardize=True) is not fitted: call "
+                "fit_normalization() on the training split, or load a fitted state_dict"
+            )
+        features = self.compress(waveform)
+        if not self.standardize:
+            return features
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return (features - self.mean) / self.std
