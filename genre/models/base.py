@@ -1,0 +1,72 @@
+"""The contract every genre classifier follows, and checks shared by their constructors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from genre.errors import ConfigError
+
+
+class GenreModel(nn.Module):
+    """Base class: maps features ``(batch, bands, frames)`` to logits ``(batch, n_classes)``.
+
+    Subclasses are built as ``Model(n_bands, n_classes, **hyperparameters)`` and call
+    :meth:`_check_input` first thing in ``forward`` so a feature/model mismatch fails with a
+    readable message instead of a shape error deep inside a layer.
+    """
+
+    def __init__(self, n_bands: int, n_classes: int) -> None:
+        super().__init__()
+        if n_bands < 1:
+            raise ConfigError("n_bands", f"must be at least 1, got {n_bands}", "Check the feature config.")
+        if n_classes < 1:
+            raise ConfigError("n_classes", f"must be at least 1, got {n_classes}", "Check the dataset labels.")
+        self.n_bands = n_bands
+        self.n_classes = n_classes
+
+    @property
+    def n_parameters(self) -> int:
+        """Number of trainable (``requires_grad``) parameter values."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is ``(batch, n_bands, frames)`` with frames >= 1."""
+        if x.dim() != 3 or x.shape[1] != self.n_bands or x.shape[2] < 1:
+            raise ValueError(
+                f"{type(self).__name__} expects (batch, {self.n_bands}, frames) features, "
+                f"got shape {tuple(x.shape)}"
+            )
+
+
+def _is_positive_int(value: object) -> bool:
+    try:
+        return int(value) == value and int(value) >= 1  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return False
+
+
+def positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    """Validate a sequence hyperparameter (list, tuple or OmegaConf ListConfig) as positive ints."""
+    # Hydra hands lists over as ListConfig; a plain tuple keeps the module picklable and printable.
+    items = list(values)
+    if not items or not all(_is_positive_int(v) for v in items):
+        raise ConfigError(f"model.{name}", f"must be a non-empty list of positive ints, got {items}",
+                          f"Set model.{name} to e.g. [32, 64].")
+    return tuple(int(v) for v in items)
+
+
+def positive_int(name: str, value: int) -> int:
+    """Validate a scalar hyperparameter as a positive int."""
+    if not _is_positive_int(value):
+        raise ConfigError(f"model.{name}", f"must be a positive int, got {value!r}", f"Set model.{name} to e.g. 2.")
+    return int(value)
+
+
+def check_dropout(dropout: float, name: str = "dropout") -> float:
+    """Validate a dropout probability in ``[0, 1)``."""
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.{name}", f"must be in [0, 1), got {dropout}", f"Set model.{name}=0.3.")
+    return float(dropout)

@@ -1,0 +1,202 @@
+"""Tests for the model zoo in genre.models and its Hydra configs in conf/model/."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hydra.utils
+import pytest
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+import genre.models
+from genre.errors import ConfigError
+from genre.models import CNN, CNN1D, CRNN, FCN, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline]
+N_CLASSES = 10
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # The CPU is shared: two OpenMP threads spinning against other processes run these small
+    # batches several times slower than one thread does.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _forward_backward(model: GenreModel, x: torch.Tensor) -> torch.Tensor:
+    """Train-mode forward, cross-entropy backward; return the logits."""
+    model.train()
+    logits = model(x)
+    labels = torch.arange(x.shape[0]) % N_CLASSES
+    F.cross_entropy(logits, labels).backward()
+    return logits
+
+
+def _check_outputs_and_grads(model: GenreModel, x: torch.Tensor) -> None:
+    logits = _forward_backward(model, x)
+    assert logits.shape == (x.shape[0], N_CLASSES)
+    assert torch.isfinite(logits).all()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"{name} got no gradient"
+            assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("n_bands", [12, 20, 40, 128])
+@pytest.mark.parametrize("n_frames", [16, 216])
+def test_shapes_and_gradients(model_cls: type[GenreModel], n_bands: int, n_frames: int) -> None:
+    torch.manual_seed(0)
+    _check_outputs_and_grads(model_cls(n_bands, N_CLASSES), torch.randn(2, n_bands, n_frames))
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_full_clip(model_cls: type[GenreModel]) -> None:
+    """A whole 30-s clip (1292 frames at hop 512, 22050 Hz) of 128 mel bands."""
+    torch.manual_seed(0)
+    _check_outputs_and_grads(model_cls(128, N_CLASSES), torch.randn(2, 128, 1292))
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_single_frame_and_chroma(model_cls: type[GenreModel]) -> None:
+    """Degenerate extreme: 12 bands and one frame must still not pool a dimension to zero."""
+    torch.manual_seed(0)
+    _check_outputs_and_grads(model_cls(12, N_CLASSES), torch.randn(2, 12, 1))
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_rejects_wrong_band_count(model_cls: type[GenreModel]) -> None:
+    model = model_cls(40, N_CLASSES)
+    with pytest.raises(ValueError, match="expects"):
+        model(torch.randn(2, 20, 44))
+    with pytest.raises(ValueError, match="expects"):
+        model(torch.randn(40, 44))
+
+
+def _config_paths() -> list[Path]:
+    return sorted(CONF_DIR.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _config_paths(), ids=lambda p: p.stem)
+def test_config_instantiates(path: Path) -> None:
+    torch.manual_seed(0)
+    model = hydra.utils.instantiate(OmegaConf.load(path), n_bands=40, n_classes=N_CLASSES)
+    assert isinstance(model, GenreModel)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 40, 44)).shape == (2, N_CLASSES)
+
+
+def test_every_model_has_a_config() -> None:
+    targets = {OmegaConf.load(p)["_target_"] for p in _config_paths()}
+    exported = {f"genre.models.{name}" for name in genre.models.__all__ if name != "GenreModel"}
+    assert exported == {f"genre.models.{cls.__name__}" for cls in MODELS}
+    assert targets == exported
+
+
+def _train_steps(model: GenreModel, x: torch.Tensor, y: torch.Tensor, steps: int) -> list[float]:
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("model_cls", [CNN, CRNN], ids=lambda c: c.__name__)
+def test_overfits_tiny_set(model_cls: type[GenreModel]) -> None:
+    torch.manual_seed(0)
+    n_classes = 4
+    x = torch.randn(8, 20, 32)
+    y = torch.arange(8) % n_classes  # balanced: two examples per class
+    losses = _train_steps(model_cls(20, n_classes), x, y, steps=60)
+    final = sum(losses[-5:]) / 5
+    # With balanced labels a model that ignores its input cannot go below the label entropy
+    # ln(4) ~= 1.39, so half of it is only reachable by actually fitting the examples.
+    assert final < 0.5 * math.log(n_classes), losses
+    assert final < 0.5 * losses[0], losses
+
+
+# Two settings per model that differ only in width.
+WIDTHS: dict[type[GenreModel], tuple[dict[str, Any], dict[str, Any]]] = {
+    CNN: ({"channels": [8, 16]}, {"channels": [8, 32]}),
+    CRNN: ({"channels": [8, 16], "rnn_hidden": 8}, {"channels": [8, 16], "rnn_hidden": 16}),
+    ResNet: ({"widths": [8, 16], "blocks_per_stage": [1, 1]}, {"widths": [8, 32], "blocks_per_stage": [1, 1]}),
+    CNN1D: ({"channels": [16, 16]}, {"channels": [16, 32]}),
+    FCN: ({"channels": [8, 16]}, {"channels": [8, 32]}),
+    ShortChunkCNN: ({"channels": [8, 8, 16]}, {"channels": [8, 16, 16]}),
+}
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("model_cls", list(WIDTHS), ids=lambda c: c.__name__)
+def test_n_parameters(model_cls: type[GenreModel]) -> None:
+    narrow_kwargs, wide_kwargs = WIDTHS[model_cls]
+    narrow, wide = model_cls(20, N_CLASSES, **narrow_kwargs), model_cls(20, N_CLASSES, **wide_kwargs)
+    assert narrow.n_parameters == _count(narrow)
+    assert wide.n_parameters == _count(wide)
+    assert narrow.n_parameters < wide.n_parameters
+    # Frozen parameters are not trainable and must not be counted.
+    before = narrow.n_parameters
+    first = next(narrow.parameters())
+    first.requires_grad_(False)
+    assert narrow.n_parameters == _count(narrow) == before - first.numel()
+
+
+def test_linear_baseline_is_one_linear_layer() -> None:
+    for n_bands in (12, 128):
+        model = LinearBaseline(n_bands, N_CLASSES)
+        assert model.n_parameters == _count(model) == 2 * n_bands * N_CLASSES + N_CLASSES
+        assert [type(m) for m in model.modules() if isinstance(m, torch.nn.Linear)] == [torch.nn.Linear]
+
+
+def test_listconfig_hyperparameters_accepted() -> None:
+    cfg = OmegaConf.create({"channels": [8, 16], "rnn_hidden": 8})
+    model = CRNN(20, N_CLASSES, channels=cfg.channels, rnn_hidden=cfg.rnn_hidden)
+    assert model.n_parameters == CRNN(20, N_CLASSES, channels=(8, 16), rnn_hidden=8).n_parameters
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "kwargs"),
+    [
+        (CNN, {"channels": []}),
+        (CNN, {"dropout": 1.0}),
+        (CRNN, {"rnn_layers": 0}),
+        (ResNet, {"widths": [8, 16], "blocks_per_stage": [1]}),
+    ],
+)
+def test_bad_hyperparameters_raise_config_error(model_cls: type[GenreModel], kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"^model\."):
+        model_cls(20, N_CLASSES, **kwargs)
+
+
+@pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
+def test_batch_independence_in_eval(model_cls: type[GenreModel]) -> None:
+    torch.manual_seed(0)
+    model = model_cls(40, N_CLASSES)
+    # A few train-mode batches so BatchNorm running statistics are not the trivial 0/1.
+    with torch.no_grad():
+        for _ in range(2):
+            model.train()(torch.randn(4, 40, 44) * 3 + 1)
+    model.eval()
+    x = torch.randn(4, 40, 44)
+    with torch.no_grad():
+        batch = model(x)
+        for i in range(x.shape[0]):
+            torch.testing.assert_close(model(x[i : i + 1])[0], batch[i], atol=1e-5, rtol=1e-5)
