@@ -1,0 +1,1 @@
+"""Audio datasets: where clips come from, how they are split, decoded once and batched."""

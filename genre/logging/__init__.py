@@ -1,0 +1,1 @@
+"""Run logging: TensorBoard scalars, figures, text and HParams."""

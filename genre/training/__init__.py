@@ -1,0 +1,1 @@
+"""Training: devices, seeding, schedules, checkpoints and the train/evaluate loop."""
