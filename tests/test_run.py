@@ -33,6 +33,7 @@ def _single_run_dir(cwd: Path) -> Path:
     return runs[0]
 
 
+@pytest.mark.slow
 def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path) -> None:
     result = run_cli(["feature=chroma", "model=crnn", *TINY_RUN, "trainer.epochs=2"], tmp_path, cache_dir)
     assert "test accuracy:" in result.stdout
@@ -81,3 +82,18 @@ def test_bad_input_is_a_clear_error_not_a_traceback(args: list[str], expected: s
     assert result.returncode != 0
     assert expected in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.slow
+def test_readme_sweep_gives_one_output_and_tensorboard_dir_per_job(tmp_path: Path, cache_dir: Path) -> None:
+    result = run_cli(["-m", "feature=midi,mel,mfcc", *TINY_RUN], tmp_path, cache_dir)
+    sweeps = list((tmp_path / "multirun").glob("*/*"))
+    assert len(sweeps) == 1, sweeps
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1", "2"]
+    features = set()
+    for job in jobs:
+        assert len(list((job / "tensorboard").glob("events.out.tfevents.*"))) == 1
+        assert (job / "metrics.json").is_file() and (job / "best.pt").is_file()
+        features.add((job / ".hydra" / "overrides.yaml").read_text())
+    assert len(features) == 3 and result.stdout.count("test accuracy:") == 3
