@@ -93,7 +93,8 @@ from pathlib import Path
 import genre.data.cache as cache
 from genre.data.decode import ClipFormat
 
-files, root, delay, workers = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+files, root = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]
+delay, workers = float(sys.argv[3]), int(sys.argv[4])
 real = cache.decode_clip
 def slow(path, fmt):
     time.sleep(delay)
