@@ -97,14 +97,19 @@ class AudioCache:
         return self._fd
 
     def read(self, row: int, start: int = 0, length: int | None = None) -> np.ndarray:
-        """Samples ``start:start+length`` of clip ``row`` as int16 (the whole clip by default)."""
+        """Samples ``start:start+length`` of clip ``row`` as a new, writable int16 array (whole clip by default)."""
         n = self.clip_samples
         if length is None:
             length = n - start
         if not (0 <= row < len(self.paths) and 0 <= start and start + length <= n):
             raise IndexError(f"row {row}, samples {start}:{start + length} outside the cache ({len(self)} x {n})")
-        buffer = os.pread(self._file(), SAMPLE_BYTES * length, SAMPLE_BYTES * (row * n + start))
-        return np.frombuffer(buffer, dtype=np.int16)
+        # Straight from the kernel into the array: one copy, and torch can take the array as it is.
+        audio = np.empty(length, dtype=np.int16)
+        got = os.preadv(self._file(), [audio], SAMPLE_BYTES * (row * n + start))
+        if got != audio.nbytes:
+            raise OSError(f"{self.directory / DATA_FILE} is shorter than its index says (row {row}); "
+                          "delete that folder to rebuild it")
+        return audio
 
     def close(self) -> None:
         """Close the data file (it reopens on the next read)."""
@@ -113,11 +118,20 @@ class AudioCache:
         self._fd = None
 
 
-def cache_key(paths: Sequence[Path], fmt: ClipFormat) -> str:
+def _resolved(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Absolute, link-free, sorted and unique: one name per file, whatever the listing called it."""
+    return sorted({os.path.realpath(p) for p in paths})
+
+
+def cache_key(paths: Sequence[str | os.PathLike], fmt: ClipFormat) -> str:
     """A hash of the clip format and every file's absolute path, size and mtime."""
+    return _key(_resolved(paths), fmt)
+
+
+def _key(resolved: list[str], fmt: ClipFormat) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"version": CACHE_VERSION, "format": asdict(fmt)}, sort_keys=True).encode())
-    for path in sorted(str(Path(p).resolve()) for p in paths):
+    for path in resolved:
         try:
             st = os.stat(path)
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -134,8 +148,8 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def open_cache(paths: Sequence[Path], fmt: ClipFormat, cache_root: str | os.PathLike, *, workers: int | None = None,
-               progress: bool = True) -> AudioCache:
+def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: str | os.PathLike, *,
+               workers: int | None = None, progress: bool = True) -> AudioCache:
     """Open the cache of ``paths`` in ``fmt``, building it first if no finished one exists.
 
     Safe to call from many processes at once: one builds, the others wait for its lock and then
@@ -147,7 +161,9 @@ def open_cache(paths: Sequence[Path], fmt: ClipFormat, cache_root: str | os.Path
     except OSError as exc:
         raise ConfigError("paths.cache_dir", f"cannot create the audio cache folder '{root}' ({exc.strerror})",
                           "Point GENRE_CACHE or paths.cache_dir at a writable folder") from exc
-    key = cache_key(paths, fmt)
+    # Resolved once here: for FMA's 100k tracks each pass over the paths costs seconds.
+    resolved = _resolved(paths)
+    key = _key(resolved, fmt)
     final = root / key
     cache = _load(final, fmt)
     if cache is not None:
@@ -168,7 +184,7 @@ def open_cache(paths: Sequence[Path], fmt: ClipFormat, cache_root: str | os.Path
             # Only a killed build leaves these: nobody else can be building this key while we hold the lock.
             log.info("Removing %s, left by a build that did not finish", stale)
             shutil.rmtree(stale, ignore_errors=True)
-        stats = _build(paths, fmt, root, key, workers=workers, progress=progress)
+        stats = _build(resolved, fmt, root, key, workers=workers, progress=progress)
     finally:
         lock.release()
     stats.waited_seconds = waited
@@ -296,10 +312,9 @@ def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
                           "Free space there or point GENRE_CACHE / paths.cache_dir at a bigger disk")
 
 
-def _build(paths: Sequence[Path], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
+def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
            progress: bool) -> BuildStats:
     started = time.perf_counter()
-    ordered = sorted({str(Path(p).resolve()) for p in paths})
     _check_space(root, len(ordered), fmt)
     workers = max(1, min(workers or default_workers(), len(ordered)))
     tmp = root / f".{key}.tmp-{os.getpid()}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -110,15 +111,17 @@ def _splitter(dataset: DictConfig):
     return instantiate(split)
 
 
-def _unique(items: Sequence[AudioItem]) -> None:
-    """Refuse two entries for one file: it would get one cache row but could land in two splits."""
+def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
+    """Each item's absolute, link-free path (the cache's name for it); two items for one file are refused:
+    they would get one cache row but could land in two splits."""
     seen: dict[str, Path] = {}
     for item in items:
-        resolved = str(Path(item.path).resolve())
+        resolved = os.path.realpath(item.path)
         if resolved in seen:
             raise ConfigError("dataset", f"'{seen[resolved]}' and '{item.path}' are the same file",
                               "List every file once (check for links or duplicate manifest rows)")
         seen[resolved] = Path(item.path)
+    return list(seen)
 
 
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
@@ -132,13 +135,10 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     splitter = _splitter(dataset)
     source = instantiate(dataset.source)
     items: list[AudioItem] = source.items()
-    _unique(items)
-    cache = open_cache([item.path for item in items], fmt, cache_dir,
-                       workers=dataset.get("decode_workers"), progress=progress)
-    usable = [item for item in items if str(Path(item.path).resolve()) in cache.row_of]
-    # The cache may hold more files than this listing skipped (none today); report ours only.
-    listed = {str(Path(item.path).resolve()) for item in items}
-    skipped = {path: reason for path, reason in cache.skipped.items() if path in listed}
+    resolved = _resolve_unique(items)
+    cache = open_cache(resolved, fmt, cache_dir, workers=dataset.get("decode_workers"), progress=progress)
+    usable = [(item, path) for item, path in zip(items, resolved) if path in cache.row_of]
+    skipped = {path: cache.skipped[path] for path in resolved if path in cache.skipped}
     for path, reason in sorted(skipped.items())[:SKIPPED_LISTED]:
         log.warning("Skipped %s: %s", path, reason)
     if len(skipped) > SKIPPED_LISTED:
@@ -147,19 +147,18 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     if not usable:
         raise ConfigError("dataset", f"none of the {len(items)} files could be decoded "
                           f"(e.g. {next(iter(skipped.items()), ('?', '?'))})", "Check the dataset's audio files")
-    assignment = splitter.assign(usable)
-    in_split = [(item, split) for item, split in zip(usable, assignment) if split is not None]
-    labels = label_names([item for item, _ in in_split])
+    assignment = splitter.assign([item for item, _ in usable])
+    in_split = [(item, path, split) for (item, path), split in zip(usable, assignment) if split is not None]
+    labels = label_names([item for item, _, _ in in_split])
     label_id = {name: i for i, name in enumerate(labels)}
     splits: dict[str, SplitClips] = {}
     for name in SPLITS:
-        chosen = [item for item, split in in_split if split == name]
+        chosen = [(item, path) for item, path, split in in_split if split == name]
         if not chosen:
             raise ConfigError("dataset.split", f"the {name} split is empty", "Adjust the split ratios")
-        paths = [str(Path(item.path).resolve()) for item in chosen]
-        splits[name] = SplitClips(rows=np.array([cache.row_of[p] for p in paths], dtype=np.int64),
-                                  targets=np.array([label_id[item.label] for item in chosen], dtype=np.int64),
-                                  paths=paths)
+        splits[name] = SplitClips(rows=np.array([cache.row_of[path] for _, path in chosen], dtype=np.int64),
+                                  targets=np.array([label_id[item.label] for item, _ in chosen], dtype=np.int64),
+                                  paths=[path for _, path in chosen])
     return PreparedData(cache=cache, labels=labels, splits=splits, skipped=skipped,
                         notes=list(getattr(source, "notes", [])), unsplit=len(usable) - len(in_split))
 
