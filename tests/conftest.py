@@ -74,8 +74,3 @@ def fma_tree(tmp_path_factory: pytest.TempPathFactory):
     from dataset_trees import make_fma_tree
 
     return make_fma_tree(tmp_path_factory.mktemp("fma"))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Slow end-to-end tests still run in CI (`make test`); the marker lets a developer deselect them.
-    config.addinivalue_line("markers", "slow: end-to-end runs through the command line (deselect with -m 'not slow')")
