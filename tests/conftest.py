@@ -58,3 +58,19 @@ def compose_run(overrides: Sequence[str], run_dir: Path, cache: Path):
                       overrides=[*overrides, f"hydra.runtime.output_dir={run_dir}", f"paths.cache_dir={cache}"])
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+@pytest.fixture(scope="session")
+def gtzan_trees(tmp_path_factory: pytest.TempPathFactory):
+    """Both GTZAN copies (WAV and AU) in their real layouts, built once per session; do not modify."""
+    from dataset_trees import make_gtzan_trees
+
+    return make_gtzan_trees(tmp_path_factory.mktemp("gtzan"))
+
+
+@pytest.fixture(scope="session")
+def fma_tree(tmp_path_factory: pytest.TempPathFactory):
+    """An FMA metadata folder and audio folder in their real layouts, built once per session; do not modify."""
+    from dataset_trees import make_fma_tree
+
+    return make_fma_tree(tmp_path_factory.mktemp("fma"))

@@ -1,14 +1,22 @@
-"""The decode-once audio cache: content, reuse, invalidation and crops."""
+"""The decode-once audio cache: content, reuse, invalidation, crops, and surviving concurrent,
+killed and crashing builds."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+import genre.data.cache as cache_module
 from genre.data.cache import open_cache
-from genre.data.decode import ClipFormat
+from genre.data.decode import ClipFormat, decode_clip
 
 
 def _tone(path: Path, seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> Path:
@@ -67,3 +75,154 @@ def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Pat
     assert abs(np.abs(mixed).max() - 0.125) < 0.01
     padded = cache.read(cache.row_of[str(short.resolve())])
     assert np.abs(padded[:11000]).max() > 1000 and np.all(padded[11100:] == 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reuse, concurrent builders, killed and damaged builds, crashing decoders
+# ----------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+FMT = ClipFormat(sample_rate=8000, clip_seconds=1.0)
+
+# A builder process: opens (builds) the cache of the files listed in argv[1] under argv[2], with every
+# decode slowed by argv[3] seconds so that the test can act while the build runs; argv[4]: workers;
+# argv[5] (optional): a file to wait for before starting, so that two builders start together.
+BUILDER = """
+import hashlib, json, sys, time
+from pathlib import Path
+import genre.data.cache as cache
+from genre.data.decode import ClipFormat
+
+files, root = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]
+delay, workers = float(sys.argv[3]), int(sys.argv[4])
+real = cache.decode_clip
+def slow(path, fmt):
+    time.sleep(delay)
+    return real(path, fmt)
+cache.decode_clip = slow
+if len(sys.argv) > 5:
+    Path(sys.argv[5] + ".ready-" + str(time.time())).touch()
+    while not Path(sys.argv[5]).exists():
+        time.sleep(0.005)
+started = time.time()
+c = cache.open_cache(files, ClipFormat(8000, 1.0), root, workers=workers, progress=False)
+digest = hashlib.sha256(b"".join(c.read(i).tobytes() for i in range(len(c)))).hexdigest()
+print(json.dumps({"built": c.stats.built, "decoded": c.stats.decoded, "waited": c.stats.waited_seconds,
+                  "directory": str(c.directory), "digest": digest, "started": started, "finished": time.time()}))
+"""
+
+
+def _corpus(folder: Path, n: int) -> list[Path]:
+    return [_tone(folder / f"c.{i:05d}.wav", 1.0, 8000, freq=100.0 + 37 * i) for i in range(n)]
+
+
+def _builder(tmp_path: Path, files: list[Path], cache_root: Path, delay: float, workers: int,
+             go: Path | None = None) -> subprocess.Popen:
+    listing = tmp_path / "files.json"
+    listing.write_text(json.dumps([str(f) for f in files]))
+    args = [sys.executable, "-c", BUILDER, str(listing), str(cache_root), str(delay), str(workers)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(args + ([str(go)] if go else []), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _entries(cache_root: Path) -> list[str]:
+    """What is in the cache folder, lock files aside."""
+    return sorted(p.name for p in (cache_root / "audio").iterdir() if p.suffix != ".lock")
+
+
+def test_second_open_calls_the_decoder_zero_times(tmp_path: Path, monkeypatch) -> None:
+    files = _corpus(tmp_path / "g", 5)
+    calls: list[str] = []
+    real = cache_module.decode_clip
+
+    def counting(path, fmt):
+        calls.append(path)
+        return real(path, fmt)
+
+    monkeypatch.setattr(cache_module, "decode_clip", counting)
+    open_cache(files, FMT, tmp_path / "cache", workers=1, progress=False)
+    assert len(calls) == 5
+    calls.clear()
+    again = open_cache(files, FMT, tmp_path / "cache", workers=1, progress=False)
+    assert calls == [] and again.stats.decoded == 0 and len(again) == 5
+
+
+def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path: Path) -> None:
+    files = _corpus(tmp_path / "g", 16)
+    cache_root, go = tmp_path / "cache", tmp_path / "go"
+    builders = [_builder(tmp_path, files, cache_root, delay=0.2, workers=2, go=go) for _ in range(2)]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("go.ready-*"))) < 2:  # both imported and waiting: start them together
+        assert time.time() < deadline and all(b.poll() is None for b in builders), "builders did not start"
+        time.sleep(0.01)
+    go.touch()
+    results = []
+    for builder in builders:
+        out, err = builder.communicate(timeout=300)
+        assert builder.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    # Both ran at once: exactly one built, the other waited on its lock and then loaded its result.
+    assert sorted(r["built"] for r in results) == [False, True]
+    loader = next(r for r in results if not r["built"])
+    builder_result = next(r for r in results if r["built"])
+    assert loader["waited"] > 0 and loader["started"] < builder_result["finished"]
+    assert loader["directory"] == builder_result["directory"] and loader["digest"] == builder_result["digest"]
+    assert _entries(cache_root) == [Path(loader["directory"]).name]  # no second copy, no temporary left
+    reopened = open_cache(files, FMT, cache_root, workers=1, progress=False)
+    assert not reopened.stats.built and len(reopened) == 16
+    np.testing.assert_array_equal(reopened.read(7), decode_clip(files[7], FMT))
+
+
+def test_a_build_killed_midway_is_rebuilt_not_loaded(tmp_path: Path) -> None:
+    files = _corpus(tmp_path / "g", 12)
+    cache_root = tmp_path / "cache"
+    builder = _builder(tmp_path, files, cache_root, delay=0.3, workers=1)
+    deadline = time.time() + 120
+    partial: list[Path] = []
+    while not any(p.stat().st_size >= 2 * 2 * FMT.clip_samples for p in partial):  # two clips written
+        assert time.time() < deadline and builder.poll() is None, builder.stderr.read() if builder.stderr else ""
+        time.sleep(0.02)
+        partial = list((cache_root / "audio").glob(".*.tmp-*/clips.i16")) if (cache_root / "audio").is_dir() else []
+    builder.send_signal(signal.SIGKILL)
+    builder.wait(timeout=30)
+    assert builder.returncode == -signal.SIGKILL
+    left = _entries(cache_root)
+    assert all(name.startswith(".") for name in left), f"a killed build left something that looks finished: {left}"
+    assert left, "the killed build's temporary directory should still be there (removed by the next builder)"
+
+    cache = open_cache(files, FMT, cache_root, workers=1, progress=False)
+    assert cache.stats.built and cache.stats.decoded == 12 and len(cache) == 12
+    assert _entries(cache_root) == [cache.directory.name]
+    for row in (0, 5, 11):
+        np.testing.assert_array_equal(cache.read(row), decode_clip(files[row], FMT))
+
+
+def test_a_damaged_cache_is_rebuilt_not_read(tmp_path: Path) -> None:
+    files = _corpus(tmp_path / "g", 3)
+    first = open_cache(files, FMT, tmp_path / "cache", workers=1, progress=False)
+    data = first.directory / "clips.i16"
+    data.write_bytes(data.read_bytes()[:-100])  # e.g. a disk that filled up under someone's copy
+    second = open_cache(files, FMT, tmp_path / "cache", workers=1, progress=False)
+    assert second.stats.built and second.directory == first.directory
+    assert data.stat().st_size == 3 * 2 * FMT.clip_samples
+    np.testing.assert_array_equal(second.read(2), decode_clip(files[2], FMT))
+
+
+def test_a_decoder_that_kills_its_process_costs_only_that_file(tmp_path: Path, monkeypatch) -> None:
+    files = _corpus(tmp_path / "g", 6)
+    crasher = _tone(tmp_path / "g" / "crash.wav", 1.0, 8000)
+    real = cache_module.decode_clip
+
+    def segfaulting(path, fmt):
+        if Path(path).name == "crash.wav":
+            os._exit(139)  # what a decoder segfault looks like to the pool
+        return real(path, fmt)
+
+    monkeypatch.setattr(cache_module, "decode_clip", segfaulting)  # forked workers inherit it
+    cache = open_cache([*files, crasher], FMT, tmp_path / "cache", workers=2, progress=False)
+    assert list(cache.skipped) == [str(crasher.resolve())]
+    assert "crashed" in cache.skipped[str(crasher.resolve())]
+    assert len(cache) == 6
+    for path in files:
+        np.testing.assert_array_equal(cache.read(cache.row_of[str(path.resolve())]), decode_clip(path, FMT))

@@ -9,7 +9,8 @@ rebuilds and an unchanged one never does.
 Runs read rows (or just a crop of one) with ``os.pread``: nothing is held in memory or mapped, so a
 run's memory does not grow with the dataset. Builders take an exclusive lock, write into a temporary
 directory and rename it into place, so concurrent sweep jobs end with one intact cache and a killed
-build leaves nothing that looks finished.
+build leaves nothing that looks finished. A finished cache is also checked on opening (index
+readable, format as asked, data file exactly rows x clip length): anything else is rebuilt, never read.
 """
 
 from __future__ import annotations
@@ -18,24 +19,32 @@ import fcntl
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from genre.data.decode import ClipFormat, DecodeError, decode_clip
+from genre.data.decode import ClipFormat, DecodeError, decode_clip, warm_up
+from genre.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 DATA_FILE = "clips.i16"
 INDEX_FILE = "index.json"
+# Bytes per sample of the stored clips (int16).
+SAMPLE_BYTES = 2
+
+Decoded = tuple[str, bytes | None, str | None]
 
 
 @dataclass
@@ -46,6 +55,9 @@ class BuildStats:
     skipped: int = 0
     seconds: float = 0.0
     built: bool = False
+    workers: int = 0
+    # Time spent waiting for another process that was building the same cache.
+    waited_seconds: float = 0.0
 
 
 @dataclass
@@ -85,14 +97,19 @@ class AudioCache:
         return self._fd
 
     def read(self, row: int, start: int = 0, length: int | None = None) -> np.ndarray:
-        """Samples ``start:start+length`` of clip ``row`` as int16 (the whole clip by default)."""
+        """Samples ``start:start+length`` of clip ``row`` as a new, writable int16 array (whole clip by default)."""
         n = self.clip_samples
         if length is None:
             length = n - start
         if not (0 <= row < len(self.paths) and 0 <= start and start + length <= n):
             raise IndexError(f"row {row}, samples {start}:{start + length} outside the cache ({len(self)} x {n})")
-        buffer = os.pread(self._file(), 2 * length, 2 * (row * n + start))
-        return np.frombuffer(buffer, dtype=np.int16)
+        # Straight from the kernel into the array: one copy, and torch can take the array as it is.
+        audio = np.empty(length, dtype=np.int16)
+        got = os.preadv(self._file(), [audio], SAMPLE_BYTES * (row * n + start))
+        if got != audio.nbytes:
+            raise OSError(f"{self.directory / DATA_FILE} is shorter than its index says (row {row}); "
+                          "delete that folder to rebuild it")
+        return audio
 
     def close(self) -> None:
         """Close the data file (it reopens on the next read)."""
@@ -101,11 +118,20 @@ class AudioCache:
         self._fd = None
 
 
-def cache_key(paths: Sequence[Path], fmt: ClipFormat) -> str:
+def _resolved(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Absolute, link-free, sorted and unique: one name per file, whatever the listing called it."""
+    return sorted({os.path.realpath(p) for p in paths})
+
+
+def cache_key(paths: Sequence[str | os.PathLike], fmt: ClipFormat) -> str:
     """A hash of the clip format and every file's absolute path, size and mtime."""
+    return _key(_resolved(paths), fmt)
+
+
+def _key(resolved: list[str], fmt: ClipFormat) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"version": CACHE_VERSION, "format": asdict(fmt)}, sort_keys=True).encode())
-    for path in sorted(str(Path(p).resolve()) for p in paths):
+    for path in resolved:
         try:
             st = os.stat(path)
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -114,100 +140,223 @@ def cache_key(paths: Sequence[Path], fmt: ClipFormat) -> str:
     return digest.hexdigest()[:24]
 
 
-def open_cache(paths: Sequence[Path], fmt: ClipFormat, cache_root: str | os.PathLike, *, workers: int | None = None,
-               progress: bool = True) -> AudioCache:
-    """Open the cache of ``paths`` in ``fmt``, building it first if no finished one exists."""
+def default_workers() -> int:
+    """The CPUs this process may use (on a cluster node: its allocation, not the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: str | os.PathLike, *,
+               workers: int | None = None, progress: bool = True) -> AudioCache:
+    """Open the cache of ``paths`` in ``fmt``, building it first if no finished one exists.
+
+    Safe to call from many processes at once: one builds, the others wait for its lock and then
+    open what it built.
+    """
     root = Path(cache_root).expanduser() / "audio"
-    root.mkdir(parents=True, exist_ok=True)
-    key = cache_key(paths, fmt)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("paths.cache_dir", f"cannot create the audio cache folder '{root}' ({exc.strerror})",
+                          "Point GENRE_CACHE or paths.cache_dir at a writable folder") from exc
+    # Resolved once here: for FMA's 100k tracks each pass over the paths costs seconds.
+    resolved = _resolved(paths)
+    key = _key(resolved, fmt)
     final = root / key
-    if (final / INDEX_FILE).is_file():
-        return _load(final)
-    with _locked(root / f"{key}.lock"):
+    cache = _load(final, fmt)
+    if cache is not None:
+        return cache
+    lock = _Lock(root / f"{key}.lock")
+    waited = lock.acquire(f"the audio cache {final}")
+    try:
         # Another process may have finished the same build while we waited for the lock.
-        if (final / INDEX_FILE).is_file():
-            return _load(final)
+        cache = _load(final, fmt)
+        if cache is not None:
+            cache.stats.waited_seconds = waited
+            return cache
+        if final.exists():
+            # Only a cache from a broken disk or a foreign hand gets here; never read a wrong one.
+            log.warning("Audio cache %s is incomplete or damaged; rebuilding it", final)
+            _remove(final, root / f".{key}.damaged-{os.getpid()}")
         for stale in root.glob(f".{key}.tmp-*"):
             # Only a killed build leaves these: nobody else can be building this key while we hold the lock.
+            log.info("Removing %s, left by a build that did not finish", stale)
             shutil.rmtree(stale, ignore_errors=True)
-        stats = _build(paths, fmt, root, key, workers=workers, progress=progress)
-    cache = _load(final)
+        stats = _build(resolved, fmt, root, key, workers=workers, progress=progress)
+    finally:
+        lock.release()
+    stats.waited_seconds = waited
+    cache = _load(final, fmt)
+    if cache is None:  # pragma: no cover - would mean the file system lost what we just wrote
+        raise RuntimeError(f"the audio cache {final} was built but cannot be opened")
     cache.stats = stats
     return cache
 
 
-class _locked:
-    """An exclusive ``flock`` held for the duration of a ``with`` block (released if the process dies)."""
+class _Lock:
+    """An exclusive ``flock`` on a lock file (released by the kernel if the holder dies)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fd = -1
 
-    def __enter__(self) -> None:
+    def acquire(self, what: str) -> float:
+        """Take the lock, saying so when another process holds it; return the seconds waited."""
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return 0.0
+        except BlockingIOError:
+            pass
+        log.info("Another process is building %s; waiting for it", what)
+        started = time.perf_counter()
         fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return time.perf_counter() - started
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """Let the next process in."""
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
 
 
-def _load(directory: Path) -> AudioCache:
-    index = json.loads((directory / INDEX_FILE).read_text())
-    return AudioCache(directory=directory, fmt=ClipFormat(**index["format"]), paths=index["paths"],
-                      skipped=index["skipped"])
+def _load(directory: Path, fmt: ClipFormat) -> AudioCache | None:
+    """The finished cache in ``directory``, or None when there is none or it does not check out."""
+    try:
+        index = json.loads((directory / INDEX_FILE).read_text())
+        data_bytes = (directory / DATA_FILE).stat().st_size
+    except (OSError, ValueError):
+        return None
+    try:
+        stored_fmt = ClipFormat(**index["format"])
+        paths, skipped = list(index["paths"]), dict(index["skipped"])
+        ok = index["version"] == CACHE_VERSION and stored_fmt == fmt
+    except (KeyError, TypeError):
+        return None
+    if not ok or data_bytes != len(paths) * fmt.clip_samples * SAMPLE_BYTES:
+        return None
+    return AudioCache(directory=directory, fmt=stored_fmt, paths=paths, skipped=skipped)
 
 
-def _decode_job(path: str, fmt: ClipFormat) -> tuple[str, bytes | None, str | None]:
+def _remove(directory: Path, aside: Path) -> None:
+    """Delete a directory, renaming it first so that no reader ever sees it half-deleted."""
+    os.replace(directory, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _decode_job(path: str, fmt: ClipFormat) -> Decoded:
     try:
         return path, decode_clip(path, fmt).tobytes(), None
     except DecodeError as exc:
         return path, None, str(exc)
 
 
-def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[tuple[str, bytes | None, str | None]]:
-    """Decode in worker processes, yielding in input order with a bounded number of clips in flight."""
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # Fork on Linux: workers need only the decoder, and spawn/forkserver would re-import the caller's
+    # __main__ (a run script or a test), costing seconds per worker for nothing.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _decode_alone(path: str, fmt: ClipFormat) -> Decoded:
+    """Decode one file in a process of its own, so a decoder that kills its process costs only this file."""
+    with _pool(1) as pool:
+        try:
+            return pool.submit(_decode_job, path, fmt).result()
+        except BrokenProcessPool:
+            return path, None, "the decoder crashed on this file (its process died)"
+
+
+def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[Decoded]:
+    """Decode in worker processes, yielding in input order with a bounded number of clips in flight.
+
+    A worker that dies (a decoder segfault, the OOM killer) breaks the whole pool and we cannot tell
+    which of the files in flight killed it; those are then decoded one per process, so the culprit
+    is skipped with its reason and the rest of the dataset still gets decoded.
+    """
     if workers <= 1:
         for path in paths:
             yield _decode_job(path, fmt)
         return
+    warm_up(fmt)
     window = 4 * workers
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: list[Future] = []
-        for path in paths:
-            pending.append(pool.submit(_decode_job, path, fmt))
-            if len(pending) >= window:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
+    position = 0  # paths[:position] have been yielded
+    while position < len(paths):
+        submitted = position  # paths[position:submitted] are in flight
+        try:
+            with _pool(workers) as pool:
+                pending: list[Future] = []
+                while position < len(paths):
+                    while submitted < len(paths) and len(pending) < window:
+                        pending.append(pool.submit(_decode_job, paths[submitted], fmt))
+                        submitted += 1
+                    result = pending.pop(0).result()
+                    position += 1
+                    yield result
+        except BrokenProcessPool:
+            log.warning("A decoder process died; decoding the %d files that were in flight one at a time",
+                        submitted - position)
+            for path in paths[position:submitted]:
+                position += 1
+                yield _decode_alone(path, fmt)
 
 
-def _build(paths: Sequence[Path], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
+def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
+    """Refuse to start a build that cannot fit, instead of failing hours into it."""
+    needed = n_files * fmt.clip_samples * SAMPLE_BYTES
+    free = shutil.disk_usage(root).free
+    if needed > free:
+        raise ConfigError("paths.cache_dir", f"'{root}' has {free / 1e9:.1f} GB free but the audio cache of "
+                          f"{n_files} clips needs up to {needed / 1e9:.1f} GB",
+                          "Free space there or point GENRE_CACHE / paths.cache_dir at a bigger disk")
+
+
+def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
            progress: bool) -> BuildStats:
     started = time.perf_counter()
-    ordered = sorted(str(Path(p).resolve()) for p in paths)
-    workers = min(workers or os.cpu_count() or 1, max(1, len(ordered)))
+    _check_space(root, len(ordered), fmt)
+    workers = max(1, min(workers or default_workers(), len(ordered)))
     tmp = root / f".{key}.tmp-{os.getpid()}"
     tmp.mkdir()
     stored: list[str] = []
     skipped: dict[str, str] = {}
     log.info("Decoding %d files into the audio cache %s (%d workers)", len(ordered), root / key, workers)
-    with open(tmp / DATA_FILE, "wb") as data:
-        bar = tqdm(_decoded(ordered, fmt, workers), total=len(ordered), desc="decoding audio", unit="file",
-                   disable=not progress)
-        for path, clip, reason in bar:
-            if clip is None:
-                skipped[path] = reason or "unknown"
-            else:
-                data.write(clip)
-                stored.append(path)
-        data.flush()
-        os.fsync(data.fileno())
-    index = {"version": CACHE_VERSION, "format": asdict(fmt), "paths": stored, "skipped": skipped,
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    (tmp / INDEX_FILE).write_text(json.dumps(index, indent=1))
-    # The rename is the commit point: before it there is no <key>/ directory at all.
-    os.replace(tmp, root / key)
-    stats = BuildStats(decoded=len(ordered), skipped=len(skipped), seconds=time.perf_counter() - started, built=True)
+    try:
+        with open(tmp / DATA_FILE, "wb") as data:
+            bar = tqdm(_decoded(ordered, fmt, workers), total=len(ordered), desc="decoding audio", unit="file",
+                       disable=not progress)
+            for path, clip, reason in bar:
+                if clip is None:
+                    skipped[path] = reason or "unknown"
+                else:
+                    data.write(clip)
+                    stored.append(path)
+            data.flush()
+            os.fsync(data.fileno())
+        index = {"version": CACHE_VERSION, "format": asdict(fmt), "paths": stored, "skipped": skipped,
+                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "decode_seconds": time.perf_counter() - started}
+        with open(tmp / INDEX_FILE, "w") as handle:
+            json.dump(index, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # The rename is the commit point: before it there is no <key>/ directory at all.
+        os.replace(tmp, root / key)
+    except BaseException:
+        # An error or Ctrl-C: leave nothing behind (a SIGKILL leaves tmp, which the next builder removes).
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_directory(root)
+    stats = BuildStats(decoded=len(ordered), skipped=len(skipped), seconds=time.perf_counter() - started,
+                       built=True, workers=workers)
     log.info("Audio cache built: %d clips, %d skipped, %.1f s", len(stored), len(skipped), stats.seconds)
     return stats
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable, so a crash right after a build cannot lose a cache we reported as built."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -48,5 +48,5 @@ class ClipDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             start = int(rng.integers(0, self.cache.clip_samples - self.segment_samples + 1))
             audio = self.cache.read(row, start, self.segment_samples)
-        # frombuffer arrays are read-only; torch wants a writable buffer.
-        return torch.from_numpy(audio.copy()), int(self.targets[index])
+        # read() returns a fresh writable array, so torch can share it without another copy.
+        return torch.from_numpy(audio), int(self.targets[index])

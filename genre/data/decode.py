@@ -32,6 +32,23 @@ class ClipFormat:
         return int(round(self.sample_rate * self.clip_seconds))
 
 
+def warm_up(fmt: ClipFormat) -> None:
+    """Pay the decoder's one-off start-up costs (importing scipy, librosa's first-call set-up: seconds).
+
+    Called in the process that forks the decode workers, so that they inherit a warm decoder instead
+    of each paying again.
+    """
+    import io
+
+    import librosa
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros((441, 2), dtype=np.float32), 44100, format="WAV", subtype="PCM_16")
+    buffer.seek(0)
+    librosa.load(buffer, sr=fmt.sample_rate, mono=True, res_type="soxr_hq", dtype=np.float32)
+
+
 def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
     """Decode ``path``, mix to mono, resample (soxr high quality) and pad or trim to the clip length.
 
@@ -43,6 +60,9 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
     path = Path(path)
     try:
         size = path.stat().st_size
+    except FileNotFoundError as exc:
+        # Datasets list files that are not there (FMA's metadata covers tracks without audio).
+        raise DecodeError("file missing" if not path.is_symlink() else "broken symbolic link") from exc
     except OSError as exc:
         raise DecodeError(f"cannot stat file: {exc.strerror or exc}") from exc
     if size == 0:
@@ -54,8 +74,7 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
             audio, _ = librosa.load(path, sr=fmt.sample_rate, mono=True, duration=fmt.clip_seconds,
                                     res_type="soxr_hq", dtype=np.float32)
     except Exception as exc:  # noqa: BLE001 - every decoder failure is a reason to skip, never a crash
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DecodeError(f"undecodable ({type(exc).__name__}: {message})") from exc
+        raise DecodeError(f"undecodable ({_why_undecodable(path, exc)})") from exc
     if audio.size == 0:
         raise DecodeError("no audio samples (empty or truncated file)")
     if not np.all(np.isfinite(audio)):
@@ -70,3 +89,19 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
         audio = np.pad(audio, (0, n - audio.size))
     audio = audio[:n]
     return np.clip(np.round(audio * INT16_SCALE), -INT16_SCALE, INT16_SCALE - 1).astype(np.int16)
+
+
+def _why_undecodable(path: Path, exc: Exception) -> str:
+    """The most telling one-line reason: librosa's last resort (audioread) fails with an empty
+    NoBackendError, so the first decoder's (soundfile's) complaint says more."""
+    message = str(exc).strip()
+    if not message:
+        import soundfile as sf
+
+        try:
+            sf.info(str(path))
+        except Exception as first:  # noqa: BLE001 - only its message is wanted
+            message = getattr(first, "error_string", None) or str(first)
+            return f"no decoder reads it: truncated, corrupt or not audio; soundfile: {message.strip().splitlines()[0]}"
+        return f"no decoder reads it ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {message.splitlines()[0]}"

@@ -1,26 +1,35 @@
 """Turn a dataset config into labelled, split clips backed by the audio cache.
 
 ``python -m genre.data.prepare dataset=...`` builds the cache ahead of time (e.g. on a login node
-before a sweep), with the same config overrides a run takes.
+before a sweep), with the same config overrides a run takes, and prints what it holds.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.sources import AudioItem
 from genre.data.splits import SPLITS, label_names
-from genre.errors import ConfigError
+from genre.errors import ConfigError, UserInputError
 
 log = logging.getLogger(__name__)
+
+# Skipped files listed one by one in the log and the summary; beyond this, counts per reason
+# (the full list is always in the cache's index.json).
+SKIPPED_LISTED = 50
 
 
 @dataclass
@@ -43,16 +52,38 @@ class PreparedData:
     labels: list[str]
     splits: dict[str, SplitClips]
     skipped: dict[str, str] = field(default_factory=dict)
+    # What the source left out on purpose (e.g. FMA tracks without a top genre), one line each.
+    notes: list[str] = field(default_factory=list)
+    # Decodable files the split puts in no split (GTZAN's fault-filtered split leaves out 70).
+    unsplit: int = 0
 
     def summary(self) -> str:
-        """One human-readable paragraph: cache, counts per split, skipped files."""
+        """A human-readable report: which cache, what it holds, counts per split, what was skipped and why."""
+        stats, fmt = self.cache.stats, self.cache.fmt
+        if stats.built:
+            how = (f"built by this run: {stats.decoded} files decoded in {stats.seconds:.1f} s "
+                   f"by {stats.workers} workers")
+        else:
+            how = "reused: nothing decoded"
+            if stats.waited_seconds:
+                how += f" (waited {stats.waited_seconds:.1f} s for the process that built it)"
+        short = "shorter files zero-padded" if fmt.short_clips == "pad" else "shorter files skipped"
+        if fmt.min_seconds > 0:
+            short += f", files under min_seconds={fmt.min_seconds:g} s skipped"
         counts = ", ".join(f"{name} {len(clips)}" for name, clips in self.splits.items())
-        text = (f"audio cache: {self.cache.directory}\n"
-                f"{len(self.labels)} genres ({', '.join(self.labels)}); clips: {counts}\n"
-                f"skipped files: {len(self.skipped)}")
-        for path, reason in sorted(self.skipped.items()):
-            text += f"\n  {path}: {reason}"
-        return text
+        lines = [f"audio cache: {self.cache.directory} ({how})",
+                 f"clips: {fmt.sample_rate} Hz mono, {fmt.clip_seconds:g} s; {short}",
+                 *self.notes,
+                 f"{len(self.labels)} genres ({', '.join(self.labels)}); clips: {counts}"]
+        if self.unsplit:
+            lines.append(f"in no split: {self.unsplit} files (left out by dataset.split)")
+        lines.append(f"skipped files: {len(self.skipped)}")
+        if len(self.skipped) > SKIPPED_LISTED:
+            reasons = Counter(reason.split(" (")[0] for reason in self.skipped.values())
+            lines += [f"  {n} x {reason}" for reason, n in reasons.most_common()]
+            lines.append(f"  first {SKIPPED_LISTED} (all in {self.cache.directory / 'index.json'}):")
+        lines += [f"  {path}: {reason}" for path, reason in sorted(self.skipped.items())[:SKIPPED_LISTED]]
+        return "\n".join(lines)
 
 
 def clip_format(dataset: DictConfig) -> ClipFormat:
@@ -64,35 +95,100 @@ def clip_format(dataset: DictConfig) -> ClipFormat:
         raise ConfigError("dataset.sample_rate", f"{fmt.sample_rate} is not a positive rate", "Use e.g. 22050")
     if fmt.clip_seconds <= 0:
         raise ConfigError("dataset.clip_seconds", f"{fmt.clip_seconds} is not positive", "Use e.g. 30.0")
+    if fmt.min_seconds < 0:
+        raise ConfigError("dataset.min_seconds", f"{fmt.min_seconds} is negative", "Use 0 to keep every file")
     if fmt.short_clips not in ("pad", "skip"):
         raise ConfigError("dataset.short_clips", f"'{fmt.short_clips}' is not pad or skip", "Use pad or skip")
     return fmt
 
 
+def _splitter(dataset: DictConfig):
+    split = dataset.get("split")
+    if not isinstance(split, DictConfig) or "_target_" not in split:
+        # `dataset.split=fault_filtered` replaces the split's config by a string; the group wants a slash.
+        raise ConfigError("dataset.split", f"'{split}' is not a split config",
+                          "Choose a split with dataset/split=<name> (a slash: stratified, fault_filtered, official)")
+    return instantiate(split)
+
+
+def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
+    """Each item's absolute, link-free path (the cache's name for it); two items for one file are refused:
+    they would get one cache row but could land in two splits."""
+    seen: dict[str, Path] = {}
+    for item in items:
+        resolved = os.path.realpath(item.path)
+        if resolved in seen:
+            raise ConfigError("dataset", f"'{seen[resolved]}' and '{item.path}' are the same file",
+                              "List every file once (check for links or duplicate manifest rows)")
+        seen[resolved] = Path(item.path)
+    return list(seen)
+
+
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
     """List the dataset's files, open (or build) their audio cache and split the usable clips."""
+    # Mandatory keys (???) the user did not give; OmegaConf.missing_keys trips over interpolations to them.
+    missing = [str(key) for key in dataset if OmegaConf.is_missing(dataset, key)]
+    if missing:
+        raise ConfigError(f"dataset.{missing[0]}", "is not set", f"Add dataset.{missing[0]}=... to the command "
+                          "line (see the README's Datasets section)")
     fmt = clip_format(dataset)
+    splitter = _splitter(dataset)
     source = instantiate(dataset.source)
     items: list[AudioItem] = source.items()
-    cache = open_cache([item.path for item in items], fmt, cache_dir,
-                       workers=dataset.get("decode_workers"), progress=progress)
-    usable = [item for item in items if str(Path(item.path).resolve()) in cache.row_of]
-    skipped = {path: reason for path, reason in cache.skipped.items()}
-    for path, reason in skipped.items():
+    resolved = _resolve_unique(items)
+    cache = open_cache(resolved, fmt, cache_dir, workers=dataset.get("decode_workers"), progress=progress)
+    usable = [(item, path) for item, path in zip(items, resolved) if path in cache.row_of]
+    skipped = {path: cache.skipped[path] for path in resolved if path in cache.skipped}
+    for path, reason in sorted(skipped.items())[:SKIPPED_LISTED]:
         log.warning("Skipped %s: %s", path, reason)
+    if len(skipped) > SKIPPED_LISTED:
+        log.warning("Skipped %d more files; every one with its reason is in %s", len(skipped) - SKIPPED_LISTED,
+                    cache.directory / "index.json")
     if not usable:
         raise ConfigError("dataset", f"none of the {len(items)} files could be decoded "
                           f"(e.g. {next(iter(skipped.items()), ('?', '?'))})", "Check the dataset's audio files")
-    labels = label_names(usable)
+    assignment = splitter.assign([item for item, _ in usable])
+    in_split = [(item, path, split) for (item, path), split in zip(usable, assignment) if split is not None]
+    labels = label_names([item for item, _, _ in in_split])
     label_id = {name: i for i, name in enumerate(labels)}
-    assignment = instantiate(dataset.split).assign(usable)
     splits: dict[str, SplitClips] = {}
     for name in SPLITS:
-        chosen = [item for item, split in zip(usable, assignment) if split == name]
+        chosen = [(item, path) for item, path, split in in_split if split == name]
         if not chosen:
             raise ConfigError("dataset.split", f"the {name} split is empty", "Adjust the split ratios")
-        paths = [str(Path(item.path).resolve()) for item in chosen]
-        splits[name] = SplitClips(rows=np.array([cache.row_of[p] for p in paths], dtype=np.int64),
-                                  targets=np.array([label_id[item.label] for item in chosen], dtype=np.int64),
-                                  paths=paths)
-    return PreparedData(cache=cache, labels=labels, splits=splits, skipped=skipped)
+        splits[name] = SplitClips(rows=np.array([cache.row_of[path] for _, path in chosen], dtype=np.int64),
+                                  targets=np.array([label_id[item.label] for item, _ in chosen], dtype=np.int64),
+                                  paths=[path for _, path in chosen])
+    return PreparedData(cache=cache, labels=labels, splits=splits, skipped=skipped,
+                        notes=list(getattr(source, "notes", [])), unsplit=len(usable) - len(in_split))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m genre.data.prepare [overrides]``: build (or check) a dataset's audio cache ahead of a sweep."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    parser = argparse.ArgumentParser(
+        prog="python -m genre.data.prepare",
+        description="Decode a dataset into the shared audio cache, so that every run and sweep job only reads it. "
+                    "Takes the same overrides as run.py; only dataset.* and paths.* matter here.")
+    parser.add_argument("overrides", nargs="*", help="e.g. dataset=gtzan dataset.root=/data/gtzan/genres_original")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    try:
+        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=list(args.overrides))
+        data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
+    except (UserInputError, HydraException, OmegaConfBaseException) as exc:
+        message = " ".join(str(exc).split("\n")[0].split())
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    print(data.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,10 @@
 """Where a dataset's audio files and labels come from.
 
 A *source* lists the dataset as :class:`AudioItem` s (file, genre label, optional predefined split).
-Decoding, caching and splitting happen elsewhere, the same way for every source.
+Decoding, caching and splitting happen elsewhere, the same way for every source. Sources list files
+as they are meant to exist; files that are missing or undecodable are skipped (with their reason)
+by the cache, so they are reported instead of silently dropped. What a source leaves out on purpose
+(e.g. FMA tracks without a top genre) it says in ``notes``, which the run log and TensorBoard record.
 """
 
 from __future__ import annotations
@@ -25,17 +28,45 @@ class AudioItem:
     split: str | None = None
 
 
-class FolderSource:
-    """Any directory of ``<genre>/<audio file>``: labels are the sub-folder names."""
+def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """The audio files directly in ``folder`` by extension, sorted; hidden files (``._x.wav``) excluded.
 
-    def __init__(self, root: str | os.PathLike, extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS,
-                 key: str = "dataset.source.root") -> None:
-        self.root = Path(root).expanduser()
+    Broken symbolic links are kept: the cache reports them as skipped instead of losing them silently.
+    """
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in extensions and not p.name.startswith(".") and not p.is_dir())
+
+
+class FolderSource:
+    """Any directory of ``<genre>/<audio file>`` (labels are the sub-folder names), or a CSV manifest.
+
+    With ``manifest`` set, files and labels come from that CSV instead (see
+    :class:`genre.data.manifest.ManifestSource`); relative paths in it are taken from ``root`` when
+    given, else from the manifest's folder.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None,
+                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS, key: str = "dataset.source.root",
+                 manifest: str | os.PathLike | None = None, manifest_key: str = "dataset.source.manifest") -> None:
+        self.root = Path(root).expanduser() if root is not None else None
         self.extensions = tuple(e.lower() for e in extensions)
         self.key = key
+        self.manifest = manifest
+        self.manifest_key = manifest_key
+        self.notes: list[str] = []
 
     def items(self) -> list[AudioItem]:
         """List every audio file under ``root/<genre>/``, sorted by genre then file name."""
+        if self.manifest is not None:
+            from genre.data.manifest import ManifestSource  # pandas only when a manifest is used
+
+            source = ManifestSource(self.manifest, base=self.root, key=self.manifest_key)
+            items = source.items()
+            self.notes = source.notes
+            return items
+        if self.root is None:
+            raise ConfigError(self.key, "no dataset folder given",
+                              f"Set {self.key}=/path/to/genres (or {self.manifest_key}=/path/to/list.csv)")
         if not self.root.is_dir():
             raise ConfigError(self.key, f"'{self.root}' is not a directory",
                               "Point it at the folder that holds one sub-folder per genre")
@@ -45,8 +76,7 @@ class FolderSource:
                               "Expected <root>/<genre>/<audio files>")
         items: list[AudioItem] = []
         for genre_dir in genre_dirs:
-            files = sorted(p for p in genre_dir.iterdir()
-                           if p.is_file() and p.suffix.lower() in self.extensions)
+            files = audio_files(genre_dir, self.extensions)
             if not files:
                 raise ConfigError(self.key, f"genre folder '{genre_dir}' holds no audio files "
                                   f"({', '.join(self.extensions)})",
@@ -66,6 +96,7 @@ class DemoSource:
         self.sample_rate = sample_rate
         self.seed = seed
         self.progress = progress
+        self.notes: list[str] = []
 
     def items(self) -> list[AudioItem]:
         """Generate the corpus if it is not there yet and list its files."""

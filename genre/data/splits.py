@@ -1,5 +1,9 @@
 """Train/validation/test splits.
 
+A split object's ``assign(items)`` returns, for every item, "train", "val", "test", or None for an
+item the split leaves out (GTZAN's fault-filtered split uses 930 of its 1000 files). Splits are
+chosen with the ``dataset/split`` config group.
+
 Label ids always come from the *sorted* genre names, so the same dataset gives the same ids in every
 run and process (``set()`` order would not).
 """
@@ -63,3 +67,15 @@ class StratifiedSplit:
             for position, index in enumerate(order):
                 splits[index] = "test" if position < n_test else "val" if position < n_test + n_val else "train"
         return [s if s is not None else "train" for s in splits]
+
+
+class PredefinedSplit:
+    """The split the dataset itself defines for every file (FMA's official one, a manifest's column)."""
+
+    def assign(self, items: Sequence[AudioItem]) -> list[str | None]:
+        """Return each item's own split; every item must have one."""
+        missing = [item for item in items if item.split is None]
+        if missing:
+            raise ConfigError("dataset.split", f"{len(missing)} of {len(items)} files have no predefined split "
+                              f"(e.g. {missing[0].path})", "Use dataset/split=stratified for this dataset")
+        return [item.split for item in items]

@@ -1,0 +1,139 @@
+"""FMA, the Free Music Archive dataset (Defferrard et al. 2017).
+
+``fma_metadata/tracks.csv`` has a two-row header (``album``/``artist``/``set``/``track`` over the
+field names, then a row naming the index ``track_id``). A track belongs to the smallest subset it is
+in, and subsets nest: small (8,000) < medium (25,000) < large (106,574). Labels are
+``('track', 'genre_top')``, empty for many large-only tracks; the official split is
+``('set', 'split')``. Audio lives at ``<audio root>/NNN/NNNNNN.mp3`` (the id zero-padded to six
+digits, the folder its first three). Some listed tracks have no or very short audio (099134, 108925,
+133297, ...): the cache skips those with their reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from genre.data.sources import AudioItem
+from genre.errors import ConfigError
+
+FMA_SUBSETS: tuple[str, ...] = ("small", "medium", "large")
+OFFICIAL_SPLITS = {"training": "train", "validation": "val", "test": "test"}
+SUBSET = ("set", "subset")
+SPLIT = ("set", "split")
+GENRE_TOP = ("track", "genre_top")
+# Rows parsed at a time: tracks.csv carries long text columns (artist bios) we never keep.
+_CHUNK_ROWS = 20_000
+
+
+def audio_path(audio_root: Path, track_id: int) -> Path:
+    """Where FMA keeps a track's MP3: ``<audio_root>/000/000002.mp3``."""
+    name = f"{track_id:06d}"
+    return audio_root / name[:3] / f"{name}.mp3"
+
+
+def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_root"):
+    """The subset, split and top genre of every track in ``<metadata_root>/tracks.csv``, indexed by id.
+
+    Returns a pandas DataFrame with the columns ``subset``, ``split`` and ``genre_top``.
+    """
+    import pandas as pd
+
+    root = Path(metadata_root).expanduser()
+    fix = "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip"
+    if not root.is_dir():
+        raise ConfigError(key, f"'{root}' is not a directory", fix)
+    path = root / "tracks.csv"
+    if not path.is_file():
+        if (root / "fma_metadata" / "tracks.csv").is_file():
+            fix = f"Did you mean {key}={root / 'fma_metadata'}?"
+        elif any(root.glob("[0-9][0-9][0-9]/*.mp3")):
+            raise ConfigError(key, f"'{root}' holds FMA audio (NNN/NNNNNN.mp3), not tracks.csv",
+                              "That is dataset.audio_root; point dataset.metadata_root at fma_metadata/")
+        raise ConfigError(key, f"'{root}' holds no tracks.csv", fix)
+    wanted = [SUBSET, SPLIT, GENRE_TOP]
+    parts = []
+    try:
+        # header=[0, 1], index_col=0: the layout FMA writes; read in chunks keeping only our columns,
+        # so parsing the 100k-row file never holds its text columns all at once.
+        for chunk in pd.read_csv(path, header=[0, 1], index_col=0, chunksize=_CHUNK_ROWS, dtype=str):
+            missing = [column for column in wanted if column not in chunk.columns]
+            if missing:
+                raise ConfigError(key, f"'{path}' lacks the column(s) "
+                                  f"{', '.join('/'.join(c) for c in missing)}, so it is not FMA's tracks.csv",
+                                  fix)
+            parts.append(chunk[wanted])
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        text = str(exc).strip()
+        raise ConfigError(key, f"'{path}' is not FMA's tracks.csv ({text.splitlines()[0] if text else exc!r})",
+                          fix) from exc
+    if not parts:
+        raise ConfigError(key, f"'{path}' lists no tracks", fix)
+    tracks = pd.concat(parts)
+    tracks.columns = ["subset", "split", "genre_top"]
+    ids = pd.to_numeric(tracks.index, errors="coerce")
+    if ids.isna().any():
+        raise ConfigError(key, f"'{path}' has track ids that are not numbers (e.g. "
+                          f"'{tracks.index[ids.isna()][0]}')", fix)
+    tracks.index = ids.astype(int)
+    return tracks
+
+
+class FMASource:
+    """The tracks of one FMA subset with a top genre, their official split and their MP3 files."""
+
+    def __init__(self, metadata_root: str | os.PathLike, audio_root: str | os.PathLike, subset: str = "small"
+                 ) -> None:
+        self.metadata_root = Path(metadata_root).expanduser()
+        self.audio_root = Path(audio_root).expanduser()
+        self.subset = subset
+        self.notes: list[str] = []
+
+    def items(self) -> list[AudioItem]:
+        """One item per track of the subset that has a top genre, in track-id order."""
+        if self.subset not in FMA_SUBSETS:
+            raise ConfigError("dataset.subset", f"'{self.subset}' is not an FMA subset",
+                              f"Use one of {', '.join(FMA_SUBSETS)}")
+        if not self.audio_root.is_dir():
+            raise ConfigError("dataset.audio_root", f"'{self.audio_root}' is not a directory",
+                              f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
+        tracks = read_tracks(self.metadata_root)
+        # Subsets nest: a track is labelled with the smallest subset it belongs to.
+        rank = {name: i for i, name in enumerate(FMA_SUBSETS)}
+        in_subset = tracks["subset"].map(rank).le(rank[self.subset])
+        chosen = tracks[in_subset].sort_index()
+        if chosen.empty:
+            raise ConfigError("dataset.metadata_root", f"'{self.metadata_root / 'tracks.csv'}' has no track in "
+                              f"the subset '{self.subset}'", "Use the tracks.csv from fma_metadata.zip")
+        labelled = chosen[chosen["genre_top"].notna() & (chosen["genre_top"].str.strip() != "")]
+        dropped = len(chosen) - len(labelled)
+        unsplit = labelled["split"].isna().sum()
+        labelled = labelled[labelled["split"].notna()]
+        bad_splits = sorted(set(labelled["split"]) - set(OFFICIAL_SPLITS))
+        if bad_splits:
+            raise ConfigError("dataset.metadata_root", f"'{self.metadata_root / 'tracks.csv'}' has set/split "
+                              f"values other than training, validation, test ({', '.join(bad_splits)})",
+                              "Use the tracks.csv from fma_metadata.zip")
+        items = [AudioItem(path=audio_path(self.audio_root, int(track_id)), label=str(row.genre_top).strip(),
+                           split=OFFICIAL_SPLITS[row.split])
+                 for track_id, row in zip(labelled.index, labelled.itertuples(index=False))]
+        if not items:
+            raise ConfigError("dataset.subset", f"none of the {len(chosen)} tracks of '{self.subset}' has a "
+                              "top genre", "Use another subset (small and medium have one for every track)")
+        present = sum(item.path.exists() for item in items)
+        if present == 0:
+            nested = self.audio_root / f"fma_{self.subset}"
+            raise ConfigError("dataset.audio_root", f"'{self.audio_root}' holds none of the {len(items)} tracks of "
+                              f"subset '{self.subset}' (e.g. {items[0].path})",
+                              f"Did you mean {nested}?" if nested.is_dir() else
+                              f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
+        self.notes.append(f"FMA subset '{self.subset}': {len(chosen)} tracks in tracks.csv; {dropped} without "
+                          f"track/genre_top dropped" + (f"; {unsplit} without set/split dropped" if unsplit else "")
+                          + f"; {len(items)} used")
+        if present < len(items):
+            self.notes.append(f"tracks without a file under {self.audio_root}: {len(items) - present} "
+                              "(skipped below as missing)")
+            if present < 0.9 * len(items):
+                self.notes.append(f"most tracks are missing: is {self.audio_root} the audio of "
+                                  f"another subset than '{self.subset}' (dataset.subset)?")
+        return items
