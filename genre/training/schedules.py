@@ -192,8 +192,9 @@ def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup
         raise ConfigError("scheduler.warmup_start_factor", "start and final factors must be in (0, 1]",
                           "Use e.g. 0.04 and 1e-4")
     total = epochs * steps_per_epoch
-    warmup = min(max(1, _warmup_steps(warmup_epochs, epochs, steps_per_epoch)), max(1, total - 1))
+    warmup = min(max(1, _warmup_steps(warmup_epochs, epochs, steps_per_epoch)), max(1, total - 2))
+    # OneCycleLR peaks at step pct_start·total - 1; this puts the peak after `warmup` steps, as elsewhere.
     schedule = OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total,
-                          pct_start=warmup / total, anneal_strategy=anneal_strategy,
+                          pct_start=(warmup + 1) / total, anneal_strategy=anneal_strategy,
                           div_factor=1.0 / warmup_start_factor, final_div_factor=warmup_start_factor / final_factor)
     return LRSchedule(schedule)
