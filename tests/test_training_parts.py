@@ -224,3 +224,22 @@ def test_epoch_sampler_order_depends_on_seed_and_epoch_and_can_start_midway() ->
         shard.set_epoch(2)
     assert sorted(list(shards[0]) + list(shards[1])) == data and not set(shards[0]) & set(shards[1])
     assert math.isclose(len(shards[0]), 10)
+
+
+# --- interruption ---------------------------------------------------------------------------------------
+
+def test_stop_request_records_signals_and_a_second_ctrl_c_stops_at_once() -> None:
+    import os
+    import signal
+
+    from genre.training.interrupt import StopRequest
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested and stop.signum == signal.SIGTERM
+        os.kill(os.getpid(), signal.SIGTERM)  # a launcher's follow-up SIGTERM: still saving
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -14,8 +14,9 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 
 class StopRequest:
     """While installed (``with``), SIGINT/SIGTERM only record a request; training checks it after each
-    step, saves ``last.pt`` and exits cleanly. A second signal stops at once (KeyboardInterrupt), for
-    when saving itself hangs.
+    step, saves ``last.pt`` and exits cleanly. A second Ctrl-C (SIGINT) stops at once
+    (KeyboardInterrupt), for when saving itself hangs; further SIGTERMs are ignored, because launchers
+    follow a Ctrl-C with a SIGTERM of their own (torchrun does) and that must not cancel the save.
     """
 
     def __init__(self) -> None:
@@ -29,9 +30,11 @@ class StopRequest:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None:
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopping without saving")
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt("second Ctrl-C: stopping without saving")
+            return
         self.signum = signum
-        log.warning("%s received: saving last.pt at the end of this step, then exiting (send again to stop now)",
+        log.warning("%s received: saving last.pt at the end of this step, then exiting (Ctrl-C again to stop now)",
                     signal.Signals(signum).name)
 
     def __enter__(self) -> StopRequest:
