@@ -261,6 +261,10 @@ def _train_and_test(cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, 
         if int(state.get("world_size", 1)) != ctx.world_size:
             raise ConfigError("trainer.devices", f"the run trained on {state.get('world_size', 1)} process(es), "
                               f"not {ctx.world_size}", "Resume with the same number of processes")
+        if state.get("audio_cache", data.cache.directory.name) != data.cache.directory.name and ctx.is_main:
+            # The cache key hashes every file's size and mtime: the audio changed since the run started.
+            log.warning("The dataset's audio changed since this run started (audio cache %s, now %s): the resumed "
+                        "run will not match an uninterrupted one", state["audio_cache"], data.cache.directory.name)
         trainer.load_state_dict(state)
         tracker.load_state_dict(state["early_stopping"])
         position = Position(**state["position"])
@@ -289,7 +293,8 @@ def _train_and_test(cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, 
     trainer.logger = logger
     try:
         fit = trainer.fit(crops, loaders["val"], epochs=int(trainer_cfg.epochs), tracker=tracker, run_dir=run_dir,
-                          checkpoint_extra={"labels": data.labels, "config": OmegaConf.to_container(cfg)},
+                          checkpoint_extra={"labels": data.labels, "config": OmegaConf.to_container(cfg),
+                                            "audio_cache": data.cache.directory.name},
                           start=position, history=history, seconds_before=seconds_before)
         # The replicas' final weights, to show that data-parallel training kept them identical.
         fingerprints = ctx.gather(state_fingerprint(trainer.module.state_dict()))
