@@ -7,7 +7,6 @@ consecutive segments of the same length, score each one, and aggregate the segme
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
