@@ -20,7 +20,7 @@ from conftest import REPO, TINY_DEMO, run_cli
 # if every generator state, the data order and the crops are restored. 4 crops per clip in batches
 # of 4 give 12 steps per epoch, so a signal lands inside an epoch.
 ARGS = [*TINY_DEMO, "feature=mel", "model=cnn", "model.channels=[8,16]", "trainer.segment_seconds=1.0",
-        "trainer.crops_per_clip=4", "trainer.batch_size=4", "trainer.epochs=3", "trainer.progress=false",
+        "trainer.crops_per_clip=4", "trainer.batch_size=4", "trainer.epochs=2", "trainer.progress=false",
         "augment=[gain,specaugment,mixup]", "seed=5"]
 COMPARED = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss", "test/acc", "test/loss",
             "test/segment_acc", "test/segment_loss", "train/loss", "train/acc")
@@ -70,7 +70,7 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
     reference_curves.Reload()
     for tag in ("train/loss", "val/acc", "val/segment_acc"):
         steps = [(e.step, e.value) for e in curves.Scalars(tag)]
-        assert [s for s, _ in steps] == [1, 2, 3], tag
+        assert [s for s, _ in steps] == [1, 2], tag
         assert [v for _, v in steps] == pytest.approx([e.value for e in reference_curves.Scalars(tag)], abs=1e-6)
 
 

@@ -38,7 +38,8 @@ def test_every_model_trains_on_every_feature(feature: str, model: str, tmp_path:
     assert metrics["n_parameters"] > 0 and metrics["epochs_run"] == 1
 
 
-@pytest.mark.parametrize("model", ["cnn", "crnn", "resnet", "fcn", "shortchunk"])
+# Model-level tests cover every 2-D model with freq_as_channel; two end-to-end runs check the plumbing.
+@pytest.mark.parametrize("model", ["cnn", "crnn"])
 def test_freq_as_channel_trains(model: str, tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_run(["feature=mfcc", f"model={model}", "model.freq_as_channel=true", *TINY_DEMO, *TRAINING,
                        *SMALL[model]], tmp_path, cache_dir)
