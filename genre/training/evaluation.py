@@ -59,6 +59,8 @@ def segment_logits(model: nn.Module, features: nn.Module, loader: DataLoader, *,
             logits = model(inputs).float()
         all_logits.append(logits.reshape(clips, n_segments, -1).cpu())
         all_targets.append(targets)
+    if not all_logits:  # a rank whose shard is empty (fewer clips than processes)
+        return torch.empty(0, 0, 0), torch.empty(0, dtype=torch.long)
     return torch.cat(all_logits), torch.cat(all_targets)
 
 

@@ -162,10 +162,11 @@ class Trainer:
         # Shards are rank::world_size slices; interleaving them back restores the split's clip order.
         shards = self.dist.gather((logits, targets))
         if len(shards) > 1:
+            filled = [(rank, lg, t) for rank, (lg, t) in enumerate(shards) if len(t)]
             order = torch.cat([torch.arange(rank, rank + self.dist.world_size * len(t), self.dist.world_size)
-                               for rank, (_, t) in enumerate(shards)]).argsort()
-            logits = torch.cat([lg for lg, _ in shards])[order]
-            targets = torch.cat([t for _, t in shards])[order]
+                               for rank, _, t in filled]).argsort()
+            logits = torch.cat([lg for _, lg, _ in filled])[order]
+            targets = torch.cat([t for _, _, t in filled])[order]
         return summarize(logits, targets, self.aggregate)
 
     def _sync_buffers(self) -> None:
