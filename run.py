@@ -13,7 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from genre.errors import UserInputError
+from genre.errors import TrainingInterrupted, UserInputError
+from genre.launch import hydra_overrides
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -23,6 +24,11 @@ def main(cfg: DictConfig) -> float:
 
     try:
         return run_experiment(cfg)
+    except TrainingInterrupted as exc:
+        # last.pt is saved: a clean exit with the shell's code for death by that signal (130, 143).
+        logging.getLogger("genre").warning("%s", exc)
+        print(str(exc), file=sys.stderr)
+        sys.exit(128 + exc.signum)
     except UserInputError as exc:
         logging.getLogger("genre").error("%s", exc)
         if HydraConfig.get().mode == RunMode.RUN:
@@ -32,4 +38,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv.extend(hydra_overrides(sys.argv[1:]))  # resume / torchrun ranks: where Hydra writes
     main()

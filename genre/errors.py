@@ -17,3 +17,11 @@ class ConfigError(UserInputError):
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; continuing would only waste the run."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving ``last.pt``; ``python run.py resume=<run dir>`` continues it."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        self.signum = signum
+        super().__init__(message)

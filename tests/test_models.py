@@ -200,3 +200,58 @@ def test_batch_independence_in_eval(model_cls: type[GenreModel]) -> None:
         batch = model(x)
         for i in range(x.shape[0]):
             torch.testing.assert_close(model(x[i : i + 1])[0], batch[i], atol=1e-5, rtol=1e-5)
+
+
+TWO_D: list[type[GenreModel]] = [CNN, CRNN, ResNet, FCN, ShortChunkCNN]
+
+
+@pytest.mark.parametrize("model_cls", TWO_D, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("n_bands", [12, 128])
+@pytest.mark.parametrize("n_frames", [1, 216])
+def test_freq_as_channel_shapes_and_gradients(model_cls: type[GenreModel], n_bands: int, n_frames: int) -> None:
+    torch.manual_seed(0)
+    _check_outputs_and_grads(model_cls(n_bands, N_CLASSES, freq_as_channel=True), torch.randn(2, n_bands, n_frames))
+
+
+@pytest.mark.parametrize("model_cls", TWO_D, ids=lambda c: c.__name__)
+def test_freq_as_channel_sees_the_whole_spectrum_in_one_filter(model_cls: type[GenreModel]) -> None:
+    """Bands as channels: a change in one band at one frame reaches the first layer's outputs of that
+    frame in every "row" (there is one), not only the neighbouring bands as with 3x3 kernels."""
+    torch.manual_seed(0)
+    model = model_cls(40, N_CLASSES, freq_as_channel=True).eval()
+    image = model.as_image(torch.zeros(1, 40, 30))
+    assert image.shape == (1, 40, 1, 30)
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    x = torch.zeros(1, 40, 1, 30)
+    x[0, 39, 0, 15] = 1.0  # the top band only
+    response = first(x)[0].abs().sum(dim=0)[0]  # (output frames,)
+    stride = first.stride[1]
+    reached = torch.tensor([abs(j * stride - 15) <= 1 for j in range(response.numel())])
+    assert response[reached].gt(0).all() and response[~reached].eq(0).all()
+
+
+def _readme_counts() -> dict[str, list[int | None]]:
+    """Parameter columns of the README's model table: 12, 40, 128 bands, 128 bands freq_as_channel."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows: dict[str, list[int | None]] = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 6 and cells[0].startswith("`") and cells[0].strip("`") in {p.stem for p in _config_paths()}:
+            rows[cells[0].strip("`")] = [None if c in ("—", "-", "") else int(c.replace(",", "")) for c in cells[-4:]]
+    return rows
+
+
+def test_readme_model_table_matches_the_models() -> None:
+    """The README's parameter counts are those of the default configs (6 classes), so they cannot go stale."""
+    rows = _readme_counts()
+    assert set(rows) == {p.stem for p in _config_paths()}
+    for name, counts in rows.items():
+        cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+        actual: list[int | None] = [hydra.utils.instantiate(cfg, n_bands=b, n_classes=6).n_parameters
+                                    for b in (12, 40, 128)]
+        if "freq_as_channel" in cfg:
+            cfg.freq_as_channel = True
+            actual.append(hydra.utils.instantiate(cfg, n_bands=128, n_classes=6).n_parameters)
+        else:
+            actual.append(None)
+        assert counts == actual, name

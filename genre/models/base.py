@@ -18,7 +18,7 @@ class GenreModel(nn.Module):
     readable message instead of a shape error deep inside a layer.
     """
 
-    def __init__(self, n_bands: int, n_classes: int) -> None:
+    def __init__(self, n_bands: int, n_classes: int, freq_as_channel: bool = False) -> None:
         super().__init__()
         if n_bands < 1:
             raise ConfigError("n_bands", f"must be at least 1, got {n_bands}", "Check the feature config.")
@@ -26,6 +26,26 @@ class GenreModel(nn.Module):
             raise ConfigError("n_classes", f"must be at least 1, got {n_classes}", "Check the dataset labels.")
         self.n_bands = n_bands
         self.n_classes = n_classes
+        self.freq_as_channel = bool(freq_as_channel)
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels of a 2-D model's first conv: 1, or every band with ``freq_as_channel``."""
+        return self.n_bands if self.freq_as_channel else 1
+
+    def kernel(self, size: int = 3) -> tuple[int, int]:
+        """A 2-D model's conv kernel: ``size x size``, or ``1 x size`` (time only) with ``freq_as_channel``."""
+        return (1, size) if self.freq_as_channel else (size, size)
+
+    def as_image(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, bands, frames)`` as a 2-D model's input image.
+
+        Normally ``(B, 1, bands, frames)``: one channel, convolved over frequency and time. With
+        ``freq_as_channel`` it is ``(B, bands, 1, frames)``: every band is an input channel of a
+        one-row image, so the same network becomes a 1-D (temporal) CNN whose first filters span the
+        whole spectrum, as in Dieleman & Schrauwen 2014 and the 1-D models of Choi et al. 2017.
+        """
+        return x.unsqueeze(2) if self.freq_as_channel else x.unsqueeze(1)
 
     @property
     def n_parameters(self) -> int:

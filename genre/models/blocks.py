@@ -23,6 +23,11 @@ def activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; choose from {sorted(_ACTIVATIONS)}") from None
 
 
+def _same(kernel: tuple[int, int]) -> tuple[int, int]:
+    """Padding that keeps the size for odd kernels (stride 1)."""
+    return kernel[0] // 2, kernel[1] // 2
+
+
 def capped_max_pool2d(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     """Max-pool ``(B, C, H, W)`` by ``kernel`` (= stride), never reducing H or W below 1."""
     kh, kw = min(kernel[0], x.shape[-2]), min(kernel[1], x.shape[-1])
@@ -75,10 +80,11 @@ class ConvBlock2d(nn.Module):
         pool: tuple[int, int] | None = (2, 2),
         act: str = "relu",
         dropout: float = 0.0,
+        kernel: tuple[int, int] = (3, 3),
     ) -> None:
         super().__init__()
         # No conv bias: the BatchNorm shift that follows makes it redundant.
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=kernel, padding=_same(kernel), bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
         self.act = activation(act)
         self.pool = pool
@@ -101,17 +107,19 @@ class ResBlock2d(nn.Module):
     with padding 1 maps size n to ceil(n/2), so it never reduces a dimension below 1.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut_kernel: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut_kernel: int = 1,
+                 kernel: tuple[int, int] = (3, 3)) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=_same(kernel), bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel, padding=_same(kernel), bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut: nn.Module = nn.Identity()
+        # A one-row (frequency-as-channel) block keeps its shortcut one row high too.
+        short = (min(shortcut_kernel, kernel[0]), shortcut_kernel)
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, shortcut_kernel, stride=stride,
-                          padding=shortcut_kernel // 2, bias=False),
+                nn.Conv2d(in_channels, out_channels, short, stride=stride, padding=_same(short), bias=False),
                 nn.BatchNorm2d(out_channels),
             )
 

@@ -27,6 +27,8 @@ class CNN(GenreModel):
             (capped at 1, so any input size works).
         dropout: dropout before the last linear layer.
         hidden: width of the head's hidden layer.
+        freq_as_channel: treat the bands as input channels of a one-row image and convolve over time
+            only (1 x 3 kernels): the 1-D variant of the same network.
     """
 
     def __init__(
@@ -36,17 +38,18 @@ class CNN(GenreModel):
         channels: Sequence[int] = (32, 64, 128, 128),
         dropout: float = 0.3,
         hidden: int = 128,
+        freq_as_channel: bool = False,
     ) -> None:
-        super().__init__(n_bands, n_classes)
+        super().__init__(n_bands, n_classes, freq_as_channel)
         widths = positive_ints("channels", channels)
         hidden = positive_int("hidden", hidden)
         self.input_bn = nn.BatchNorm1d(n_bands)
-        ins = (1, *widths[:-1])
-        self.blocks = nn.Sequential(*(ConvBlock2d(i, o, pool=(2, 2)) for i, o in zip(ins, widths)))
+        ins = (self.in_channels, *widths[:-1])
+        self.blocks = nn.Sequential(*(ConvBlock2d(i, o, pool=(2, 2), kernel=self.kernel()) for i, o in zip(ins, widths)))
         self.head = mlp_head(2 * widths[-1], hidden, n_classes, check_dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
         self._check_input(x)
-        x = self.input_bn(x).unsqueeze(1)  # (B, 1, bands, frames): one input "image" channel
+        x = self.as_image(self.input_bn(x))  # (B, 1, bands, frames), or (B, bands, 1, frames)
         return self.head(global_mean_max(self.blocks(x)))

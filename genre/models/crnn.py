@@ -35,6 +35,8 @@ class CRNN(GenreModel):
         conv_dropout: dropout after each conv block (0.1 in the paper).
         freq_pool: frequency pool factor per conv block (capped at the remaining bands).
         time_pool: time pool factor per conv block (capped at the remaining frames).
+        freq_as_channel: treat the bands as input channels of a one-row image and convolve over time
+            only (1 x 3 kernels): the 1-D variant of the same network.
     """
 
     def __init__(
@@ -48,16 +50,18 @@ class CRNN(GenreModel):
         conv_dropout: float = 0.1,
         freq_pool: int = 4,
         time_pool: int = 2,
+        freq_as_channel: bool = False,
     ) -> None:
-        super().__init__(n_bands, n_classes)
+        super().__init__(n_bands, n_classes, freq_as_channel)
         widths = positive_ints("channels", channels)
         rnn_hidden, rnn_layers = positive_int("rnn_hidden", rnn_hidden), positive_int("rnn_layers", rnn_layers)
         freq_pool, time_pool = positive_int("freq_pool", freq_pool), positive_int("time_pool", time_pool)
         conv_dropout = check_dropout(conv_dropout, "conv_dropout")
         self.input_bn = nn.BatchNorm1d(n_bands)
-        ins = (1, *widths[:-1])
+        ins = (self.in_channels, *widths[:-1])
         self.blocks = nn.Sequential(
-            *(ConvBlock2d(i, o, pool=(freq_pool, time_pool), act="elu", dropout=conv_dropout)
+            *(ConvBlock2d(i, o, pool=(freq_pool, time_pool), act="elu", dropout=conv_dropout,
+                          kernel=self.kernel())
               for i, o in zip(ins, widths))
         )
         self.rnn = nn.GRU(widths[-1], rnn_hidden, num_layers=rnn_layers, batch_first=True, bidirectional=True)
@@ -66,7 +70,7 @@ class CRNN(GenreModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
         self._check_input(x)
-        x = self.blocks(self.input_bn(x).unsqueeze(1))  # (B, C, bands', frames')
+        x = self.blocks(self.as_image(self.input_bn(x)))  # (B, C, bands', frames')
         seq = x.amax(dim=2).transpose(1, 2)  # (B, frames', C)
         out, _ = self.rnn(seq)  # (B, frames', 2 * rnn_hidden)
         return self.head(out.mean(dim=1))

@@ -39,6 +39,8 @@ class FCN(GenreModel):
         n_classes: number of genres.
         channels: output channels of each conv layer.
         dropout: dropout before the 1x1 output conv.
+        freq_as_channel: treat the bands as input channels of a one-row image and convolve over time
+            only (1 x 3 kernels): the 1-D variant of the same network.
     """
 
     def __init__(
@@ -47,19 +49,20 @@ class FCN(GenreModel):
         n_classes: int,
         channels: Sequence[int] = (32, 64, 128, 256),
         dropout: float = 0.3,
+        freq_as_channel: bool = False,
     ) -> None:
-        super().__init__(n_bands, n_classes)
+        super().__init__(n_bands, n_classes, freq_as_channel)
         widths = positive_ints("channels", channels)
         self.input_bn = nn.BatchNorm1d(n_bands)
-        ins = (1, *widths[:-1])
-        self.blocks = nn.ModuleList(ConvBlock2d(i, o, pool=None) for i, o in zip(ins, widths))
+        ins = (self.in_channels, *widths[:-1])
+        self.blocks = nn.ModuleList(ConvBlock2d(i, o, pool=None, kernel=self.kernel()) for i, o in zip(ins, widths))
         self.dropout = nn.Dropout(check_dropout(dropout))
         self.output = nn.Conv2d(widths[-1], n_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
         self._check_input(x)
-        x = self.input_bn(x).unsqueeze(1)
+        x = self.as_image(self.input_bn(x))
         for i, block in enumerate(self.blocks):
             remaining = len(self.blocks) - i
             x = block(x)

@@ -27,6 +27,8 @@ class ResNet(GenreModel):
         widths: channels of each stage; the stem has ``widths[0]``.
         blocks_per_stage: residual blocks in each stage, same length as ``widths``.
         dropout: dropout before the output layer.
+        freq_as_channel: treat the bands as input channels of a one-row image and convolve over time
+            only (1 x 3 kernels): the 1-D variant of the same network.
     """
 
     def __init__(
@@ -36,23 +38,27 @@ class ResNet(GenreModel):
         widths: Sequence[int] = (32, 64, 128),
         blocks_per_stage: Sequence[int] = (2, 2, 2),
         dropout: float = 0.3,
+        freq_as_channel: bool = False,
     ) -> None:
-        super().__init__(n_bands, n_classes)
+        super().__init__(n_bands, n_classes, freq_as_channel)
         widths = positive_ints("widths", widths)
         depths = positive_ints("blocks_per_stage", blocks_per_stage)
         if len(widths) != len(depths):
             raise ConfigError("model.blocks_per_stage", f"has {len(depths)} entries but widths has {len(widths)}",
                               "Give one block count per stage width.")
         self.input_bn = nn.BatchNorm1d(n_bands)
+        kernel = self.kernel()
         self.stem = nn.Sequential(
-            nn.Conv2d(1, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True)
+            nn.Conv2d(self.in_channels, widths[0], kernel, padding=(kernel[0] // 2, kernel[1] // 2), bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
         in_ch = widths[0]
         for stage, (width, depth) in enumerate(zip(widths, depths)):
             for i in range(depth):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(ResBlock2d(in_ch, width, stride=stride, shortcut_kernel=1))
+                blocks.append(ResBlock2d(in_ch, width, stride=stride, shortcut_kernel=1, kernel=kernel))
                 in_ch = width
         self.stages = nn.Sequential(*blocks)
         self.head = nn.Sequential(nn.Dropout(check_dropout(dropout)), nn.Linear(2 * widths[-1], n_classes))
@@ -61,5 +67,5 @@ class ResNet(GenreModel):
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
         self._check_input(x)
         # Pool right after the stem: full-resolution residual stages would cost 4x the compute.
-        x = capped_max_pool2d(self.stem(self.input_bn(x).unsqueeze(1)), (2, 2))
+        x = capped_max_pool2d(self.stem(self.as_image(self.input_bn(x))), (2, 2))
         return self.head(global_mean_max(self.stages(x)))

@@ -27,6 +27,8 @@ class ShortChunkCNN(GenreModel):
         n_classes: number of genres.
         channels: output channels of each residual block (its length is the depth).
         dropout: dropout in the head (0.5 in the paper).
+        freq_as_channel: treat the bands as input channels of a one-row image and convolve over time
+            only (1 x 3 kernels): the 1-D variant of the same network.
     """
 
     def __init__(
@@ -35,12 +37,13 @@ class ShortChunkCNN(GenreModel):
         n_classes: int,
         channels: Sequence[int] = (32, 32, 64, 64, 64, 64, 128),
         dropout: float = 0.5,
+        freq_as_channel: bool = False,
     ) -> None:
-        super().__init__(n_bands, n_classes)
+        super().__init__(n_bands, n_classes, freq_as_channel)
         widths = positive_ints("channels", channels)
         self.input_bn = nn.BatchNorm1d(n_bands)
-        ins = (1, *widths[:-1])
-        self.blocks = nn.Sequential(*(ResBlock2d(i, o, stride=2, shortcut_kernel=3) for i, o in zip(ins, widths)))
+        ins = (self.in_channels, *widths[:-1])
+        self.blocks = nn.Sequential(*(ResBlock2d(i, o, stride=2, shortcut_kernel=3, kernel=self.kernel()) for i, o in zip(ins, widths)))
         width = widths[-1]
         self.head = nn.Sequential(
             nn.Linear(width, width),
@@ -53,5 +56,5 @@ class ShortChunkCNN(GenreModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
         self._check_input(x)
-        x = self.blocks(self.input_bn(x).unsqueeze(1))
+        x = self.blocks(self.as_image(self.input_bn(x)))
         return self.head(x.amax(dim=(-2, -1)))

@@ -1,19 +1,80 @@
-"""Learning-rate schedules, stepped once per optimizer step, with an optional linear warm-up.
+"""Learning-rate schedules with an optional linear warm-up, as ``_partial_`` factories.
 
-Configs give them as ``_partial_`` callables; the trainer completes them with the optimizer, the
-number of epochs and the steps per epoch (only known once the data is loaded).
+Configs (``conf/scheduler/``) give a factory; the run completes it with the optimizer, the number of
+epochs and the steps per epoch (only known once the data is loaded):
+``factory(optimizer, epochs=..., steps_per_epoch=...) -> LRSchedule``. Every schedule is built from
+``torch.optim.lr_scheduler`` classes and stepped after each optimizer step, so lengths given in epochs
+become steps; only ``plateau`` also reacts to the objective after each validation.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
+from torch.optim.lr_scheduler import (
+    ConstantLR,
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    ExponentialLR,
+    LinearLR,
+    LRScheduler,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
+)
 
 from genre.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+
+class LRSchedule:
+    """What the trainer steps: ``step()`` after every optimizer step, ``epoch_end(objective)`` after each validation.
+
+    ``per_step`` is any torch scheduler (warm-up included); ``plateau``, when given, is a
+    ``ReduceLROnPlateau`` fed the objective once warm-up (``plateau_after`` steps) is over, so it never
+    fights the ramp.
+    """
+
+    def __init__(self, per_step: LRScheduler, plateau: ReduceLROnPlateau | None = None,
+                 plateau_after: int = 0) -> None:
+        self.per_step = per_step
+        self.plateau = plateau
+        self.plateau_after = plateau_after
+        self.steps = 0
+
+    def step(self) -> None:
+        """Advance by one optimizer step."""
+        self.per_step.step()
+        self.steps += 1
+
+    def epoch_end(self, objective: float) -> None:
+        """Report the epoch's objective (only ``plateau`` uses it)."""
+        if self.plateau is not None and self.steps >= self.plateau_after:
+            self.plateau.step(objective)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the schedule exactly (resume)."""
+        return {"per_step": self.per_step.state_dict(), "steps": self.steps,
+                "plateau": None if self.plateau is None else self.plateau.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.per_step.load_state_dict(state["per_step"])
+        self.steps = int(state["steps"])
+        if self.plateau is not None and state.get("plateau") is not None:
+            self.plateau.load_state_dict(state["plateau"])
+
+
+def _steps(epochs: float, steps_per_epoch: int, key: str, minimum: int = 1) -> int:
+    steps = int(round(float(epochs) * steps_per_epoch))
+    if steps < minimum:
+        raise ConfigError(key, f"{epochs} epochs is less than {minimum} step(s) of {steps_per_epoch} per epoch",
+                          "Use a longer period")
+    return steps
 
 
 def _warmup_steps(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> int:
@@ -38,18 +99,102 @@ def _with_warmup(optimizer: Optimizer, after: LRScheduler, warmup: int, start_fa
     return SequentialLR(optimizer, schedulers=[ramp, after], milestones=[warmup])
 
 
+def _constant(optimizer: Optimizer) -> LRScheduler:
+    return ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def warmup_constant(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
+                    warmup_start_factor: float = 0.1) -> LRSchedule:
+    """A constant learning rate, after an optional linear warm-up."""
+    warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
+    return LRSchedule(_with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor))
+
+
 def warmup_cosine(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 1.0,
-                  warmup_start_factor: float = 0.1, min_lr_ratio: float = 0.01) -> LRScheduler:
-    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
+                  warmup_start_factor: float = 0.1, min_lr_ratio: float = 0.01) -> LRSchedule:
+    """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at the last step (Loshchilov & Hutter 2017)."""
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
     cosine = CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch - warmup),
                                eta_min=base_lr * min_lr_ratio)
-    return _with_warmup(optimizer, cosine, warmup, warmup_start_factor)
+    return LRSchedule(_with_warmup(optimizer, cosine, warmup, warmup_start_factor))
 
 
-def warmup_constant(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                    warmup_start_factor: float = 0.1) -> LRScheduler:
-    """A constant learning rate, after an optional linear warm-up."""
+def warmup_cosine_restarts(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, cycle_epochs: float = 10.0,
+                           cycle_mult: int = 1, warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1,
+                           min_lr_ratio: float = 0.01) -> LRSchedule:
+    """Cosine annealing with warm restarts (SGDR): cycles of ``cycle_epochs``, each ``cycle_mult`` times longer."""
+    if int(cycle_mult) != cycle_mult or cycle_mult < 1:
+        raise ConfigError("scheduler.cycle_mult", f"{cycle_mult} is not an integer >= 1", "Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    return _with_warmup(optimizer, ConstantLR(optimizer, factor=1.0, total_iters=0), warmup, warmup_start_factor)
+    base_lr = optimizer.param_groups[0]["lr"]
+    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=_steps(cycle_epochs, steps_per_epoch, "scheduler.cycle_epochs"),
+                                           T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio)
+    return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
+
+
+def warmup_linear(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 1.0,
+                  warmup_start_factor: float = 0.1, end_factor: float = 0.01) -> LRSchedule:
+    """Linear warm-up, then linear decay to ``lr * end_factor`` at the last step."""
+    if not 0.0 <= end_factor <= 1.0:
+        raise ConfigError("scheduler.end_factor", f"{end_factor} is outside [0, 1]", "Use e.g. 0.01")
+    warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
+    decay = LinearLR(optimizer, start_factor=1.0, end_factor=end_factor,
+                     total_iters=max(1, epochs * steps_per_epoch - warmup))
+    return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
+
+
+def warmup_exponential(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, gamma: float = 0.9,
+                       warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+    """Multiply the learning rate by ``gamma`` per epoch, applied smoothly (``gamma ** (1/steps)`` per step)."""
+    if not 0.0 < gamma <= 1.0:
+        raise ConfigError("scheduler.gamma", f"{gamma} is outside (0, 1]", "Use e.g. 0.9 (per epoch)")
+    warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
+    decay = ExponentialLR(optimizer, gamma=gamma ** (1.0 / steps_per_epoch))
+    return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
+
+
+def warmup_step(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, step_epochs: float = 10.0,
+                gamma: float = 0.1, warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+    """Multiply the learning rate by ``gamma`` every ``step_epochs`` epochs."""
+    if not 0.0 < gamma <= 1.0:
+        raise ConfigError("scheduler.gamma", f"{gamma} is outside (0, 1]", "Use e.g. 0.1")
+    warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
+    decay = StepLR(optimizer, step_size=_steps(step_epochs, steps_per_epoch, "scheduler.step_epochs"), gamma=gamma)
+    return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
+
+
+def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, mode: str = "max",
+                   factor: float = 0.5, patience: int = 3, threshold: float = 1e-4, min_lr_ratio: float = 0.0,
+                   warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+    """Multiply the learning rate by ``factor`` when the objective has not improved for ``patience`` epochs."""
+    if mode not in ("max", "min"):
+        raise ConfigError("scheduler.mode", f"'{mode}' is not max or min", "Use ${objective_mode}")
+    if not 0.0 < factor < 1.0:
+        raise ConfigError("scheduler.factor", f"{factor} is outside (0, 1)", "Use e.g. 0.5")
+    warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
+    base_lr = optimizer.param_groups[0]["lr"]
+    plateau = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold,
+                                min_lr=base_lr * min_lr_ratio)
+    return LRSchedule(_with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor), plateau,
+                      plateau_after=warmup)
+
+
+def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 5.0,
+              warmup_start_factor: float = 0.04, final_factor: float = 1e-4, anneal_strategy: str = "cos") -> LRSchedule:
+    """The 1cycle policy (Smith & Topin 2019): warm up to ``lr`` over ``warmup_epochs``, then anneal to
+    ``lr * final_factor``, with momentum (or Adam's beta1) cycled inversely. The warm-up is OneCycleLR's
+    own first phase, linear with ``anneal_strategy=linear``.
+    """
+    if anneal_strategy not in ("cos", "linear"):
+        raise ConfigError("scheduler.anneal_strategy", f"'{anneal_strategy}' is not cos or linear", "Use cos")
+    if not 0.0 < warmup_start_factor <= 1.0 or not 0.0 < final_factor <= 1.0:
+        raise ConfigError("scheduler.warmup_start_factor", "start and final factors must be in (0, 1]",
+                          "Use e.g. 0.04 and 1e-4")
+    total = epochs * steps_per_epoch
+    warmup = min(max(1, _warmup_steps(warmup_epochs, epochs, steps_per_epoch)), max(1, total - 2))
+    # OneCycleLR peaks at step pct_start·total - 1; this puts the peak after `warmup` steps, as elsewhere.
+    schedule = OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total,
+                          pct_start=(warmup + 1) / total, anneal_strategy=anneal_strategy,
+                          div_factor=1.0 / warmup_start_factor, final_div_factor=warmup_start_factor / final_factor)
+    return LRSchedule(schedule)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,3 +23,21 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     else:
         # Clip lengths are fixed, so cuDNN's autotuner pays off after the first batches.
         torch.backends.cudnn.benchmark = True
+
+
+def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Every random number generator state a training step draws from (dropout, masks, mixup), for resume."""
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Put back a state from :func:`capture_rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if device is not None and device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

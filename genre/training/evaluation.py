@@ -1,0 +1,82 @@
+"""Evaluation on whole clips: segment logits, clip-level aggregation and the metrics of both levels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from genre.data.decode import INT16_SCALE
+from genre.training.device import Precision
+from genre.training.segments import clip_scores, split_segments
+
+
+@dataclass
+class EvalResult:
+    """Clip-level and segment-level loss and accuracy of one split, and the predictions behind them.
+
+    ``loss``/``acc`` are clip-level (the numbers to compare with papers and between runs): the loss is
+    the cross-entropy of the mean segment logits. ``targets``/``predictions`` are per clip, or per
+    segment when the aggregate is ``none``.
+    """
+
+    loss: float
+    acc: float
+    segment_loss: float
+    segment_acc: float
+    targets: np.ndarray
+    predictions: np.ndarray
+
+    def metrics(self, split: str) -> dict[str, float]:
+        """The four numbers under ``<split>/acc``, ``<split>/loss``, ``<split>/segment_acc``, ``<split>/segment_loss``."""
+        return {f"{split}/loss": self.loss, f"{split}/acc": self.acc,
+                f"{split}/segment_loss": self.segment_loss, f"{split}/segment_acc": self.segment_acc}
+
+
+@torch.no_grad()
+def segment_logits(model: nn.Module, features: nn.Module, loader: DataLoader, *, device: torch.device,
+                   precision: Precision, segment_samples: int, progress: bool = False,
+                   desc: str = "eval") -> tuple[Tensor, Tensor]:
+    """Logits ``(clips, segments, classes)`` (float32, CPU) and targets ``(clips,)`` of every clip in ``loader``.
+
+    Each batch of whole clips becomes one batch of segments, so features are computed per segment
+    exactly as in training (a crop's features never see audio outside the crop).
+    """
+    model.eval()
+    all_logits: list[Tensor] = []
+    all_targets: list[Tensor] = []
+    for audio, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        audio = audio.to(device, non_blocking=True).float().div_(INT16_SCALE)
+        segments = split_segments(audio, segment_samples)
+        clips, n_segments, length = segments.shape
+        inputs = features(segments.reshape(clips * n_segments, length))
+        with precision.autocast():
+            logits = model(inputs).float()
+        all_logits.append(logits.reshape(clips, n_segments, -1).cpu())
+        all_targets.append(targets)
+    if not all_logits:  # a rank whose shard is empty (fewer clips than processes)
+        return torch.empty(0, 0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(all_logits), torch.cat(all_targets)
+
+
+def summarize(logits: Tensor, targets: Tensor, aggregate: str) -> EvalResult:
+    """Clip- and segment-level metrics of ``(clips, segments, classes)`` logits with ``(clips,)`` targets."""
+    clips, n_segments, n_classes = logits.shape
+    flat = logits.reshape(clips * n_segments, n_classes)
+    flat_targets = targets.repeat_interleave(n_segments)
+    segment_predictions = flat.argmax(dim=1)
+    segment_loss = F.cross_entropy(flat, flat_targets).item()
+    segment_acc = (segment_predictions == flat_targets).double().mean().item()
+    if aggregate == "none":
+        return EvalResult(loss=segment_loss, acc=segment_acc, segment_loss=segment_loss, segment_acc=segment_acc,
+                          targets=flat_targets.numpy(), predictions=segment_predictions.numpy())
+    predictions = clip_scores(logits, aggregate).argmax(dim=1)
+    return EvalResult(loss=F.cross_entropy(logits.mean(dim=1), targets).item(),
+                      acc=(predictions == targets).double().mean().item(),
+                      segment_loss=segment_loss, segment_acc=segment_acc,
+                      targets=targets.numpy(), predictions=predictions.numpy())
