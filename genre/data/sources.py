@@ -56,7 +56,7 @@ class FolderSource:
         self.notes: list[str] = []
 
     def items(self) -> list[AudioItem]:
-        """List every audio file under ``root/<genre>/``, sorted by genre then file name."""
+        """List every audio file under ``root/<genre>/``, sorted by genre then file name (or the manifest's rows)."""
         if self.manifest is not None:
             from genre.data.manifest import ManifestSource  # pandas only when a manifest is used
 
