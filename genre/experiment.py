@@ -155,7 +155,10 @@ def run_experiment(cfg: DictConfig) -> float:
     log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
     log.info("val acc %.4f | test acc %.4f | test loss %.4f", val.acc, test.acc, test.loss)
     print(f"test accuracy: {test.acc:.4f} (val accuracy {val.acc:.4f}, best epoch {fit.best_epoch}) -> {run_dir}")
-    value = metrics[objective.name]
-    if not math.isfinite(value):
-        raise FloatingPointError(f"objective {objective.name} is {value}")
-    return float(value)
+    # A sweep must see a failure, never a number, from a diverged run: a NaN val/loss beside a finite
+    # val/acc is still one (and a NaN objective crashes hydra-optuna-sweeper, Hydra issue #2237).
+    non_finite = [f"{key}={value}" for key, value in metrics.items() if not math.isfinite(value)]
+    if non_finite:
+        raise FloatingPointError(f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
+                                 f"optimizer.lr or set trainer.grad_clip")
+    return float(metrics[objective.name])
