@@ -2,7 +2,9 @@
 
 - ``max_failure_rate`` counts over the whole search (:class:`~genre.sweeps.failures.FailureBudget`),
   not per batch of ``n_jobs`` trials; a failed trial is told to the study as FAIL either way.
-- A SQLite study's folder is created first, so ``sqlite:///optuna/<study>.db`` works on a fresh checkout.
+- The storage is prepared first: a SQLite study's folder is created, so ``sqlite:///optuna/<study>.db``
+  works on a fresh checkout, and a new database's tables are created with retries, since sweep
+  processes started together against one server race to create them.
 - At the end, Optuna's own plots of the whole study go into the sweep dir beside the sweeper's
   ``optimization_results.yaml`` (:mod:`genre.sweeps.optuna_plots`).
 """
@@ -10,6 +12,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ class OptunaSweeper(UpstreamOptunaSweeper):
 
     def sweep(self, arguments: list[str]) -> None:
         impl = self.sweeper
-        _create_sqlite_folder(impl.storage)
+        _prepare_storage(impl.storage)
         Path(impl.config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
         super().sweep(arguments)
         from genre.sweeps.optuna_plots import write_study_plots
@@ -70,12 +74,30 @@ class _BudgetedLauncher:
         return getattr(self.launcher, name)
 
 
-def _create_sqlite_folder(storage: Any) -> None:
-    """SQLite creates the database file but not its folder."""
-    if not isinstance(storage, str) or not storage.startswith("sqlite"):
-        return
-    from sqlalchemy.engine import make_url
+def _prepare_storage(storage: Any, attempts: int = 6) -> None:
+    """Create a SQLite study's folder, and the study database's tables if it has none yet.
 
-    database = make_url(storage).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    Optuna creates missing tables whenever it opens a storage; two processes doing that at once on
+    a fresh PostgreSQL database collide (a unique violation on ``alembic_version`` or ``pg_type``).
+    The loser retries and then finds the tables in place. (Two processes creating the same study is
+    handled by Optuna itself: ``load_if_exists``.)
+    """
+    if not isinstance(storage, str):
+        return  # None: in memory; or a storage object someone built
+    import optuna
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(storage)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, attempts + 1):
+        try:
+            optuna.storages.RDBStorage(storage)
+            return
+        except SQLAlchemyError as exc:
+            if attempt == attempts:
+                raise
+            log.info("Preparing the study storage failed (%s: %s); retrying", type(exc).__name__,
+                     str(exc).splitlines()[0])
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
