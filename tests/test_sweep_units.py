@@ -133,3 +133,48 @@ def test_trial_seeded_tpe_gives_workers_different_trials_and_stays_reproducible(
     # A fresh study with the same seed draws the same trials again.
     again = optuna.create_study(sampler=TrialSeededTPESampler(seed=7))
     assert [_sample(again) for _ in range(2)] == [first[0], second[0]]
+
+
+@pytest.mark.parametrize("make_dir,expected", [(False, "is not a directory"), (True, "no job dirs")])
+def test_report_on_a_wrong_dir_is_a_one_line_error(make_dir: bool, expected: str, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    from genre.report import main
+
+    target = tmp_path / "multirun"
+    if make_dir:
+        target.mkdir()
+    assert main([str(target)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: sweep_dir: ") and expected in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("device,num,expected", [("auto", 4, 1), ("cuda", 2, 2), ("cuda:0", 4, None),
+                                                 ("cpu", 4, None)])
+def test_job_environment_spreads_jobs_over_visible_gpus(device: str, num: int, expected: int | None,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from genre.sweeps.callbacks import JobEnvironment
+
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    config = OmegaConf.create({"trainer": {"device": device},
+                               "hydra": {"job": {"num": num}, "launcher": {"n_jobs": 3}}})
+    JobEnvironment().on_job_start(config)
+    assert chosen == ([] if expected is None else [expected])
+
+
+def test_job_environment_gives_torch_the_launchers_cpus_per_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from genre.sweeps.callbacks import JobEnvironment
+
+    threads = torch.get_num_threads()
+    try:
+        JobEnvironment().on_job_start(OmegaConf.create({"trainer": {"device": "cpu"},
+                                                        "hydra": {"job": {"num": 0}, "launcher": {"cpus_per_task": 1}}}))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)

@@ -235,7 +235,7 @@ def test_parallel_launchers_leave_two_complete_runs(launcher: list[str], tmp_pat
         assert 0.0 <= metrics["test/acc"] <= 1.0
         assert (job / "best.pt").is_file() and len(list((job / "tensorboard").glob("events.*"))) == 1
         # Two jobs on this machine's cores at once: one torch thread each, not all cores each.
-        assert "Job resources: torch threads 1" in (job / "run.log").read_text()
+        assert "Job environment: torch threads 1" in (job / "run.log").read_text()
     assert os.getpid() not in pids and len(pids) == 2  # each ran in its own process
     summary = pd.read_csv(sweep / "summary.csv")
     assert sorted(summary["feature"]) == ["mel", "mfcc"]

@@ -78,7 +78,7 @@ class JobEnvironment(Callback):
             # trainer.device=auto/cuda then means the current device.
             torch.cuda.set_device(gpu)
             message += f", GPU {gpu} of {torch.cuda.device_count()}"
-        log.info("Job resources: %s", message)
+        log.info("Job environment: %s", message)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         # A job that ran out of GPU memory leaves its cached blocks to the next job in the same worker.

@@ -65,8 +65,7 @@ def read_job(run_dir: Path) -> JobRun:
     num = hydra_cfg.job.get("num")
     choices = {str(key): str(value) for key, value in hydra_cfg.runtime.choices.items()
                if not str(key).startswith("hydra/") and value is not None}
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    metrics = _read_metrics(run_dir / "metrics.json")
     record = JobStatus.read(run_dir)
     job = JobRun(run_dir=run_dir, num=int(num) if num is not None else -1, overrides=overrides, choices=choices,
                  objective=str(config.get("objective", "val/acc")),
@@ -81,6 +80,17 @@ def read_sweep(sweep_dir: Path) -> list[JobRun]:
     """Every job of a sweep, in job order."""
     jobs = [read_job(run_dir) for run_dir in find_job_dirs(sweep_dir)]
     return sorted(jobs, key=lambda job: (job.num, str(job.run_dir)))
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    """A job's metrics.json, or nothing where it has none or only part of one (killed while writing)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        log.warning("Ignoring unreadable %s: %s", path, exc)
+        return {}
 
 
 def _status(record: JobStatus | None, has_metrics: bool) -> str:
