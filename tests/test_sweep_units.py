@@ -178,3 +178,29 @@ def test_job_environment_gives_torch_the_launchers_cpus_per_task(monkeypatch: py
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
+
+
+def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
+    """Up to the cluster: a stand-in ``sbatch`` keeps the batch script submitit writes from the preset."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # submitit looks for srun, then submits with `sbatch <script>`.
+    for name, body in (("srun", "exit 1"), ("sbatch", f'cp "$1" {tmp_path}/submitted.sh; echo "no cluster" >&2; exit 1')):
+        fake = bin_dir / name
+        fake.write_text(f"#!/bin/sh\n{body}\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HYDRA_FULL_ERROR": "0"}
+    result = subprocess.run([sys.executable, str(REPO / "run.py"), "-m", "hydra/launcher=slurm",
+                             "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600", "model=cnn,crnn",
+                             f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, env=env, text=True,
+                            capture_output=True, timeout=300)
+    assert result.returncode != 0  # the stand-in refuses the job
+    script = (tmp_path / "submitted.sh").read_text()
+    for directive in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--mem=32GB", "--time=600",
+                      "--array=0-1%2"):
+        assert f"#SBATCH {directive}" in script, (directive, script)
