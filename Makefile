@@ -13,7 +13,6 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $(STAMP)
 
@@ -21,9 +20,19 @@ $(STAMP): requirements.txt | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python run.py $(ARGS)
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs). The shared-study test gets a throw-away PostgreSQL server on
+## loopback (.ci/postgres.sh installs PostgreSQL when missing); it is stopped even when tests fail.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@pg=$$(mktemp -d /tmp/genre-pg.XXXXXX); \
+	trap '.ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
+	url=$$(.ci/postgres.sh start "$$pg") || echo "make test: no PostgreSQL server, its test will be skipped" >&2; \
+	GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## The benchmarks behind BENCHMARKS.md (minutes each; see that file for what they print).
+bench: $(STAMP)
+	$(BIN)/python bench/models.py
+	$(BIN)/python bench/data.py
+	$(BIN)/python bench/sweep.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -327,7 +327,10 @@ def _train_and_test(cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, 
     finally:
         if logger is not None:
             logger.close()
-    value = metrics[str(cfg.objective)]
-    if not math.isfinite(value):
-        raise FloatingPointError(f"objective {cfg.objective} is {value}")
-    return float(value)
+    # A sweep must see a failure, never a number, from a diverged run: a NaN val/loss beside a finite
+    # val/acc is still one (and a NaN objective crashes hydra-optuna-sweeper, Hydra issue #2237).
+    non_finite = [f"{key}={value}" for key, value in metrics.items() if not math.isfinite(value)]
+    if non_finite:
+        raise FloatingPointError(f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
+                                 f"optimizer.lr or set trainer.grad_clip")
+    return float(metrics[str(cfg.objective)])

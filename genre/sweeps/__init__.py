@@ -1,0 +1,1 @@
+"""Sweeps: per-job status records, failure-tolerant sweepers, the sweep summary and Optuna's plots."""

@@ -1,0 +1,122 @@
+"""Read a sweep's jobs from their run folders alone: overrides, config choices, metrics and status.
+
+Every job dir holds ``.hydra/`` (written by Hydra before the job starts), ``status.json`` (written by
+:class:`~genre.sweeps.callbacks.JobStatusRecorder`) and, once finished, ``metrics.json``. Nothing here
+needs the sweep's process, so a killed or still-running sweep can be read too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from genre.sweeps.status import COMPLETED, FAILED, KILLED, RUNNING, JobStatus
+
+log = logging.getLogger(__name__)
+
+# A job dir whose status is unknown: Hydra created it, but it left neither a status record nor metrics.
+INCOMPLETE = "incomplete"
+# Config groups whose choice is worth a column even when not overridden (the product's question).
+CHOICE_COLUMNS = ("feature", "model")
+
+
+@dataclass
+class JobRun:
+    """What one job left in its run dir."""
+
+    run_dir: Path
+    num: int
+    overrides: list[str]
+    choices: dict[str, str]
+    objective: str
+    objective_mode: str
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    record: JobStatus | None = None
+    epochs_done: int | None = None
+
+    @property
+    def params(self) -> dict[str, str]:
+        """``key: value`` of each command-line override of this job (``+``/``~`` prefixes dropped)."""
+        params = {}
+        for override in self.overrides:
+            key, _, value = override.lstrip("+~").partition("=")
+            params[key] = value
+        return params
+
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job dir under ``sweep_dir``: those holding Hydra's ``.hydra/overrides.yaml``."""
+    return sorted(path.parent.parent for path in Path(sweep_dir).glob("**/.hydra/overrides.yaml")
+                  if path.parent.parent != Path(sweep_dir))
+
+
+def read_job(run_dir: Path) -> JobRun:
+    """Read one job dir."""
+    hydra_dir = run_dir / ".hydra"
+    overrides = [str(item) for item in OmegaConf.load(hydra_dir / "overrides.yaml")]
+    hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml").hydra
+    config = OmegaConf.load(hydra_dir / "config.yaml")
+    num = hydra_cfg.job.get("num")
+    choices = {str(key): str(value) for key, value in hydra_cfg.runtime.choices.items()
+               if not str(key).startswith("hydra/") and value is not None}
+    metrics = _read_metrics(run_dir / "metrics.json")
+    record = JobStatus.read(run_dir)
+    job = JobRun(run_dir=run_dir, num=int(num) if num is not None else -1, overrides=overrides, choices=choices,
+                 objective=str(config.get("objective", "val/acc")),
+                 objective_mode=str(config.get("objective_mode", "max")),
+                 status=_status(record, bool(metrics)), metrics=metrics, record=record)
+    if job.status != COMPLETED:
+        job.epochs_done = _epochs_logged(run_dir / "tensorboard")
+    return job
+
+
+def read_sweep(sweep_dir: Path) -> list[JobRun]:
+    """Every job of a sweep, in job order."""
+    jobs = [read_job(run_dir) for run_dir in find_job_dirs(sweep_dir)]
+    return sorted(jobs, key=lambda job: (job.num, str(job.run_dir)))
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    """A job's metrics.json, or nothing where it has none or only part of one (killed while writing)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        log.warning("Ignoring unreadable %s: %s", path, exc)
+        return {}
+
+
+def _status(record: JobStatus | None, has_metrics: bool) -> str:
+    if record is None:
+        return COMPLETED if has_metrics else INCOMPLETE
+    if record.status == RUNNING:
+        # Same host and the process is gone: it was killed (SIGKILL, OOM killer, a cancelled sweep).
+        return KILLED if record.process_is_gone() else RUNNING
+    if record.status in (COMPLETED, FAILED):
+        return record.status
+    return INCOMPLETE
+
+
+def _epochs_logged(log_dir: Path) -> int | None:
+    """How many epochs an unfinished job validated, from its TensorBoard events (None: none logged)."""
+    if not log_dir.is_dir():
+        return None
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # Its directory watcher logs each file it steps past at INFO.
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 1, "tensors": 1})
+    try:
+        accumulator.Reload()
+        events = accumulator.Scalars("val/acc")
+    except (KeyError, OSError) as exc:  # no epoch finished yet, or a file being written
+        log.debug("No val/acc in %s: %s", log_dir, exc)
+        return None
+    return max(event.step for event in events) if events else None

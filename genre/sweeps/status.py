@@ -1,0 +1,93 @@
+"""``status.json`` in each run dir: whether the job is running, completed or failed, and why.
+
+Hydra leaves no trace of a job's outcome in its folder; this record lets ``genre.report`` summarise a
+sweep from the run folders alone, including one that was killed or is still running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+# Set by the report, never written: a "running" job whose process is gone.
+KILLED = "killed"
+
+
+@dataclass
+class JobStatus:
+    """One job's outcome as recorded in its run dir."""
+
+    status: str
+    started: str
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    ended: str | None = None
+    wall_seconds: float | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    @classmethod
+    def start(cls) -> "JobStatus":
+        """The record of a job that starts now."""
+        return cls(status=RUNNING, started=_now())
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Mark the job completed, or failed with ``error`` (its one-line reason and its traceback)."""
+        ended = datetime.now(timezone.utc)
+        self.ended = ended.isoformat()
+        self.wall_seconds = round((ended - datetime.fromisoformat(self.started)).total_seconds(), 3)
+        if error is None:
+            self.status = COMPLETED
+            return
+        self.status = FAILED
+        self.error = describe_error(error)
+        self.traceback = "".join(traceback.format_exception(error))
+
+    def write(self, run_dir: str | Path) -> None:
+        """Write atomically, so a reader never sees half a record."""
+        path = Path(run_dir) / STATUS_FILE
+        tmp = path.with_name(f".{STATUS_FILE}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> "JobStatus | None":
+        """The record in ``run_dir``, or None where the job left none."""
+        path = Path(run_dir) / STATUS_FILE
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return cls(**{key: data.get(key) for key in cls.__dataclass_fields__ if key in data})
+
+    def process_is_gone(self) -> bool | None:
+        """Whether the process that ran this job has ended; None when it ran on another host."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(int(self.pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, owned by someone else
+            return False
+        return False
+
+
+def describe_error(error: BaseException) -> str:
+    """``Type: message`` on one line, as summaries show it."""
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

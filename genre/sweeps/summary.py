@@ -1,0 +1,138 @@
+"""A sweep's answer on disk and on screen: ``summary.csv``, ``summary.md``, ``heatmap.png`` and a table.
+
+Built from the run folders alone (:mod:`genre.sweeps.runs`), so the callback at the end of a sweep and
+``python -m genre.report <sweep dir>`` produce the same files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from genre.sweeps.heatmap import heatmap_axes, plot_heatmap
+from genre.sweeps.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, read_sweep
+from genre.sweeps.status import COMPLETED, FAILED, KILLED, RUNNING
+
+log = logging.getLogger(__name__)
+
+CSV_FILE = "summary.csv"
+MARKDOWN_FILE = "summary.md"
+HEATMAP_FILE = "heatmap.png"
+# Completed jobs first (best first), then the ones that need a look.
+STATUS_ORDER = (COMPLETED, FAILED, KILLED, RUNNING, INCOMPLETE)
+# Columns of metrics.json besides the split/metric values, in table order.
+RUN_FACTS = ("best_epoch", "epochs", "n_parameters", "train_seconds")
+INTEGER_FACTS = ("best_epoch", "epochs", "n_parameters", "epochs_done")
+# What the printed and markdown tables show besides the swept keys (the CSV has every column).
+TABLE_METRICS = ("val/acc", "test/acc", "val/loss", "test/loss")
+
+
+@dataclass
+class Summary:
+    """The summary of one sweep: one row per job, best first, and the files written."""
+
+    frame: pd.DataFrame
+    swept: list[str]
+    table: str
+    files: list[Path] = field(default_factory=list)
+
+
+def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
+    """One row per job, best first, and the keys that vary across the jobs (the swept ones)."""
+    rows, param_keys, metric_keys = [], {}, {}
+    for job in jobs:
+        params = {key: job.choices[key] for key in CHOICE_COLUMNS if key in job.choices}
+        params.update(job.params)
+        metrics = {key: value for key, value in job.metrics.items() if "/" in key}
+        param_keys.update(dict.fromkeys(params))
+        metric_keys.update(dict.fromkeys(metrics))
+        record = job.record
+        rows.append({"job": job.num, "status": job.status, **params, **metrics,
+                     **{key: job.metrics.get(key) for key in RUN_FACTS}, "epochs_done": job.epochs_done,
+                     "wall_seconds": record.wall_seconds if record else None,
+                     "error": record.error if record else None,
+                     "overrides": " ".join(job.overrides), "output_dir": str(job.run_dir.resolve())})
+    if not rows:
+        return pd.DataFrame(), []
+    frame = pd.DataFrame(rows)
+    swept = [key for key in param_keys if frame[key].astype(str).nunique(dropna=False) > 1]
+    for key in param_keys:
+        numeric = pd.to_numeric(frame[key], errors="coerce")
+        if numeric.notna().all():
+            frame[key] = numeric
+    for key in (*INTEGER_FACTS, "job"):
+        frame[key] = frame[key].astype("Int64")  # counts stay integers beside jobs that have none
+    # val/ before test/ before train/: the order a reader compares them in.
+    metrics = sorted(metric_keys, key=lambda c: ({"val": 0, "test": 1}.get(c.split("/")[0], 2), c))
+    rest = [c for c in frame.columns if c not in {"job", "status", *param_keys, *metrics}]
+    frame = frame[["job", "status", *param_keys, *metrics, *rest]]
+    return _best_first(frame, jobs), swept
+
+
+def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> Summary:
+    """Read every job of ``sweep_dir``; write ``summary.csv``, ``summary.md`` and ``heatmap.png`` there."""
+    sweep_dir = Path(sweep_dir)
+    jobs = read_sweep(sweep_dir)
+    frame, swept = jobs_frame(jobs)
+    table = format_table(frame, swept, sweep_dir)
+    summary = Summary(frame=frame, swept=swept, table=table)
+    if frame.empty:
+        log.warning("No jobs under %s", sweep_dir)
+        return summary
+    frame.to_csv(sweep_dir / CSV_FILE, index=False)
+    (sweep_dir / MARKDOWN_FILE).write_text(_markdown(frame, table))
+    summary.files = [sweep_dir / CSV_FILE, sweep_dir / MARKDOWN_FILE]
+    axes = heatmap_axes(frame, swept)
+    if axes is None:
+        log.info("No swept key to draw a heatmap over")
+    elif heatmap_metric not in frame.columns:
+        log.info("No job reported %s: no heatmap", heatmap_metric)
+    else:
+        plot_heatmap(frame, *axes, metric=heatmap_metric, path=sweep_dir / HEATMAP_FILE)
+        summary.files.append(sweep_dir / HEATMAP_FILE)
+    return summary
+
+
+def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path) -> str:
+    """A markdown table of the jobs (swept keys, main metrics, size, time, status), with a title line."""
+    if frame.empty:
+        return f"Sweep {sweep_dir}: no jobs"
+    counts = frame["status"].value_counts()
+    tally = ", ".join(f"{counts[status]} {status}" for status in STATUS_ORDER if status in counts)
+    title = f"Sweep {sweep_dir}: {len(frame)} jobs ({tally})"
+    keys = swept or ["overrides"]
+    columns = ["job", *keys, *[m for m in TABLE_METRICS if m in frame.columns], "n_parameters", "epochs",
+               "wall_seconds", "status"]
+    shown = frame[[c for c in columns if c in frame.columns]].copy()
+    unfinished = frame["status"] != COMPLETED
+    if unfinished.any() and "epochs_done" in frame:
+        # A killed or failed job shows how far it got.
+        done = frame["epochs_done"].map(lambda n: "" if pd.isna(n) else f" after {int(n)} epoch(s)")
+        shown.loc[unfinished, "status"] = frame.loc[unfinished, "status"] + done[unfinished]
+    shown = shown.rename(columns={"n_parameters": "params", "wall_seconds": "wall s"})
+    # tabulate leaves None cells empty but prints NaN as "nan".
+    text = shown.astype(object).where(shown.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="")
+    return f"{title}\n\n{text}\n"
+
+
+def _markdown(frame: pd.DataFrame, table: str) -> str:
+    title, _, body = table.partition("\n")
+    lines = [f"# {title}", "", body.strip()]
+    errors = frame[frame["error"].notna()] if "error" in frame else frame.iloc[0:0]
+    if not errors.empty:
+        lines += ["", "## Failed jobs", ""]
+        lines += [f"- job {row.job} (`{row.overrides}`): {row.error}" for row in errors.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def _best_first(frame: pd.DataFrame, jobs: list[JobRun]) -> pd.DataFrame:
+    """Completed jobs by the sweep's objective (best first), then failed, killed, running, incomplete."""
+    objective, mode = (jobs[0].objective, jobs[0].objective_mode) if jobs else ("val/acc", "max")
+    rank = frame["status"].map({status: index for index, status in enumerate(STATUS_ORDER)})
+    score = frame[objective] if objective in frame else pd.Series(0.0, index=frame.index)
+    key = -score if mode == "max" else score
+    order = pd.DataFrame({"rank": rank, "key": key.fillna(float("inf")), "job": frame["job"]})
+    return frame.loc[order.sort_values(["rank", "key", "job"]).index].reset_index(drop=True)

@@ -1,0 +1,19 @@
+"""genre's sweepers under the names Hydra accepts.
+
+Hydra instantiates a sweeper only from a class defined in the ``hydra_plugins`` namespace package
+(which it scans at start-up), so ``conf/hydra/sweeper/grid.yaml`` and ``conf/hparams_search/optuna.yaml``
+name these subclasses; the code lives in :mod:`genre.sweeps`. This folder must stay free of heavy
+imports: Hydra imports it on every start, ``--help`` included.
+"""
+
+from genre.sweeps.grid import GridSweeper as _GridSweeper
+from genre.sweeps.optuna_sweeper import OptunaSweeper as _OptunaSweeper
+
+
+class GridSweeper(_GridSweeper):
+    """:class:`genre.sweeps.grid.GridSweeper`: the basic sweeper whose failed jobs don't end the sweep."""
+
+
+class OptunaSweeper(_OptunaSweeper):
+    """:class:`genre.sweeps.optuna_sweeper.OptunaSweeper`: hydra-optuna-sweeper with a sweep-wide
+    failure budget and Optuna's plots at the end."""
