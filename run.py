@@ -17,7 +17,7 @@ from genre.errors import TrainingInterrupted, UserInputError
 from genre.launch import hydra_overrides
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Hydra entry point; bad input becomes a one-line error instead of a traceback."""
     from genre.experiment import run_experiment  # after Hydra has parsed the command line: faster --help

@@ -52,11 +52,11 @@ def main() -> None:
     x = torch.randn(args.batch, args.bands, args.frames)
     y = torch.randint(0, 6, (args.batch,))
     rows = []
-    for path in sorted((REPO / "conf" / "model").glob("*.yaml")):
+    for path in sorted((REPO / "genre" / "conf" / "model").glob("*.yaml")):
         model = instantiate(OmegaConf.load(path), n_bands=args.bands, n_classes=6)
         rows.append((path.stem, model.n_parameters, step_seconds(model, x, y, args.repeats)))
     for label, (name, channels) in WIDE.items():
-        cfg = OmegaConf.load(REPO / "conf" / "model" / f"{name}.yaml")
+        cfg = OmegaConf.load(REPO / "genre" / "conf" / "model" / f"{name}.yaml")
         cfg.channels = channels
         model = instantiate(cfg, n_bands=args.bands, n_classes=6)
         rows.append((label, model.n_parameters, step_seconds(model, x, y, args.repeats)))

@@ -1,1 +1,6 @@
 """genre: a Hydra-composed experiment sweeper for music genre classification."""
+
+from pathlib import Path
+
+# The Hydra config tree ships inside the package, so the console scripts find it from any directory.
+CONFIG_DIR: Path = Path(__file__).parent / "conf"

@@ -27,8 +27,8 @@ from genre.augment import Augmentations
 from genre.data.clips import ClipDataset
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError, TrainingInterrupted
-from genre.logging.report import log_split_report
-from genre.logging.tensorboard import RunLogger
+from genre.tracking.classification_report import log_split_report
+from genre.tracking.tensorboard import RunLogger
 from genre.training.checkpoint import load_checkpoint
 from genre.training.device import resolve_device, resolve_precision
 from genre.training.distributed import (

@@ -53,7 +53,7 @@ def compose_run(overrides: Sequence[str], run_dir: Path, cache: Path):
     from hydra.core.hydra_config import HydraConfig
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "genre" / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", return_hydra_config=True,
                       overrides=[*overrides, f"hydra.runtime.output_dir={run_dir}", f"paths.cache_dir={cache}"])
     HydraConfig.instance().set_config(cfg)

@@ -18,8 +18,8 @@ from conftest import REPO, TINY_TRAINING, compose_run, run_cli
 from dataset_trees import gtzan_names
 
 GTZAN_TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=3", "dataset.min_seconds=1"]
-DATASETS = sorted(p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml"))
-SPLITS = sorted(p.stem for p in (REPO / "conf" / "dataset" / "split").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset").glob("*.yaml"))
+SPLITS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset" / "split").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

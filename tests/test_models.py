@@ -17,7 +17,7 @@ import genre.models
 from genre.errors import ConfigError
 from genre.models import CNN, CNN1D, CRNN, FCN, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_DIR = Path(__file__).resolve().parents[1] / "genre" / "conf" / "model"
 MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline]
 N_CLASSES = 10
 

@@ -20,7 +20,7 @@ SEARCHED_FEATURES = ("midi", "chroma", "mel", "mfcc")
 
 def _compose(overrides: list[str]):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "genre" / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 

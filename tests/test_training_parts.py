@@ -20,7 +20,7 @@ from genre.training.sampling import EpochSampler
 from genre.training.segments import clip_probabilities, clip_scores, split_segments
 from genre.training.weight_decay import decay_groups
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "genre" / "conf"
 
 
 # --- segments and clip-level aggregation ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 Each augmentation works at one stage of the step: on the waveform batch (:class:`RandomGain`), on the
 feature batch (:class:`SpecAugment`) or on features and targets together (:class:`Mixup`).
 :class:`Augmentations` runs a composed set in that order around the feature extractor. Configs live in
-``conf/augment/``; several compose as ``augment=[specaugment,mixup]``.
+``genre/conf/augment/``; several compose as ``augment=[specaugment,mixup]``.
 """
 
 from genre.augment.gain import RandomGain

@@ -19,6 +19,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genre import CONFIG_DIR
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.sources import AudioItem
@@ -177,9 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    conf = Path(__file__).resolve().parents[2] / "conf"
     try:
-        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=list(args.overrides))
         data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
     except (UserInputError, HydraException, OmegaConfBaseException) as exc:

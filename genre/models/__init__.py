@@ -1,7 +1,7 @@
 """Model zoo: every model maps features ``(batch, bands, frames)`` to logits ``(batch, n_classes)``.
 
 Each is built as ``Model(n_bands, n_classes, **hyperparameters)``; Hydra configs for them live in
-``conf/model/`` and are instantiated with ``n_bands``/``n_classes`` supplied by the training code.
+``genre/conf/model/`` and are instantiated with ``n_bands``/``n_classes`` supplied by the training code.
 """
 
 from genre.models.base import GenreModel

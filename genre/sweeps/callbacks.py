@@ -1,4 +1,4 @@
-"""Hydra callbacks, configured in ``conf/hydra/callbacks/`` and on for every run and sweep.
+"""Hydra callbacks, configured in ``genre/conf/hydra/callbacks/`` and on for every run and sweep.
 
 - :class:`JobStatusRecorder` writes each job's ``status.json`` (running, then completed or failed
   with its error), in the job's own process: locally, in a joblib worker or on a SLURM node.

@@ -1,6 +1,6 @@
 """Learning-rate schedules with an optional linear warm-up, as ``_partial_`` factories.
 
-Configs (``conf/scheduler/``) give a factory; the run completes it with the optimizer, the number of
+Configs (``genre/conf/scheduler/``) give a factory; the run completes it with the optimizer, the number of
 epochs and the steps per epoch (only known once the data is loaded):
 ``factory(optimizer, epochs=..., steps_per_epoch=...) -> LRSchedule``. Every schedule is built from
 ``torch.optim.lr_scheduler`` classes and stepped after each optimizer step, so lengths given in epochs

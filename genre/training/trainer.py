@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from genre.augment import Augmentations
 from genre.data.decode import INT16_SCALE
 from genre.errors import NonFiniteLossError, TrainingInterrupted
-from genre.logging.tensorboard import RunLogger
+from genre.tracking.tensorboard import RunLogger
 from genre.training.checkpoint import save_checkpoint
 from genre.training.device import Precision
 from genre.training.distributed import DistContext

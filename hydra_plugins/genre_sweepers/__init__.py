@@ -1,7 +1,7 @@
 """genre's sweepers under the names Hydra accepts.
 
 Hydra instantiates a sweeper only from a class defined in the ``hydra_plugins`` namespace package
-(which it scans at start-up), so ``conf/hydra/sweeper/grid.yaml`` and ``conf/hparams_search/optuna.yaml``
+(which it scans at start-up), so ``genre/conf/hydra/sweeper/grid.yaml`` and ``genre/conf/hparams_search/optuna.yaml``
 name these subclasses; the code lives in :mod:`genre.sweeps`. This folder must stay free of heavy
 imports: Hydra imports it on every start, ``--help`` included.
 """

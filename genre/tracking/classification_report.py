@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.metrics import classification_report, confusion_matrix
 
-from genre.logging.tensorboard import RunLogger
+from genre.tracking.tensorboard import RunLogger
 from genre.training.evaluation import EvalResult
 
 

@@ -1,0 +1,110 @@
+"""File-system primitives every writer of shared files uses: an exclusive lock, atomic file writes and an
+atomic directory replace.
+
+The audio cache, the demo corpus, checkpoints and status files are read by other processes (sweep
+jobs, ``genre.report``, a resumed run) while they may be written; these helpers make sure a reader sees
+either the old file or the new one, never half of one, and that a killed writer leaves nothing that
+looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = None) -> Iterator[float]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block; yield the seconds
+    spent waiting for another holder.
+
+    The kernel releases the lock when the holder's file descriptor closes, including when it dies.
+    The lock file is left in place: deleting it would let two processes lock two different files.
+    ``waiting_for`` names what the holder is building, for the one log line said when we must wait.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        waited = 0.0
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting_for:
+                log.info("Another process is building %s; waiting for it", waiting_for)
+            started = time.perf_counter()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            waited = time.perf_counter() - started
+        yield waited
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make a rename inside ``directory`` durable (it survives a crash right after)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temporary_sibling(path: str | os.PathLike[str], tag: str = "tmp") -> Path:
+    """A hidden, unique name next to ``path`` for writing it before the rename (same file system)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; when the block ends without error, rename it onto ``path``.
+
+    On any error (a full disk, Ctrl-C) the temporary file is removed and ``path`` keeps its old
+    contents. The data is flushed to disk before the rename, so a crash never leaves a truncated file.
+    """
+    final = Path(path)
+    tmp = temporary_sibling(final)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Replace ``path`` by ``text`` (UTF-8) atomically (see :func:`atomic_output`)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def replace_directory(staging: str | os.PathLike[str], final: str | os.PathLike[str]) -> None:
+    """Rename the complete directory ``staging`` onto ``final`` (which must be absent or empty) and make it durable.
+
+    The rename is the commit point: before it no ``final`` directory exists, so a killed builder
+    never leaves one that looks finished.
+    """
+    final = Path(final)
+    os.replace(staging, final)
+    fsync_directory(final.parent)
+
+
+def remove_directory(directory: str | os.PathLike[str]) -> None:
+    """Delete a directory tree, renaming it aside first so that no reader ever sees it half-deleted."""
+    aside = temporary_sibling(directory, "removed")
+    os.replace(directory, aside)
+    shutil.rmtree(aside, ignore_errors=True)
