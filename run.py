@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from genre.errors import TrainingInterrupted, UserInputError
-from genre.launch import hydra_overrides
+from genre.overrides import hydra_overrides
 
 
 @hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")

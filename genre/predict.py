@@ -23,14 +23,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from genre.data.decode import INT16_SCALE, DecodeError, decode_clip
+from genre.data.decode import DecodeError, decode_clip, int16_to_float
 from genre.data.prepare import clip_format
 from genre.data.sources import AUDIO_EXTENSIONS
 from genre.errors import UserInputError
-from genre.training.checkpoint import load_checkpoint
+from genre.experiment.pipeline import build_pipeline
+from genre.run_files import BEST_CHECKPOINT, Checkpoint
 from genre.training.device import resolve_device, resolve_precision
 from genre.training.segments import AGGREGATES, clip_probabilities, split_segments
 
@@ -55,18 +55,18 @@ class Predictor:
                  seconds: float | None = None) -> None:
         path = Path(checkpoint).expanduser()
         if path.is_dir():
-            path = path / "best.pt"
+            path = path / BEST_CHECKPOINT
         if not path.is_file():
-            raise UserInputError(f"{checkpoint}: no checkpoint there. Give a run directory (with best.pt) or a .pt file")
+            raise UserInputError(f"{checkpoint}: no checkpoint there. Give a run directory (with {BEST_CHECKPOINT}) "
+                                 f"or a .pt file")
         self.device = resolve_device(device)
-        state = load_checkpoint(path, map_location=self.device)
-        config = OmegaConf.create(state["config"])
-        self.labels: list[str] = list(state["labels"])
-        self.features = instantiate(config.feature).to(self.device)
-        self.features.load_state_dict(state["features"])
-        self.model = instantiate(config.model, n_bands=self.features.n_bands, n_classes=len(self.labels))
-        self.model.load_state_dict(state["model"])
-        self.model.to(self.device).eval()
+        state = Checkpoint.load(path, map_location=self.device)
+        config = OmegaConf.create(state.config)
+        self.labels: list[str] = list(state.labels)
+        pipeline = build_pipeline(config, len(self.labels), self.device)
+        pipeline.features.load_state_dict(state.features)
+        pipeline.model.load_state_dict(state.model)
+        self.features, self.model = pipeline.features, pipeline.model.eval()
         self.precision = resolve_precision(config.trainer.precision, self.device)
         evaluation = config.get("eval") or {}
         self.aggregate = aggregate or str(evaluation.get("aggregate", "mean"))
@@ -83,7 +83,7 @@ class Predictor:
     @torch.no_grad()
     def logits(self, path: str | Path) -> torch.Tensor:
         """Segment logits ``(segments, classes)`` of one file. Raises :class:`DecodeError` if unreadable."""
-        clip = torch.from_numpy(decode_clip(path, self.format).astype("float32") / INT16_SCALE)
+        clip = int16_to_float(torch.from_numpy(decode_clip(path, self.format)))
         segments = split_segments(clip.unsqueeze(0).to(self.device), self.segment_samples)[0]
         with self.precision.autocast():
             return self.model(self.features(segments)).float().cpu()

@@ -31,7 +31,7 @@ def _check_one_run_with_identical_replicas(run_dir: Path) -> None:
     per_rank = metrics["final_state_sha256_per_rank"]
     # Each rank hashed its own final weights; rank 0's are also the ones saved in last.pt.
     assert len(per_rank) == 2 and per_rank[0] == per_rank[1]
-    assert per_rank[0] == state_fingerprint(torch.load(run_dir / "last.pt", weights_only=False)["model"])
+    assert per_rank[0] == state_fingerprint(torch.load(run_dir / "last.pt", weights_only=True)["model"])
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Pa
 
 def _test_clips(run_dir: Path, cache_dir: Path) -> list[Path]:
     """The run's held-back test clips, recomputed from its stored config (the split is seeded)."""
-    config = OmegaConf.create(torch.load(run_dir / "best.pt", weights_only=False)["config"])
+    config = OmegaConf.create(torch.load(run_dir / "best.pt", weights_only=True)["config"])
     return [Path(p) for p in prepare_data(config.dataset, cache_dir, progress=False).splits["test"].paths]
 
 

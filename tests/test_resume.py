@@ -50,7 +50,7 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
     assert process.returncode == 128 + signal.SIGTERM, stdout + stderr
     assert "Traceback" not in stderr and f"resume={interrupted}" in stderr
     assert not (interrupted / "metrics.json").exists()
-    saved = torch.load(interrupted / "last.pt", weights_only=False)
+    saved = torch.load(interrupted / "last.pt", weights_only=True)
     assert saved["position"]["epoch"] == 2 and 0 < saved["position"]["batch"] < 12, saved["position"]
 
     resumed = run_cli([f"resume={interrupted}"], tmp_path, cache_dir)

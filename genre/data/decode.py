@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 INT16_SCALE = 32768.0
+
+
+def int16_to_float(audio: torch.Tensor) -> torch.Tensor:
+    """Clips as stored (int16, on any device) as float32 samples in [-1, 1): the one place the scale is applied."""
+    return audio.float().div_(INT16_SCALE)
 
 
 class DecodeError(Exception):

@@ -10,6 +10,11 @@ from torch import nn
 from genre.errors import ConfigError
 
 
+def count_trainable(module: nn.Module) -> int:
+    """Number of trainable (``requires_grad``) parameter values of ``module``: the one count runs report."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 class GenreModel(nn.Module):
     """Base class: maps features ``(batch, bands, frames)`` to logits ``(batch, n_classes)``.
 
@@ -50,7 +55,7 @@ class GenreModel(nn.Module):
     @property
     def n_parameters(self) -> int:
         """Number of trainable (``requires_grad``) parameter values."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return count_trainable(self)
 
     def _check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(batch, n_bands, frames)`` with frames >= 1."""

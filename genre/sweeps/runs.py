@@ -7,14 +7,14 @@ needs the sweep's process, so a killed or still-running sweep can be read too.
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from omegaconf import OmegaConf
 
+from genre.overrides import parse_override
+from genre.run_files import TENSORBOARD_DIR, RunMetrics
 from genre.sweeps.status import COMPLETED, FAILED, KILLED, RUNNING, JobStatus
 
 log = logging.getLogger(__name__)
@@ -36,18 +36,14 @@ class JobRun:
     objective: str
     objective_mode: str
     status: str
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: RunMetrics | None = None
     record: JobStatus | None = None
     epochs_done: int | None = None
 
     @property
     def params(self) -> dict[str, str]:
         """``key: value`` of each command-line override of this job (``+``/``~`` prefixes dropped)."""
-        params = {}
-        for override in self.overrides:
-            key, _, value = override.lstrip("+~").partition("=")
-            params[key] = value
-        return params
+        return dict(parse_override(override) for override in self.overrides)
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -65,14 +61,16 @@ def read_job(run_dir: Path) -> JobRun:
     num = hydra_cfg.job.get("num")
     choices = {str(key): str(value) for key, value in hydra_cfg.runtime.choices.items()
                if not str(key).startswith("hydra/") and value is not None}
-    metrics = _read_metrics(run_dir / "metrics.json")
+    metrics = RunMetrics.read(run_dir)
     record = JobStatus.read(run_dir)
+    # The run's own record of its objective wins; a job that never finished has only its config.
+    objective = metrics.objective if metrics else str(config.get("objective", "val/acc"))
+    mode = metrics.objective_mode if metrics else str(config.get("objective_mode", "max"))
     job = JobRun(run_dir=run_dir, num=int(num) if num is not None else -1, overrides=overrides, choices=choices,
-                 objective=str(config.get("objective", "val/acc")),
-                 objective_mode=str(config.get("objective_mode", "max")),
-                 status=_status(record, bool(metrics)), metrics=metrics, record=record)
+                 objective=objective, objective_mode=mode, status=_status(record, metrics is not None),
+                 metrics=metrics, record=record)
     if job.status != COMPLETED:
-        job.epochs_done = _epochs_logged(run_dir / "tensorboard")
+        job.epochs_done = _epochs_logged(run_dir / TENSORBOARD_DIR, objective)
     return job
 
 
@@ -80,17 +78,6 @@ def read_sweep(sweep_dir: Path) -> list[JobRun]:
     """Every job of a sweep, in job order."""
     jobs = [read_job(run_dir) for run_dir in find_job_dirs(sweep_dir)]
     return sorted(jobs, key=lambda job: (job.num, str(job.run_dir)))
-
-
-def _read_metrics(path: Path) -> dict[str, Any]:
-    """A job's metrics.json, or nothing where it has none or only part of one (killed while writing)."""
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        log.warning("Ignoring unreadable %s: %s", path, exc)
-        return {}
 
 
 def _status(record: JobStatus | None, has_metrics: bool) -> str:
@@ -104,8 +91,8 @@ def _status(record: JobStatus | None, has_metrics: bool) -> str:
     return INCOMPLETE
 
 
-def _epochs_logged(log_dir: Path) -> int | None:
-    """How many epochs an unfinished job validated, from its TensorBoard events (None: none logged)."""
+def _epochs_logged(log_dir: Path, objective: str) -> int | None:
+    """How many epochs an unfinished job validated, from its TensorBoard curve of ``objective`` (None: none logged)."""
     if not log_dir.is_dir():
         return None
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -115,8 +102,8 @@ def _epochs_logged(log_dir: Path) -> int | None:
     accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0, "images": 1, "tensors": 1})
     try:
         accumulator.Reload()
-        events = accumulator.Scalars("val/acc")
+        events = accumulator.Scalars(objective)
     except (KeyError, OSError) as exc:  # no epoch finished yet, or a file being written
-        log.debug("No val/acc in %s: %s", log_dir, exc)
+        log.debug("No %s in %s: %s", objective, log_dir, exc)
         return None
     return max(event.step for event in events) if events else None

@@ -23,7 +23,7 @@ MARKDOWN_FILE = "summary.md"
 HEATMAP_FILE = "heatmap.png"
 # Completed jobs first (best first), then the ones that need a look.
 STATUS_ORDER = (COMPLETED, FAILED, KILLED, RUNNING, INCOMPLETE)
-# Columns of metrics.json besides the split/metric values, in table order.
+# Facts of a run (RunMetrics fields) shown beside the split/metric values, in table order.
 RUN_FACTS = ("best_epoch", "epochs", "n_parameters", "train_seconds")
 INTEGER_FACTS = ("best_epoch", "epochs", "n_parameters", "epochs_done")
 # What the printed and markdown tables show besides the swept keys (the CSV has every column).
@@ -46,12 +46,13 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
     for job in jobs:
         params = {key: job.choices[key] for key in CHOICE_COLUMNS if key in job.choices}
         params.update(job.params)
-        metrics = {key: value for key, value in job.metrics.items() if "/" in key}
+        metrics = {**job.metrics.scores, **job.metrics.perf} if job.metrics else {}
         param_keys.update(dict.fromkeys(params))
         metric_keys.update(dict.fromkeys(metrics))
         record = job.record
         rows.append({"job": job.num, "status": job.status, **params, **metrics,
-                     **{key: job.metrics.get(key) for key in RUN_FACTS}, "epochs_done": job.epochs_done,
+                     **{key: getattr(job.metrics, key) if job.metrics else None for key in RUN_FACTS},
+                     "epochs_done": job.epochs_done,
                      "wall_seconds": record.wall_seconds if record else None,
                      "error": record.error if record else None,
                      "overrides": " ".join(job.overrides), "output_dir": str(job.run_dir.resolve())})
@@ -77,7 +78,7 @@ def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> 
     sweep_dir = Path(sweep_dir)
     jobs = read_sweep(sweep_dir)
     frame, swept = jobs_frame(jobs)
-    table = format_table(frame, swept, sweep_dir)
+    table = format_table(frame, swept, sweep_dir, objective=jobs[0].objective if jobs else None)
     summary = Summary(frame=frame, swept=swept, table=table)
     if frame.empty:
         log.warning("No jobs under %s", sweep_dir)
@@ -96,15 +97,17 @@ def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> 
     return summary
 
 
-def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path) -> str:
-    """A markdown table of the jobs (swept keys, main metrics, size, time, status), with a title line."""
+def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objective: str | None = None) -> str:
+    """A markdown table of the jobs (swept keys, the objective and the main metrics, size, time, status), with a
+    title line."""
     if frame.empty:
         return f"Sweep {sweep_dir}: no jobs"
     counts = frame["status"].value_counts()
     tally = ", ".join(f"{counts[status]} {status}" for status in STATUS_ORDER if status in counts)
     title = f"Sweep {sweep_dir}: {len(frame)} jobs ({tally})"
     keys = swept or ["overrides"]
-    columns = ["job", *keys, *[m for m in TABLE_METRICS if m in frame.columns], "n_parameters", "epochs",
+    shown_metrics = list(dict.fromkeys([*([objective] if objective else []), *TABLE_METRICS]))
+    columns = ["job", *keys, *[m for m in shown_metrics if m in frame.columns], "n_parameters", "epochs",
                "wall_seconds", "status"]
     shown = frame[[c for c in columns if c in frame.columns]].copy()
     unfinished = frame["status"] != COMPLETED

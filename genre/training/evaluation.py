@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from genre.data.decode import INT16_SCALE
+from genre.data.decode import int16_to_float
 from genre.training.device import Precision
 from genre.training.segments import clip_scores, split_segments
 
@@ -51,7 +51,7 @@ def segment_logits(model: nn.Module, features: nn.Module, loader: DataLoader, *,
     all_logits: list[Tensor] = []
     all_targets: list[Tensor] = []
     for audio, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
-        audio = audio.to(device, non_blocking=True).float().div_(INT16_SCALE)
+        audio = int16_to_float(audio.to(device, non_blocking=True))
         segments = split_segments(audio, segment_samples)
         clips, n_segments, length = segments.shape
         inputs = features(segments.reshape(clips * n_segments, length))

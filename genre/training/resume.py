@@ -12,7 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from genre.errors import ConfigError
-from genre.training.checkpoint import load_checkpoint
+from genre.overrides import parse_override
+from genre.run_files import LAST_CHECKPOINT, Checkpoint
 
 # Where and how to run, not what: these may differ when a run continues (e.g. on another node).
 RESUMABLE_OVERRIDES: tuple[str, ...] = ("trainer.progress", "trainer.num_workers", "trainer.device",
@@ -22,14 +23,14 @@ RESUMABLE_OVERRIDES: tuple[str, ...] = ("trainer.progress", "trainer.num_workers
 def resume_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
     """The stored config of the run in ``cfg.resume`` (with the allowed overrides applied) and its ``last.pt``."""
     run_dir = Path(str(cfg.resume)).expanduser()
-    last = run_dir / "last.pt"
+    last = run_dir / LAST_CHECKPOINT
     if not last.is_file():
-        raise ConfigError("resume", f"'{run_dir}' holds no last.pt",
+        raise ConfigError("resume", f"'{run_dir}' holds no {LAST_CHECKPOINT}",
                           "Point resume at the output directory of a run that was interrupted")
-    stored = OmegaConf.create(load_checkpoint(last)["config"])
+    stored = OmegaConf.create(Checkpoint.load(last).config)
     if HydraConfig.initialized():
         for override in HydraConfig.get().overrides.task:
-            key = override.lstrip("+~").partition("=")[0]
+            key = parse_override(override)[0]
             if key == "resume":
                 continue
             if key not in RESUMABLE_OVERRIDES:

@@ -27,8 +27,11 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 
 def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
     """Every random number generator state a training step draws from (dropout, masks, mixup), for resume."""
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                             "torch": torch.get_rng_state()}
+    # NumPy's key array travels as a tensor: checkpoints hold only tensors and plain containers.
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state(),
+                             "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if device is not None and device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -37,7 +40,9 @@ def capture_rng_state(device: torch.device | None = None) -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
     """Put back a state from :func:`capture_rng_state`."""
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy = state["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"],
+                         numpy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if device is not None and device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)

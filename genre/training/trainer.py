@@ -1,5 +1,6 @@
 """The train loop: features and augmentation on the device inside each step, mixed precision,
-gradient clipping, per-step schedules, validation, checkpoints, early stopping and clean interruption."""
+gradient clipping, per-step schedules, validation, checkpoints, early stopping, clean interruption,
+and the loop's own timing (clips per second, the share of each epoch spent waiting for data)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -19,10 +21,10 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genre.augment import Augmentations
-from genre.data.decode import INT16_SCALE
+from genre.data.decode import int16_to_float
 from genre.errors import NonFiniteLossError, TrainingInterrupted
+from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position
 from genre.tracking.tensorboard import RunLogger
-from genre.training.checkpoint import save_checkpoint
 from genre.training.device import Precision
 from genre.training.distributed import DistContext
 from genre.training.early_stopping import EarlyStopping
@@ -38,25 +40,48 @@ log = logging.getLogger(__name__)
 FINITE_CHECK_EVERY = 10
 
 
-@dataclass
-class Position:
-    """Where training stands: the epoch in progress (1-based), its batches done, and their running sums."""
+@dataclass(frozen=True)
+class RunIdentity:
+    """What every checkpoint of a run stores besides the training state: its resolved config (plain
+    containers), its genre names in label order, and the audio cache it trained on."""
 
-    epoch: int = 1
-    batch: int = 0
-    loss_sum: float = 0.0
-    correct: int = 0
-    seen: int = 0
+    config: dict[str, Any]
+    labels: list[str]
+    audio_cache: str
 
 
 @dataclass
 class FitResult:
-    """What training produced: the best epoch, the history of every epoch, whether it stopped early."""
+    """What training produced: the best epoch, the history of every epoch, whether it stopped early,
+    and how fast the epochs of this process went (over the epochs it trained itself)."""
 
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     stopped_early: bool = False
+    perf: dict[str, float] = field(default_factory=dict)
+
+
+class _EpochClock:
+    """Times one training epoch: the wall time, and the part of it spent waiting for the next batch."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.waiting = 0.0
+        self._asked = self.started
+
+    def asking(self) -> None:
+        """The loop is about to wait for the loader."""
+        self._asked = time.perf_counter()
+
+    def received(self) -> None:
+        """The loader delivered a batch."""
+        self.waiting += time.perf_counter() - self._asked
+
+    def perf(self, clips: int) -> dict[str, float]:
+        """``perf/clips_per_second`` and ``perf/data_wait_fraction`` of the epoch so far."""
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        return {"perf/clips_per_second": clips / seconds, "perf/data_wait_fraction": min(self.waiting / seconds, 1.0)}
 
 
 class _Stop(Exception):
@@ -65,6 +90,19 @@ class _Stop(Exception):
     def __init__(self, position: Position) -> None:
         super().__init__()
         self.position = position
+
+
+def _timed(loader: Iterable[Any], clock: _EpochClock) -> Iterator[Any]:
+    """``loader``'s batches, with the time spent waiting for each one added to ``clock``."""
+    iterator = iter(loader)
+    while True:
+        clock.asking()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        clock.received()
+        yield batch
 
 
 class Trainer:
@@ -80,7 +118,10 @@ class Trainer:
                  segment_samples: int, aggregate: str, grad_clip: float | None = None,
                  dist: DistContext = DistContext(), logger: RunLogger | None = None, progress: bool = True,
                  stop: StopRequest | None = None) -> None:
-        self.model = model
+        # Data-parallel: the replica wraps itself (DDP broadcasts rank 0's weights here).
+        self.model: nn.Module = model
+        if dist.enabled:
+            self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         self.features = features
         self.optimizer = optimizer
         self.schedule = schedule
@@ -105,53 +146,63 @@ class Trainer:
 
     def _to_device(self, audio: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # int16 travels (pinned, asynchronously) and becomes float only on the device.
-        audio = audio.to(self.device, non_blocking=True).float().div_(INT16_SCALE)
-        return audio, targets.to(self.device, non_blocking=True)
+        return int16_to_float(audio.to(self.device, non_blocking=True)), targets.to(self.device, non_blocking=True)
+
+    def _optimise(self, audio: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on a raw waveform batch; returns the batch's loss and whether each
+        prediction was right (on the device, without waiting for it)."""
+        audio, targets = self._to_device(audio, targets)
+        inputs, soft_targets = self.augment(audio, targets, self.features)
+        with self.precision.autocast():
+            logits = self.model(inputs)
+            loss = self.loss_fn(logits.float(), soft_targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step()
+        self.step += 1
+        return loss.detach(), logits.detach().argmax(dim=1) == targets
+
+    def _check_finite(self, loss: torch.Tensor, epoch: int) -> float:
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"training loss became {value} at epoch {epoch}, step {self.step}: lower "
+                                     f"optimizer.lr, set trainer.grad_clip, or use trainer.precision=32")
+        return value
 
     def train_epoch(self, loader: DataLoader, position: Position) -> dict[str, float]:
-        """Train on ``loader`` (already positioned at ``position.batch``); return the epoch's loss, accuracy, lr.
+        """Train on ``loader`` (already positioned at ``position.batch``); return the epoch's loss, accuracy,
+        lr and ``perf/`` timings (clips per second over all ranks, this rank's share of time waiting for data).
 
         Raises :class:`_Stop` after the step during which a stop signal arrived on any rank.
         """
         self.model.train()
+        clock = _EpochClock()
         epoch = position.epoch
         total_loss = torch.tensor(position.loss_sum, device=self.device, dtype=torch.float32)
         correct = torch.tensor(position.correct, device=self.device, dtype=torch.long)
         seen = position.seen
         n_batches = position.batch + len(loader)
-        bar = tqdm(loader, desc=f"epoch {epoch} train", leave=False, disable=not self.progress, unit="batch",
-                   initial=position.batch, total=n_batches)
+        bar = tqdm(_timed(loader, clock), desc=f"epoch {epoch} train", leave=False, disable=not self.progress,
+                   unit="batch", initial=position.batch, total=n_batches)
         for batch_index, (audio, targets) in enumerate(bar, start=position.batch):
-            audio, targets = self._to_device(audio, targets)
-            inputs, soft_targets = self.augment(audio, targets, self.features)
-            with self.precision.autocast():
-                logits = self.model(inputs)
-                loss = self.loss_fn(logits.float(), soft_targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            if self.grad_clip:
-                self.scaler.unscale_(self.optimizer)
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.schedule.step()
-            self.step += 1
-            total_loss += loss.detach() * len(targets)
-            correct += (logits.argmax(dim=1) == targets).sum()
+            loss, right = self._optimise(audio, targets)
+            total_loss += loss * len(targets)
+            correct += right.sum()
             seen += len(targets)
             if batch_index % FINITE_CHECK_EVERY == 0 or batch_index == n_batches - 1:
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"training loss became {value} at epoch {epoch}, step {self.step}: lower optimizer.lr, "
-                        f"set trainer.grad_clip, or use trainer.precision=32")
-                bar.set_postfix(loss=f"{value:.3f}")
+                bar.set_postfix(loss=f"{self._check_finite(loss, epoch):.3f}")
             if self.dist.any(self.stop.requested, self.device) and batch_index < n_batches - 1:
                 raise _Stop(Position(epoch, batch_index + 1, total_loss.item(), int(correct.item()), seen))
-        sums = self.dist.sum_(torch.stack([total_loss, correct.float(), torch.tensor(float(seen), device=self.device)]))
-        loss_sum, n_correct, n_seen = sums.tolist()
+        counts = torch.tensor([float(seen), float(seen - position.seen)], device=self.device)
+        sums = self.dist.sum_(torch.cat([torch.stack([total_loss, correct.float()]), counts]))
+        loss_sum, n_correct, n_seen, n_trained = sums.tolist()
         return {"train/loss": loss_sum / max(n_seen, 1), "train/acc": n_correct / max(n_seen, 1),
-                "train/lr": self.optimizer.param_groups[0]["lr"]}
+                "train/lr": self.optimizer.param_groups[0]["lr"], **clock.perf(int(n_trained))}
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, desc: str = "eval") -> EvalResult:
@@ -176,87 +227,96 @@ class Trainer:
             for buffer in self.module.buffers():
                 torch.distributed.broadcast(buffer, src=0)
 
-    def state_dict(self, position: Position, tracker: EarlyStopping, history: list[dict[str, float]],
-                   seconds: float) -> dict[str, Any]:
+    def checkpoint(self, position: Position, tracker: EarlyStopping, history: list[dict[str, float]],
+                   seconds: float, identity: RunIdentity) -> Checkpoint:
         """Everything needed to evaluate, predict with or continue the run from ``position``.
 
         Collective: every rank's RNG state is gathered (a resumed rank draws what it would have drawn).
         """
-        rng = self.dist.gather(capture_rng_state(self.device))
-        return {"model": self.module.state_dict(), "features": self.features.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "scaler": self.scaler.state_dict(), "step": self.step, "position": vars(position).copy(),
-                "early_stopping": tracker.state_dict(), "history": list(history), "rng": rng,
-                "train_seconds": seconds, "world_size": self.dist.world_size}
+        return Checkpoint(config=identity.config, labels=list(identity.labels), audio_cache=identity.audio_cache,
+                          model=self.module.state_dict(), features=self.features.state_dict(),
+                          optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
+                          scaler=self.scaler.state_dict(), step=self.step, position=replace(position),
+                          early_stopping=tracker.state_dict(), history=list(history),
+                          rng=self.dist.gather(capture_rng_state(self.device)), train_seconds=seconds,
+                          world_size=self.dist.world_size)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def restore(self, checkpoint: Checkpoint) -> None:
         """Restore model, features, optimizer, schedule, scaler and step from a checkpoint."""
-        self.module.load_state_dict(state["model"])
-        self.features.load_state_dict(state["features"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
+        self.module.load_state_dict(checkpoint.model)
+        self.features.load_state_dict(checkpoint.features)
+        self.optimizer.load_state_dict(checkpoint.optimizer)
+        self.schedule.load_state_dict(checkpoint.schedule)
+        self.scaler.load_state_dict(checkpoint.scaler)
+        self.step = int(checkpoint.step)
 
-    def _save(self, path: Path, state: dict[str, Any]) -> None:
+    def _save(self, checkpoint: Checkpoint, path: Path) -> None:
         if self.dist.is_main:
-            save_checkpoint(path, state)
+            checkpoint.save(path)
 
     def fit(self, train_loader: DataLoader, val_loader: DataLoader, *, epochs: int, tracker: EarlyStopping,
-            run_dir: Path, checkpoint_extra: dict[str, Any], start: Position | None = None,
-            history: list[dict[str, float]] | None = None, seconds_before: float = 0.0) -> FitResult:
-        """Train from ``start`` to ``epochs``, validating after each epoch; keep ``best.pt`` (by the
-        tracker's objective) and ``last.pt``; stop early when the tracker says so.
+            run_dir: Path, identity: RunIdentity, resume: Checkpoint | None = None) -> FitResult:
+        """Train to ``epochs`` (from the start, or from where ``resume`` stopped), validating after each
+        epoch; keep ``best.pt`` (by the tracker's objective) and ``last.pt``; stop early when the tracker
+        says so. The tracker must already hold ``resume``'s state.
 
         Raises :class:`TrainingInterrupted` after saving ``last.pt`` when SIGINT/SIGTERM arrived.
         """
-        started = time.perf_counter() - seconds_before
-        position = start or Position()
-        history = list(history or [])
-        sampler = train_loader.sampler
-        dataset = train_loader.dataset
-        result = FitResult(best_epoch=tracker.best_epoch, history=history)
+        started = time.perf_counter() - (resume.train_seconds if resume else 0.0)
+        position = replace(resume.position) if resume else Position()
+        result = FitResult(best_epoch=tracker.best_epoch, history=list(resume.history) if resume else [])
 
-        def checkpoint(pos: Position) -> dict[str, Any]:
-            return {**self.state_dict(pos, tracker, history, time.perf_counter() - started), **checkpoint_extra}
+        def checkpoint(pos: Position) -> Checkpoint:
+            return self.checkpoint(pos, tracker, result.history, time.perf_counter() - started, identity)
 
+        perf: list[dict[str, float]] = []
         for epoch in range(position.epoch, epochs + 1):
             if tracker.should_stop:
                 break
-            if isinstance(sampler, EpochSampler):
-                sampler.set_epoch(epoch)
-                sampler.set_start(position.batch * int(train_loader.batch_size or 1) if epoch == position.epoch else 0)
-            if hasattr(dataset, "set_epoch"):
-                dataset.set_epoch(epoch)
             current = position if epoch == position.epoch else Position(epoch)
+            _position_loader(train_loader, current)
             try:
                 metrics = self.train_epoch(train_loader, current)
             except _Stop as stop:
-                self._save(run_dir / "last.pt", checkpoint(stop.position))
+                self._save(checkpoint(stop.position), run_dir / LAST_CHECKPOINT)
                 self.dist.barrier()
                 raise self._interrupted(run_dir, stop.position) from None
-            self._sync_buffers()
-            val = self.evaluate(val_loader, desc=f"epoch {epoch} val")
-            metrics.update(val.metrics("val"))
-            history.append({"epoch": epoch, **metrics})
-            if self.logger:
-                self.logger.scalars(metrics, step=epoch)
-            objective = metrics[tracker.name]
-            improved = tracker.update(objective, epoch)
-            self.schedule.epoch_end(objective)
+            perf.append({key: value for key, value in metrics.items() if key.startswith("perf/")})
+            improved = self._end_epoch(epoch, epochs, metrics, val_loader, tracker, result)
             state = checkpoint(Position(epoch + 1))
-            state.update(epoch=epoch, metrics=metrics)
+            state.epoch, state.metrics = epoch, metrics
             if improved:
-                result.best_epoch = epoch
-                self._save(run_dir / "best.pt", state)
-            self._save(run_dir / "last.pt", state)
-            if self.dist.is_main:
-                log.info("epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f (segments %.3f) | lr %.2e%s",
-                         epoch, epochs, metrics["train/loss"], metrics["train/acc"], val.loss, val.acc,
-                         val.segment_acc, metrics["train/lr"], "  (best)" if improved else "")
+                self._save(state, run_dir / BEST_CHECKPOINT)
+            self._save(state, run_dir / LAST_CHECKPOINT)
             if self.dist.any(self.stop.requested, self.device) and epoch < epochs:
                 self.dist.barrier()
                 raise self._interrupted(run_dir, Position(epoch + 1))
+        return self._finish(result, tracker, epochs, started, perf)
+
+    def _end_epoch(self, epoch: int, epochs: int, metrics: dict[str, float], val_loader: DataLoader,
+                   tracker: EarlyStopping, result: FitResult) -> bool:
+        """Validate, log and track the epoch just trained (``metrics`` gains the ``val/`` values); return
+        whether it is the new best."""
+        self._sync_buffers()
+        val = self.evaluate(val_loader, desc=f"epoch {epoch} val")
+        metrics.update(val.metrics("val"))
+        result.history.append({"epoch": epoch, **metrics})
+        if self.logger:
+            self.logger.scalars(metrics, step=epoch)
+        objective = metrics[tracker.name]
+        improved = tracker.update(objective, epoch)
+        self.schedule.epoch_end(objective)
+        if self.dist.is_main:
+            log.info("epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f (segments %.3f) | lr %.2e | "
+                     "%.0f clips/s, %.0f%% waiting for data%s", epoch, epochs, metrics["train/loss"],
+                     metrics["train/acc"], val.loss, val.acc, val.segment_acc, metrics["train/lr"],
+                     metrics["perf/clips_per_second"], 100 * metrics["perf/data_wait_fraction"],
+                     "  (best)" if improved else "")
+        return improved
+
+    def _finish(self, result: FitResult, tracker: EarlyStopping, epochs: int, started: float,
+                perf: list[dict[str, float]]) -> FitResult:
+        history = result.history
         result.stopped_early = tracker.should_stop and bool(history) and history[-1]["epoch"] < epochs
         if result.stopped_early:
             log.info("Early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)", tracker.name,
@@ -264,10 +324,22 @@ class Trainer:
         self.dist.barrier()  # best.pt is complete before any rank reads it
         result.best_epoch = tracker.best_epoch
         result.seconds = time.perf_counter() - started
+        if perf:  # the mean over the epochs this process trained (a resumed run: since it resumed)
+            result.perf = {key: sum(p[key] for p in perf) / len(perf) for key in perf[0]}
         return result
 
     def _interrupted(self, run_dir: Path, position: Position) -> TrainingInterrupted:
         signum = self.stop.signum if self.stop.signum is not None else signal.SIGTERM
         return TrainingInterrupted(signum, f"interrupted by {signal.Signals(signum).name} at epoch {position.epoch}, "
-                                   f"batch {position.batch}: saved {run_dir / 'last.pt'}; continue with "
+                                   f"batch {position.batch}: saved {run_dir / LAST_CHECKPOINT}; continue with "
                                    f"python run.py resume={run_dir}")
+
+
+def _position_loader(loader: DataLoader, position: Position) -> None:
+    """Set the epoch of the loader's sampler and dataset (crops), skipping the batches ``position`` has done."""
+    sampler, dataset = loader.sampler, loader.dataset
+    if isinstance(sampler, EpochSampler):
+        sampler.set_epoch(position.epoch)
+        sampler.set_start(position.batch * int(loader.batch_size or 1))
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(position.epoch)

@@ -1,4 +1,5 @@
-"""Hydra settings that follow from how ``run.py`` was launched, added to its command line.
+"""Command-line overrides: reading one (``key=value``), and the Hydra settings that follow from how
+``run.py`` was launched, added to its command line.
 
 * ``resume=<run dir>``: Hydra runs in that same directory (its log appends to ``run.log``) and does
   not rewrite ``.hydra/``, which keeps the original run's composed config and overrides.
@@ -15,6 +16,12 @@ import re
 from collections.abc import Sequence
 
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/\-+.~]+")
+
+
+def parse_override(override: str) -> tuple[str, str]:
+    """``(key, value)`` of a Hydra override such as ``model=cnn``, ``+trainer.x=1`` or ``~augment``."""
+    key, _, value = override.lstrip("+~").partition("=")
+    return key, value
 
 
 def _quote(value: str) -> str:

@@ -1,0 +1,13 @@
+"""One run, end to end, as named phases: ``run.py`` calls :func:`run_experiment`.
+
+- :mod:`~genre.experiment.checks`: the composed config's checks, before any work.
+- :mod:`~genre.experiment.launch`: where the run happens (this process, spawned data-parallel
+  processes, or one rank of a ``torchrun`` launch).
+- :mod:`~genre.experiment.phases`: :class:`~genre.experiment.phases.Run`, the run itself: build data ->
+  build pipeline -> start fresh or restore -> fit -> test the best checkpoint -> write outputs.
+- :mod:`~genre.experiment.pipeline`: features + model from a config, shared by training and ``genre.predict``.
+"""
+
+from genre.experiment.launch import run_experiment
+
+__all__ = ["run_experiment"]

@@ -1,0 +1,37 @@
+"""What TensorBoard's HPARAMS tab shows for a run: its config choices, main numbers and overrides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from genre.overrides import parse_override
+
+# Config groups whose chosen option names the run in the HPARAMS table.
+GROUPS = ("dataset", "feature", "model", "optimizer", "scheduler", "trainer", "augment")
+
+
+def run_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The run's config choices and main numbers, plus every command-line override (numbers as floats)."""
+    params: dict[str, Any] = {}
+    if HydraConfig.initialized():
+        hydra_cfg = HydraConfig.get()
+        for group in GROUPS:
+            choice = hydra_cfg.runtime.choices.get(group)
+            if choice is not None:
+                params[group] = str(choice)
+        for override in hydra_cfg.overrides.task:
+            key, value = parse_override(override)
+            if key in params:
+                continue
+            try:
+                params[key] = float(value)
+            except ValueError:
+                params[key] = value
+    params.update({"optimizer.lr": float(cfg.optimizer.lr), "trainer.batch_size": int(cfg.trainer.batch_size),
+                   "trainer.epochs": int(cfg.trainer.epochs), "trainer.segment_seconds":
+                   float(cfg.trainer.segment_seconds), "eval.aggregate": str(cfg.eval.aggregate),
+                   "seed": int(cfg.seed)})
+    return params
