@@ -231,7 +231,7 @@ class Run:
         if logger is None:
             return metrics
         labels, test = data.prepared.labels, tested.test
-        report = log_split_report(logger, test, labels, "test", fit.best_epoch)
+        report = log_split_report(logger, test.targets, test.predictions, labels, "test", fit.best_epoch)
         metrics.write(self.run_dir)
         logger.scalars(test.metrics("test"), step=fit.best_epoch)
         logger.hparams(self.hparams, {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items()},

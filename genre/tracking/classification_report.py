@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix
 
 from genre.tracking.tensorboard import RunLogger
-from genre.training.evaluation import EvalResult
 
 
-def log_split_report(logger: RunLogger, result: EvalResult, labels: list[str], split: str, step: int) -> str:
-    """Log the split's confusion matrix (image) and classification report (text); return the report."""
+def log_split_report(logger: RunLogger, targets: np.ndarray, predictions: np.ndarray, labels: list[str], split: str,
+                     step: int) -> str:
+    """Log a split's confusion matrix (image) and classification report (text) from its label ids; return the report."""
     ids = list(range(len(labels)))
-    matrix = confusion_matrix(result.targets, result.predictions, labels=ids)
+    matrix = confusion_matrix(targets, predictions, labels=ids)
     logger.confusion_matrix(f"{split}/confusion_matrix", matrix, labels, step)
-    report = classification_report(result.targets, result.predictions, labels=ids, target_names=labels, digits=3,
+    report = classification_report(targets, predictions, labels=ids, target_names=labels, digits=3,
                                    zero_division=0)
     logger.text(f"{split}/classification_report", report, step)
     return report
