@@ -32,6 +32,8 @@ PARAMETER_SETS: list[dict] = [
     {"clips_per_genre": 2, "clip_seconds": 3.0, "sample_rate": 22050, "seed": 0},
     {"clips_per_genre": 2, "clip_seconds": 3.0, "sample_rate": 22050, "seed": 5},
     {"clips_per_genre": 2, "clip_seconds": 3.0, "sample_rate": 16000, "seed": 0},
+    # More clips and longer ones reach more of the random branches (optional voices, forms, fills).
+    {"clips_per_genre": 6, "clip_seconds": 8.0, "sample_rate": 22050, "seed": 11},
 ]
 
 
