@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -37,6 +39,19 @@ def partials(root: Path) -> list[Path]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny corpus made in-process (workers=1), the yardstick for the other tests."""
     return generate_demo_corpus(tmp_path_factory.mktemp("ref") / "corpus", workers=1, **TINY)
+
+
+REFERENCE = json.loads((REPO / "tests" / "data" / "demo_corpus_sha256.json").read_text())
+
+
+@pytest.mark.parametrize("corpus", REFERENCE["corpora"], ids=lambda c: "-".join(f"{v}" for v in c["parameters"].values()))
+def test_corpus_matches_the_committed_reference(corpus: dict, tmp_path: Path) -> None:
+    """Byte for byte what the original implementation wrote (tests/data/make_demo_reference.py)."""
+    root = generate_demo_corpus(tmp_path / "corpus", progress=False, workers=1, **corpus["parameters"])
+    hashes = {path: hashlib.sha256(data).hexdigest() for path, data in snapshot(root).items()}
+    assert sorted(hashes) == sorted(corpus["sha256"])
+    changed = sorted(path for path, digest in hashes.items() if corpus["sha256"][path] != digest)
+    assert changed == [], f"{len(changed)} of {len(hashes)} files differ from the reference"
 
 
 def test_layout_matches_gtzan(reference: Path) -> None:
