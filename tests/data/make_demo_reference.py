@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from genre.data.demo import generate_demo_corpus  # noqa: E402 - the repo is put on the path first
+from genre.demo import generate_demo_corpus  # noqa: E402 - the repo is put on the path first
 
 OUTPUT = Path(__file__).with_name("demo_corpus_sha256.json")
 
@@ -59,7 +59,7 @@ def main() -> None:
         for i, params in enumerate(PARAMETER_SETS):
             root = generate_demo_corpus(Path(tmp) / f"corpus{i}", progress=False, workers=1, **params)
             corpora.append({"parameters": params, "sha256": corpus_hashes(root)})
-    reference = {"generator": "genre.data.demo.generate_demo_corpus", "commit": git_commit(),
+    reference = {"generator": "genre.demo.generate_demo_corpus", "commit": git_commit(),
                  "corpora": corpora}
     OUTPUT.write_text(json.dumps(reference, indent=1) + "\n")
     print(f"{OUTPUT}: {sum(len(c['sha256']) for c in corpora)} files in {len(corpora)} corpora, "
