@@ -43,10 +43,10 @@ sys.path.insert(0, str(REPO))
 
 from genre.data.clips import ClipDataset  # noqa: E402 - the repo is put on the path first
 from genre.data.decode import INT16_SCALE, ClipFormat  # noqa: E402
-from genre.data.demo import DEMO_GENRES, generate_demo_corpus  # noqa: E402
 from genre.data.prepare import prepare_data  # noqa: E402
 from genre.data.sources import FolderSource  # noqa: E402
 from genre.data.splits import StratifiedSplit, label_names  # noqa: E402
+from genre.demo import DEMO_GENRES, generate_demo_corpus  # noqa: E402
 
 SOURCE_RATE = 44100
 SAMPLE_RATE = 22050

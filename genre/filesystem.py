@@ -30,6 +30,8 @@ def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = No
     The kernel releases the lock when the holder's file descriptor closes, including when it dies.
     The lock file is left in place: deleting it would let two processes lock two different files.
     ``waiting_for`` names what the holder is building, for the one log line said when we must wait.
+    Leaving the block unlocks explicitly, so a worker process forked inside it (which shares the
+    descriptor) cannot keep the lock held after we let go.
     """
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -44,7 +46,10 @@ def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = No
             waited = time.perf_counter() - started
         yield waited
     finally:
-        os.close(fd)  # closing releases the lock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:
@@ -103,8 +108,12 @@ def replace_directory(staging: str | os.PathLike[str], final: str | os.PathLike[
     fsync_directory(final.parent)
 
 
-def remove_directory(directory: str | os.PathLike[str]) -> None:
-    """Delete a directory tree, renaming it aside first so that no reader ever sees it half-deleted."""
-    aside = temporary_sibling(directory, "removed")
+def remove_directory(directory: str | os.PathLike[str], tag: str = "removed") -> None:
+    """Delete a directory tree, renaming it aside first so that no reader ever sees it half-deleted.
+
+    The aside name is ``temporary_sibling(directory, tag)``; a ``tag`` that says why (``"damaged"``)
+    tells whoever finds one left by a crash what it was.
+    """
+    aside = temporary_sibling(directory, tag)
     os.replace(directory, aside)
     shutil.rmtree(aside, ignore_errors=True)

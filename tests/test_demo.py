@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import re
@@ -15,8 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from genre.data import demo
-from genre.data.demo import DEMO_GENRES, generate_demo_corpus
+from genre.demo import DEMO_GENRES, MARKER_NAME, corpus, generate_demo_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 # Tiny but not default: a non-default rate and seed catch arguments that are silently ignored.
@@ -39,6 +40,19 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_demo_corpus(tmp_path_factory.mktemp("ref") / "corpus", workers=1, **TINY)
 
 
+REFERENCE = json.loads((REPO / "tests" / "data" / "demo_corpus_sha256.json").read_text())
+
+
+@pytest.mark.parametrize("case", REFERENCE["corpora"], ids=lambda c: "-".join(f"{v}" for v in c["parameters"].values()))
+def test_corpus_matches_the_committed_reference(case: dict, tmp_path: Path) -> None:
+    """Byte for byte what the original implementation wrote (tests/data/make_demo_reference.py)."""
+    root = generate_demo_corpus(tmp_path / "corpus", progress=False, workers=1, **case["parameters"])
+    hashes = {path: hashlib.sha256(data).hexdigest() for path, data in snapshot(root).items()}
+    assert sorted(hashes) == sorted(case["sha256"])
+    changed = sorted(path for path, digest in hashes.items() if case["sha256"][path] != digest)
+    assert changed == [], f"{len(changed)} of {len(hashes)} files differ from the reference"
+
+
 def test_layout_matches_gtzan(reference: Path) -> None:
     assert len(DEMO_GENRES) >= 6 and len(set(DEMO_GENRES)) == len(DEMO_GENRES)
     genre_dirs = sorted(p.name for p in reference.iterdir() if p.is_dir())
@@ -49,7 +63,7 @@ def test_layout_matches_gtzan(reference: Path) -> None:
         assert all(pattern.match(n) for n in names), names
         assert names == [f"{genre}.00000.wav", f"{genre}.00001.wav"]
     # Nothing but genre folders and the hidden marker at the top level.
-    assert sorted(p.name for p in reference.iterdir() if not p.is_dir()) == [demo.MARKER_NAME]
+    assert sorted(p.name for p in reference.iterdir() if not p.is_dir()) == [MARKER_NAME]
 
 
 def test_files_are_16bit_mono_at_requested_rate_and_length(reference: Path) -> None:
@@ -87,7 +101,7 @@ def test_second_call_writes_nothing(reference: Path, monkeypatch: pytest.MonkeyP
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("synthesis ran for a finished corpus")
 
-    monkeypatch.setattr(demo, "_synthesize_clip", must_not_run)
+    monkeypatch.setattr(corpus, "synthesize_clip", must_not_run)
     before = {p: p.stat().st_mtime_ns for p in reference.rglob("*")}
     siblings = sorted(reference.parent.iterdir())
     assert generate_demo_corpus(reference, workers=1, **TINY) == reference
@@ -97,7 +111,7 @@ def test_second_call_writes_nothing(reference: Path, monkeypatch: pytest.MonkeyP
 
 def test_relative_path_finds_the_same_corpus(reference: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(reference.parent)
-    monkeypatch.setattr(demo, "_synthesize_clip", lambda *a, **k: pytest.fail("regenerated"))
+    monkeypatch.setattr(corpus, "synthesize_clip", lambda *a, **k: pytest.fail("regenerated"))
     assert generate_demo_corpus(reference.name, workers=1, **TINY) == reference
 
 
@@ -124,7 +138,7 @@ def test_corpus_with_other_parameters_is_refused(reference: Path) -> None:
 def test_corrupt_marker_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     root.mkdir()
-    (root / demo.MARKER_NAME).write_text("{not json")
+    (root / MARKER_NAME).write_text("{not json")
     with pytest.raises(ValueError, match="delete it or choose another cache dir"):
         generate_demo_corpus(root, workers=1, **TINY)
 
@@ -146,7 +160,7 @@ def test_invalid_arguments_are_rejected(tmp_path: Path, bad: dict) -> None:
 
 def test_failed_generation_leaves_nothing_behind(reference: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    real = demo._synthesize_clip
+    real = corpus.synthesize_clip
     calls = []
 
     def flaky(*args: object, **kwargs: object) -> np.ndarray:
@@ -155,25 +169,25 @@ def test_failed_generation_leaves_nothing_behind(reference: Path, tmp_path: Path
             raise RuntimeError("synthesiser crashed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(demo, "_synthesize_clip", flaky)
+    monkeypatch.setattr(corpus, "synthesize_clip", flaky)
     root = tmp_path / "corpus"
     with pytest.raises(RuntimeError, match="synthesiser crashed"):
         generate_demo_corpus(root, workers=1, **TINY)
     assert not root.exists() and partials(root) == []
-    monkeypatch.setattr(demo, "_synthesize_clip", real)
+    monkeypatch.setattr(corpus, "synthesize_clip", real)
     assert snapshot(generate_demo_corpus(root, workers=1, **TINY)) == snapshot(reference)
 
 
 _SLOW_GENERATOR = """
 import sys, time
-from genre.data import demo
-real = demo._synthesize_clip
+from genre.demo import corpus
+real = corpus.synthesize_clip
 def slow(*args, **kwargs):
     time.sleep(0.3)
     return real(*args, **kwargs)
-demo._synthesize_clip = slow
-demo.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, sample_rate=16000, seed=3,
-                          progress=False, workers=1)
+corpus.synthesize_clip = slow
+corpus.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, sample_rate=16000, seed=3,
+                            progress=False, workers=1)
 """
 
 

@@ -1,7 +1,8 @@
-"""Sweep pieces without training: config presets, the failure budget, the trial-seeded sampler."""
+"""Sweep pieces without training: config presets, the failure budget, the trial-seeded sampler, status files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import optuna
@@ -204,3 +205,31 @@ def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
     for directive in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--mem=32GB", "--time=600",
                       "--array=0-1%2"):
         assert f"#SBATCH {directive}" in script, (directive, script)
+
+
+def test_job_status_is_replaced_whole_and_reads_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genre.sweeps.status import FAILED, RUNNING, JobStatus
+
+    record = JobStatus.start()
+    record.write(tmp_path)
+    assert JobStatus.read(tmp_path) == record and record.status == RUNNING
+    try:
+        raise ValueError("lr must be positive,\n got -1")
+    except ValueError as exc:
+        record.finish(exc)
+    record.write(tmp_path)
+    again = JobStatus.read(tmp_path)
+    assert again is not None and again.status == FAILED
+    assert again.error == "ValueError: lr must be positive, got -1" and "Traceback" in (again.traceback or "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]  # no temporary left
+
+    # A write that fails at the last step (the rename) keeps the previous record and leaves no temporary.
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        JobStatus.start().write(tmp_path)
+    monkeypatch.undo()
+    assert JobStatus.read(tmp_path) == again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["status.json"]

@@ -15,7 +15,6 @@ readable, format as asked, data file exactly rows x clip length): anything else 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 
 from genre.data.decode import ClipFormat, DecodeError, decode_clip, warm_up
 from genre.errors import ConfigError
+from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ DATA_FILE = "clips.i16"
 INDEX_FILE = "index.json"
 # Bytes per sample of the stored clips (int16).
 SAMPLE_BYTES = 2
+# Builds write into hidden siblings ``.<key>.tmp-<pid>-<random>`` (see genre.filesystem.temporary_sibling).
+_TMP_TAG = "tmp"
 
 Decoded = tuple[str, bytes | None, str | None]
 
@@ -168,25 +170,14 @@ def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: 
     cache = _load(final, fmt)
     if cache is not None:
         return cache
-    lock = _Lock(root / f"{key}.lock")
-    waited = lock.acquire(f"the audio cache {final}")
-    try:
+    with exclusive_lock(root / f"{key}.lock", waiting_for=f"the audio cache {final}") as waited:
         # Another process may have finished the same build while we waited for the lock.
         cache = _load(final, fmt)
         if cache is not None:
             cache.stats.waited_seconds = waited
             return cache
-        if final.exists():
-            # Only a cache from a broken disk or a foreign hand gets here; never read a wrong one.
-            log.warning("Audio cache %s is incomplete or damaged; rebuilding it", final)
-            _remove(final, root / f".{key}.damaged-{os.getpid()}")
-        for stale in root.glob(f".{key}.tmp-*"):
-            # Only a killed build leaves these: nobody else can be building this key while we hold the lock.
-            log.info("Removing %s, left by a build that did not finish", stale)
-            shutil.rmtree(stale, ignore_errors=True)
+        _clear_leftovers(root, key)
         stats = _build(resolved, fmt, root, key, workers=workers, progress=progress)
-    finally:
-        lock.release()
     stats.waited_seconds = waited
     cache = _load(final, fmt)
     if cache is None:  # pragma: no cover - would mean the file system lost what we just wrote
@@ -195,30 +186,20 @@ def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: 
     return cache
 
 
-class _Lock:
-    """An exclusive ``flock`` on a lock file (released by the kernel if the holder dies)."""
+def _clear_leftovers(root: Path, key: str) -> None:
+    """Remove what is in the way of building ``key``: a damaged cache and the tmp dirs of killed builds.
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = -1
-
-    def acquire(self, what: str) -> float:
-        """Take the lock, saying so when another process holds it; return the seconds waited."""
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return 0.0
-        except BlockingIOError:
-            pass
-        log.info("Another process is building %s; waiting for it", what)
-        started = time.perf_counter()
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return time.perf_counter() - started
-
-    def release(self) -> None:
-        """Let the next process in."""
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+    Called under the key's lock, so nobody else can be building it.
+    """
+    final = root / key
+    if final.exists():
+        # Only a cache from a broken disk or a foreign hand gets here; never read a wrong one.
+        log.warning("Audio cache %s is incomplete or damaged; rebuilding it", final)
+        remove_directory(final, "damaged")
+    for stale in root.glob(f".{key}.{_TMP_TAG}-*"):
+        # Only a killed build leaves these: nobody else can be building this key while we hold the lock.
+        log.info("Removing %s, left by a build that did not finish", stale)
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _load(directory: Path, fmt: ClipFormat) -> AudioCache | None:
@@ -237,12 +218,6 @@ def _load(directory: Path, fmt: ClipFormat) -> AudioCache | None:
     if not ok or data_bytes != len(paths) * fmt.clip_samples * SAMPLE_BYTES:
         return None
     return AudioCache(directory=directory, fmt=stored_fmt, paths=paths, skipped=skipped)
-
-
-def _remove(directory: Path, aside: Path) -> None:
-    """Delete a directory, renaming it first so that no reader ever sees it half-deleted."""
-    os.replace(directory, aside)
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _decode_job(path: str, fmt: ClipFormat) -> Decoded:
@@ -314,49 +289,48 @@ def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
 
 def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
            progress: bool) -> BuildStats:
+    """Decode ``ordered`` into a tmp dir next to ``root / key`` and rename it into place when complete."""
     started = time.perf_counter()
     _check_space(root, len(ordered), fmt)
     workers = max(1, min(workers or default_workers(), len(ordered)))
-    tmp = root / f".{key}.tmp-{os.getpid()}"
+    tmp = temporary_sibling(root / key, _TMP_TAG)
     tmp.mkdir()
-    stored: list[str] = []
-    skipped: dict[str, str] = {}
     log.info("Decoding %d files into the audio cache %s (%d workers)", len(ordered), root / key, workers)
     try:
-        with open(tmp / DATA_FILE, "wb") as data:
-            bar = tqdm(_decoded(ordered, fmt, workers), total=len(ordered), desc="decoding audio", unit="file",
-                       disable=not progress)
-            for path, clip, reason in bar:
-                if clip is None:
-                    skipped[path] = reason or "unknown"
-                else:
-                    data.write(clip)
-                    stored.append(path)
-            data.flush()
-            os.fsync(data.fileno())
+        stored, skipped = _write_rows(tmp / DATA_FILE, ordered, fmt, workers, progress)
         index = {"version": CACHE_VERSION, "format": asdict(fmt), "paths": stored, "skipped": skipped,
                  "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "decode_seconds": time.perf_counter() - started}
         with open(tmp / INDEX_FILE, "w") as handle:
             json.dump(index, handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
-        # The rename is the commit point: before it there is no <key>/ directory at all.
-        os.replace(tmp, root / key)
+        # The rename is the commit point: before it there is no <key>/ directory at all. It is made
+        # durable, so a crash right after cannot lose a cache we reported as built.
+        replace_directory(tmp, root / key)
     except BaseException:
         # An error or Ctrl-C: leave nothing behind (a SIGKILL leaves tmp, which the next builder removes).
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_directory(root)
     stats = BuildStats(decoded=len(ordered), skipped=len(skipped), seconds=time.perf_counter() - started,
                        built=True, workers=workers)
     log.info("Audio cache built: %d clips, %d skipped, %.1f s", len(stored), len(skipped), stats.seconds)
     return stats
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable, so a crash right after a build cannot lose a cache we reported as built."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_rows(data_path: Path, ordered: list[str], fmt: ClipFormat, workers: int,
+                progress: bool) -> tuple[list[str], dict[str, str]]:
+    """Decode every file and append its row to ``data_path`` (flushed to disk); return stored and skipped."""
+    stored: list[str] = []
+    skipped: dict[str, str] = {}
+    with open(data_path, "wb") as data:
+        bar = tqdm(_decoded(ordered, fmt, workers), total=len(ordered), desc="decoding audio", unit="file",
+                   disable=not progress)
+        for path, clip, reason in bar:
+            if clip is None:
+                skipped[path] = reason or "unknown"
+            else:
+                data.write(clip)
+                stored.append(path)
+        data.flush()
+        os.fsync(data.fileno())
+    return stored, skipped

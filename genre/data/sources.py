@@ -101,7 +101,7 @@ class DemoSource:
     def items(self) -> list[AudioItem]:
         """Generate the corpus if it is not there yet and list its files."""
         # Imported here so that runs on real datasets never pay for the synthesiser's import.
-        from genre.data.demo import generate_demo_corpus
+        from genre.demo import generate_demo_corpus
 
         if self.clips_per_genre < 3:
             raise ConfigError("dataset.source.clips_per_genre", f"{self.clips_per_genre} is too few",

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from genre.filesystem import atomic_write_text
+
 STATUS_FILE = "status.json"
 
 RUNNING = "running"
@@ -56,10 +58,7 @@ class JobStatus:
 
     def write(self, run_dir: str | Path) -> None:
         """Write atomically, so a reader never sees half a record."""
-        path = Path(run_dir) / STATUS_FILE
-        tmp = path.with_name(f".{STATUS_FILE}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(tmp, path)
+        atomic_write_text(Path(run_dir) / STATUS_FILE, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def read(cls, run_dir: str | Path) -> "JobStatus | None":
