@@ -83,6 +83,45 @@ def import_cycles() -> list[list[str]]:
     return cycles
 
 
+# The code map of the README (Development): what each part of genre/ may import at module level.
+# ``genre`` is the package's own __init__ (CONFIG_DIR). A new part must be added here and to the map.
+FOUNDATIONS = {"genre", "errors", "filesystem", "overrides"}
+ALLOWED: dict[str, set[str]] = {
+    "genre": set(), "errors": set(), "filesystem": set(), "overrides": set(),
+    "features": {"errors"}, "models": {"errors"}, "augment": {"errors"}, "tracking": {"errors"},
+    "demo": {"errors", "filesystem"}, "run_files": {"errors", "filesystem"},
+    "data": {"genre", "errors", "filesystem", "demo"},
+}
+ALLOWED["training"] = FOUNDATIONS | {"features", "models", "augment", "tracking", "run_files", "data"}
+ALLOWED["experiment"] = ALLOWED["training"] | {"training"}
+ALLOWED["sweeps"] = FOUNDATIONS | {"run_files"}
+ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}
+ALLOWED["report"] = FOUNDATIONS | {"sweeps"}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1] if "." in module else module
+
+
+def layering_violations() -> list[str]:
+    """``a -> b`` for every module-level import of part ``b`` by part ``a`` that the code map does not allow."""
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        part = _part(name)
+        allowed = ALLOWED.get(part)
+        if allowed is None:
+            found.append(f"{name}: part '{part}' is not in the code map")
+            continue
+        found += [f"{name} -> {target}" for target in sorted(_imports(name, path, set(modules)))
+                  if _part(target) != part and _part(target) not in allowed]
+    return found
+
+
+def test_imports_follow_the_code_map() -> None:
+    assert not layering_violations(), layering_violations()
+
+
 def test_no_function_over_the_limit() -> None:
     too_long = [f"{name} ({lines} lines)" for lines, name in function_lengths() if lines > MAX_FUNCTION_LINES]
     assert not too_long, too_long
