@@ -18,8 +18,15 @@ import numpy as np
 import pandas as pd
 
 from genre.comparison.intervals import CONFIDENCE, t_interval
-from genre.comparison.significance import (ALPHA, ClipPredictions, SignificanceResult, corrected_resampled_t_test,
-                                           holm, mcnemar_on_clips, paired_t_test)
+from genre.comparison.significance import (
+    ALPHA,
+    ClipPredictions,
+    SignificanceResult,
+    corrected_resampled_t_test,
+    holm,
+    mcnemar_on_clips,
+    paired_t_test,
+)
 
 SEED_KEY = "seed"
 FOLD_KEY = "dataset.split.fold"
@@ -52,10 +59,9 @@ def configurations(jobs: pd.DataFrame, config_keys: Sequence[str],
     if jobs.empty:
         raise ValueError("jobs: the frame has no rows")
     present = [key for key in repeat_keys if key in jobs.columns]
-    keys = list(config_keys) or [None]
     frame = jobs.assign(_all=0) if not config_keys else jobs
     groups = []
-    for values, rows in frame.groupby(keys if config_keys else ["_all"], sort=False, dropna=False):
+    for values, rows in frame.groupby(list(config_keys) if config_keys else ["_all"], sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         repeats = rows[present].astype(str).agg("/".join, axis=1) if present else pd.Series("", index=rows.index)
         if repeats.duplicated().any():

@@ -78,8 +78,8 @@ def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
 
 
 def corrected_resampled_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
-                               n_train: float | Sequence[float], n_test: float | Sequence[float]
-                               ) -> SignificanceResult:
+                               n_train: float | Sequence[float] | np.ndarray,
+                               n_test: float | Sequence[float] | np.ndarray) -> SignificanceResult:
     """Nadeau & Bengio's corrected resampled t-test of ``a`` against ``b``, matched by fold, two-sided.
 
     Nadeau & Bengio, "Inference for the generalization error", Machine Learning 52 (2003); applied to
@@ -105,7 +105,8 @@ def corrected_resampled_t_test(a: Sequence[float] | np.ndarray, b: Sequence[floa
     return SignificanceResult("corrected resampled t-test", float(statistic), float(p_value), j)
 
 
-def _test_train_ratio(n_train: float | Sequence[float], n_test: float | Sequence[float]) -> float:
+def _test_train_ratio(n_train: float | Sequence[float] | np.ndarray, n_test: float | Sequence[float] | np.ndarray
+                      ) -> float:
     """mean(n_test) / mean(n_train), both positive."""
     counts = {}
     for name, value in (("n_train", n_train), ("n_test", n_test)):
@@ -170,7 +171,7 @@ def mcnemar_on_clips(a: ClipPredictions, b: ClipPredictions) -> McNemarResult:
     if set(order_b) != set(a.clip_ids):
         only_a, only_b = set(a.clip_ids) - set(order_b), set(order_b) - set(a.clip_ids)
         raise ValueError(f"b: the runs were tested on different clips ({len(only_a)} only in a, {len(only_b)} only "
-                         f"in b, e.g. {sorted(only_a or only_b)[0]}); compare runs on the same test split")
+                         f"in b, e.g. {min(only_a or only_b)}); compare runs on the same test split")
     index = np.array([order_b[clip] for clip in a.clip_ids])
     if not np.array_equal(np.asarray(a.y_true), np.asarray(b.y_true)[index]):
         raise ValueError("b: the runs give the same clips different true labels; were they run on the same "

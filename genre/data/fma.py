@@ -11,6 +11,7 @@ digits, the folder its first three). Some listed tracks have no or very short au
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_r
 
 def _artist(artist_id: object) -> str | None:
     """A track's group for k-fold splits: its artist id as written in tracks.csv, None where empty."""
-    if artist_id is None or (isinstance(artist_id, float) and artist_id != artist_id):  # NaN: empty cell
+    if artist_id is None or (isinstance(artist_id, float) and math.isnan(artist_id)):  # NaN: an empty cell
         return None
     text = str(artist_id).strip()
     return f"artist {text}" if text else None
