@@ -4,13 +4,14 @@
 field names, then a row naming the index ``track_id``). A track belongs to the smallest subset it is
 in, and subsets nest: small (8,000) < medium (25,000) < large (106,574). Labels are
 ``('track', 'genre_top')``, empty for many large-only tracks; the official split is
-``('set', 'split')``. Audio lives at ``<audio root>/NNN/NNNNNN.mp3`` (the id zero-padded to six
+``('set', 'split')``; ``('artist', 'id')`` groups tracks by artist (for k-fold splits). Audio lives at ``<audio root>/NNN/NNNNNN.mp3`` (the id zero-padded to six
 digits, the folder its first three). Some listed tracks have no or very short audio (099134, 108925,
 133297, ...): the cache skips those with their reason.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,6 +23,8 @@ OFFICIAL_SPLITS = {"training": "train", "validation": "val", "test": "test"}
 SUBSET = ("set", "subset")
 SPLIT = ("set", "split")
 GENRE_TOP = ("track", "genre_top")
+# Optional: a tracks.csv without it still loads, its tracks then have no group.
+ARTIST_ID = ("artist", "id")
 # Rows parsed at a time: tracks.csv carries long text columns (artist bios) we never keep.
 _CHUNK_ROWS = 20_000
 
@@ -33,9 +36,10 @@ def audio_path(audio_root: Path, track_id: int) -> Path:
 
 
 def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_root"):
-    """The subset, split and top genre of every track in ``<metadata_root>/tracks.csv``, indexed by id.
+    """The subset, split, top genre and artist of every track in ``<metadata_root>/tracks.csv``, indexed by id.
 
-    Returns a pandas DataFrame with the columns ``subset``, ``split`` and ``genre_top``.
+    Returns a pandas DataFrame with the columns ``subset``, ``split``, ``genre_top`` and ``artist_id``
+    (a string; NaN where tracks.csv has none or lacks the column).
     """
     import pandas as pd
 
@@ -62,7 +66,8 @@ def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_r
                 raise ConfigError(key, f"'{path}' lacks the column(s) "
                                   f"{', '.join('/'.join(c) for c in missing)}, so it is not FMA's tracks.csv",
                                   fix)
-            parts.append(chunk[wanted])
+            parts.append(chunk[wanted + [ARTIST_ID]] if ARTIST_ID in chunk.columns
+                         else chunk[wanted].assign(artist_id=None))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         text = str(exc).strip()
         raise ConfigError(key, f"'{path}' is not FMA's tracks.csv ({text.splitlines()[0] if text else exc!r})",
@@ -70,13 +75,21 @@ def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_r
     if not parts:
         raise ConfigError(key, f"'{path}' lists no tracks", fix)
     tracks = pd.concat(parts)
-    tracks.columns = ["subset", "split", "genre_top"]
+    tracks.columns = ["subset", "split", "genre_top", "artist_id"]
     ids = pd.to_numeric(tracks.index, errors="coerce")
     if ids.isna().any():
         raise ConfigError(key, f"'{path}' has track ids that are not numbers (e.g. "
                           f"'{tracks.index[ids.isna()][0]}')", fix)
     tracks.index = ids.astype(int)
     return tracks
+
+
+def _artist(artist_id: object) -> str | None:
+    """A track's group for k-fold splits: its artist id as written in tracks.csv, None where empty."""
+    if artist_id is None or (isinstance(artist_id, float) and math.isnan(artist_id)):  # NaN: an empty cell
+        return None
+    text = str(artist_id).strip()
+    return f"artist {text}" if text else None
 
 
 class FMASource:
@@ -115,7 +128,7 @@ class FMASource:
                               f"values other than training, validation, test ({', '.join(bad_splits)})",
                               "Use the tracks.csv from fma_metadata.zip")
         items = [AudioItem(path=audio_path(self.audio_root, int(track_id)), label=str(row.genre_top).strip(),
-                           split=OFFICIAL_SPLITS[row.split])
+                           split=OFFICIAL_SPLITS[row.split], group=_artist(row.artist_id))
                  for track_id, row in zip(labelled.index, labelled.itertuples(index=False))]
         if not items:
             raise ConfigError("dataset.subset", f"none of the {len(chosen)} tracks of '{self.subset}' has a "

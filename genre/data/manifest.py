@@ -1,4 +1,4 @@
-"""A CSV manifest as a dataset: one row per audio file, ``path,label[,split]`` with a header row."""
+"""A CSV manifest as a dataset: one row per audio file, ``path,label[,split][,group]`` with a header row."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "va
 
 
 class ManifestSource:
-    """Files, labels and (optionally, per row) splits from a CSV with columns ``path,label[,split]``.
+    """Files, labels and (optionally, per row) splits and groups from a CSV with columns
+    ``path,label[,split][,group]`` (any order).
 
     Relative paths are taken from ``base`` when given, else from the manifest's own folder. Rows with
-    an empty split are split by the configured splitter; files that do not exist are skipped by the
+    an empty split are split by the configured splitter. ``group`` (e.g. an artist or recording id) keeps
+    files sharing it on one side of a k-fold split; empty means the file is its own group. Files that do not exist are skipped by the
     cache and reported, but a manifest none of whose files exist is an error.
     """
 
@@ -34,17 +36,17 @@ class ManifestSource:
 
         if not self.manifest.is_file():
             raise ConfigError(self.key, f"'{self.manifest}' is not a file",
-                              "Point it at a CSV with a header row path,label[,split]")
+                              "Point it at a CSV with a header row path,label[,split][,group]")
         try:
             table = pd.read_csv(self.manifest, dtype=str, keep_default_na=False, skipinitialspace=True)
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise ConfigError(self.key, f"'{self.manifest}' is not a readable CSV ({_first_line(exc)})",
-                              "Write it as CSV with a header row path,label[,split]") from exc
+                              "Write it as CSV with a header row path,label[,split][,group]") from exc
         table.columns = [str(c).strip().lower() for c in table.columns]
-        unknown = set(table.columns) - {"path", "label", "split"}
+        unknown = set(table.columns) - {"path", "label", "split", "group"}
         if not {"path", "label"} <= set(table.columns) or unknown:
             raise ConfigError(self.key, f"'{self.manifest}' has the columns {', '.join(table.columns) or 'none'}",
-                              "Its header row must be path,label or path,label,split")
+                              "Its header row must be path,label with optional split and group columns")
         if table.empty:
             raise ConfigError(self.key, f"'{self.manifest}' lists no files", "Add one row per audio file")
         items: list[AudioItem] = []
@@ -66,7 +68,8 @@ class ManifestSource:
                 raise ConfigError(self.key, f"{where} repeats the file of line {seen[path]} ({path})",
                                   "List every file once, or it could land in two splits")
             seen[path] = line
-            items.append(AudioItem(path=path, label=label, split=SPLIT_NAMES.get(split_name)))
+            group = getattr(row, "group", "").strip() or None
+            items.append(AudioItem(path=path, label=label, split=SPLIT_NAMES.get(split_name), group=group))
         present = sum(item.path.exists() for item in items)
         if present == 0:
             raise ConfigError(self.key, f"none of the {len(items)} files in '{self.manifest}' exist "

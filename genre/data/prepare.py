@@ -108,7 +108,7 @@ def _splitter(dataset: DictConfig):
     if not isinstance(split, DictConfig) or "_target_" not in split:
         # `dataset.split=fault_filtered` replaces the split's config by a string; the group wants a slash.
         raise ConfigError("dataset.split", f"'{split}' is not a split config",
-                          "Choose a split with dataset/split=<name> (a slash: stratified, fault_filtered, official)")
+                          "Choose a split with dataset/split=<name> (a slash: stratified, fault_filtered, official, kfold)")
     return instantiate(split)
 
 

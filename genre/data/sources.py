@@ -21,11 +21,14 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".au", ".a
 
 @dataclass(frozen=True)
 class AudioItem:
-    """One audio file of a dataset with its genre label and, where the dataset defines one, its split."""
+    """One audio file of a dataset with its genre label and, where the dataset defines them, its split and
+    its group: files sharing a group (FMA: one artist; a manifest's group column) must never be on both
+    sides of a split, or the model is tested on what it has in effect heard (``dataset/split=kfold``)."""
 
     path: Path
     label: str
     split: str | None = None
+    group: str | None = None
 
 
 def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
