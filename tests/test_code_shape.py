@@ -89,12 +89,12 @@ FOUNDATIONS = {"genre", "errors", "filesystem", "overrides"}
 ALLOWED: dict[str, set[str]] = {
     "genre": set(), "errors": set(), "filesystem": set(), "overrides": set(),
     "features": {"errors"}, "models": {"errors"}, "augment": {"errors"}, "tracking": {"errors"},
-    "demo": {"errors", "filesystem"}, "run_files": {"errors", "filesystem"},
+    "demo": {"errors", "filesystem"}, "run_files": {"errors", "filesystem"}, "comparison": set(),
     "data": {"genre", "errors", "filesystem", "demo"},
 }
 ALLOWED["training"] = FOUNDATIONS | {"features", "models", "augment", "tracking", "run_files", "data"}
 ALLOWED["experiment"] = ALLOWED["training"] | {"training"}
-ALLOWED["sweeps"] = FOUNDATIONS | {"run_files"}
+ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison"}
 ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}
 ALLOWED["report"] = FOUNDATIONS | {"sweeps"}
 
