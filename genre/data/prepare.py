@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -24,13 +25,16 @@ from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.sources import AudioItem
 from genre.data.splits import SPLITS, label_names
-from genre.errors import ConfigError, UserInputError
+from genre.cli_errors import one_line_user_errors
+from genre.errors import ConfigError, config_keys
 
 log = logging.getLogger(__name__)
 
 # Skipped files listed one by one in the log and the summary; beyond this, counts per reason
 # (the full list is always in the cache's index.json).
 SKIPPED_LISTED = 50
+# An absolute interpolation of one key, as dataset configs hand their root to the source.
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 
 
 @dataclass
@@ -125,6 +129,14 @@ def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
     return list(seen)
 
 
+def _interpolated_keys(node: DictConfig) -> dict[str, str]:
+    """The keys of ``node`` that only interpolate another key (``root: ${dataset.root}``), with that key."""
+    raw = OmegaConf.to_container(node, resolve=False)
+    assert isinstance(raw, dict)
+    return {str(name): match[1] for name, value in raw.items()
+            if isinstance(value, str) and (match := _INTERPOLATION.fullmatch(value))}
+
+
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
     """List the dataset's files, open (or build) their audio cache and split the usable clips."""
     # Mandatory keys (???) the user did not give; OmegaConf.missing_keys trips over interpolations to them.
@@ -135,7 +147,10 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     fmt = clip_format(dataset)
     splitter = _splitter(dataset)
     source = instantiate(dataset.source)
-    items: list[AudioItem] = source.items()
+    # The source and the split name their own parameters; the user sets e.g. dataset.root, which the
+    # source's root interpolates.
+    with config_keys("dataset.source", _interpolated_keys(dataset.source)):
+        items: list[AudioItem] = source.items()
     resolved = _resolve_unique(items)
     cache = open_cache(resolved, fmt, cache_dir, workers=dataset.get("decode_workers"), progress=progress)
     usable = [(item, path) for item, path in zip(items, resolved) if path in cache.row_of]
@@ -148,7 +163,8 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     if not usable:
         raise ConfigError("dataset", f"none of the {len(items)} files could be decoded "
                           f"(e.g. {next(iter(skipped.items()), ('?', '?'))})", "Check the dataset's audio files")
-    assignment = splitter.assign([item for item, _ in usable])
+    with config_keys("dataset.split"):
+        assignment = splitter.assign([item for item, _ in usable])
     in_split = [(item, path, split) for (item, path), split in zip(usable, assignment) if split is not None]
     labels = label_names([item for item, _, _ in in_split])
     label_id = {name: i for i, name in enumerate(labels)}
@@ -164,11 +180,10 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
                         notes=list(getattr(source, "notes", [])), unsplit=len(usable) - len(in_split))
 
 
+@one_line_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m genre.data.prepare [overrides]``: build (or check) a dataset's audio cache ahead of a sweep."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     parser = argparse.ArgumentParser(
         prog="python -m genre.data.prepare",
@@ -178,14 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(args.overrides))
-        data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
-    except (UserInputError, HydraException, OmegaConfBaseException) as exc:
-        message = " ".join(str(exc).split("\n")[0].split())
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(args.overrides))
+    data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
     print(data.summary())
     return 0
 
