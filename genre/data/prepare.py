@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -33,8 +32,6 @@ log = logging.getLogger(__name__)
 # Skipped files listed one by one in the log and the summary; beyond this, counts per reason
 # (the full list is always in the cache's index.json).
 SKIPPED_LISTED = 50
-# An absolute interpolation of one key, as dataset configs hand their root to the source.
-_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
 
 
 @dataclass
@@ -129,12 +126,15 @@ def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
     return list(seen)
 
 
-def _interpolated_keys(node: DictConfig) -> dict[str, str]:
-    """The keys of ``node`` that only interpolate another key (``root: ${dataset.root}``), with that key."""
-    raw = OmegaConf.to_container(node, resolve=False)
-    assert isinstance(raw, dict)
-    return {str(name): match[1] for name, value in raw.items()
-            if isinstance(value, str) and (match := _INTERPOLATION.fullmatch(value))}
+def _source_keys(dataset: DictConfig) -> dict[str, str]:
+    """The dataset keys the user sets for the source's parameters: ``dataset.root`` for its ``root``.
+
+    Dataset configs hand them over as ``root: ${dataset.root}``; a run's config arrives resolved, so
+    the key is recognised by name and value, not by the interpolation.
+    """
+    source = dataset.source
+    return {str(name): f"dataset.{name}" for name in source
+            if name != "source" and name in dataset and dataset.get(str(name)) == source.get(str(name))}
 
 
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
@@ -149,7 +149,7 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     source = instantiate(dataset.source)
     # The source and the split name their own parameters; the user sets e.g. dataset.root, which the
     # source's root interpolates.
-    with config_keys("dataset.source", _interpolated_keys(dataset.source)):
+    with config_keys("dataset.source", _source_keys(dataset)):
         items: list[AudioItem] = source.items()
     resolved = _resolve_unique(items)
     cache = open_cache(resolved, fmt, cache_dir, workers=dataset.get("decode_workers"), progress=progress)
