@@ -32,7 +32,7 @@ class ConfigError(UserInputError):
 
     @classmethod
     def from_library(cls, node_key: str, error: BaseException,
-                     keys: Mapping[str, str] | None = None) -> "ConfigError":
+                     keys: Mapping[str, str] | None = None) -> ConfigError:
         """The error ``error`` of the object configured at ``node_key``, named by its full config key.
 
         ``keys`` maps a parameter to the config key it was interpolated from (the folder source's

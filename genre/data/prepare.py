@@ -20,11 +20,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genre import CONFIG_DIR
+from genre.cli_errors import one_line_user_errors
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.sources import AudioItem
 from genre.data.splits import SPLITS, label_names
-from genre.cli_errors import one_line_user_errors
 from genre.errors import ConfigError, config_keys
 
 log = logging.getLogger(__name__)
