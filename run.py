@@ -6,6 +6,7 @@ Returns the objective (``objective``, by default the best ``val/acc``) so sweepe
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import hydra
@@ -13,13 +14,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from genre.errors import TrainingInterrupted, UserInputError
+from genre.cli_errors import one_line_user_errors, report_user_error, user_error_line
+from genre.errors import TrainingInterrupted
 from genre.overrides import hydra_overrides
 
 
 @hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry point; bad input becomes a one-line error instead of a traceback."""
+    """Hydra entry point; bad input becomes a one-line error (exit status 2) instead of a traceback.
+
+    In a sweep the error is re-raised instead, so that Hydra records the job as failed (its status.json
+    holds the same line) and the other jobs go on.
+    """
     from genre.experiment import run_experiment  # after Hydra has parsed the command line: faster --help
 
     try:
@@ -29,14 +35,20 @@ def main(cfg: DictConfig) -> float:
         logging.getLogger("genre").warning("%s", exc)
         print(str(exc), file=sys.stderr)
         sys.exit(128 + exc.signum)
-    except UserInputError as exc:
-        logging.getLogger("genre").error("%s", exc)
+    except Exception as exc:
+        line = user_error_line(exc)
+        if line is None:
+            raise
+        logging.getLogger("genre").error("%s", line)  # into run.log, with the job's other output
         if HydraConfig.get().mode == RunMode.RUN:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            # Exiting here, not raising: Hydra would add "Error executing job with overrides: [...]".
+            sys.exit(report_user_error(line))
         raise
 
 
 if __name__ == "__main__":
     sys.argv.extend(hydra_overrides(sys.argv[1:]))  # resume / torchrun ranks: where Hydra writes
-    main()
+    # Hydra otherwise prints composition errors (an unknown group option, a bad override) itself, over
+    # several lines, and exits 1; with HYDRA_FULL_ERROR=1 it raises them, so they reach the one error path.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    sys.exit(one_line_user_errors(main)())

@@ -25,10 +25,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from genre.cli_errors import one_line_user_errors
 from genre.data.decode import DecodeError, decode_clip, int16_to_float
 from genre.data.prepare import clip_format
 from genre.data.sources import AUDIO_EXTENSIONS
-from genre.errors import UserInputError
+from genre.errors import UserInputError, config_keys
 from genre.experiment.pipeline import build_pipeline
 from genre.run_files import BEST_CHECKPOINT, Checkpoint
 from genre.training.device import resolve_device, resolve_precision
@@ -143,6 +144,7 @@ def render(predictions: list[Prediction], fmt: str, top_k: int) -> str:
     return _table(predictions, top_k)
 
 
+@one_line_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m genre.predict", description=__doc__.split("\n\n")[0],
@@ -159,11 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be at least 1")
-    try:
-        predictor = Predictor(args.checkpoint, device=args.device, aggregate=args.aggregate, seconds=args.seconds)
-    except UserInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with config_keys("", {"device": "--device"}):  # the library names its parameter; here it is an option
+        resolve_device(args.device)
+    predictor = Predictor(args.checkpoint, device=args.device, aggregate=args.aggregate, seconds=args.seconds)
     predictions: list[Prediction] = []
     skipped = 0
     files = audio_files(args.inputs)

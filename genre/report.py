@@ -11,9 +11,12 @@ import logging
 import sys
 from pathlib import Path
 
+from genre.cli_errors import one_line_user_errors
+from genre.errors import UserInputError
 from genre.sweeps.summary import summarise_sweep
 
 
+@one_line_user_errors
 def main(argv: list[str] | None = None) -> int:
     """Summarise the sweep dir named on the command line; print the table. Returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m genre.report", description=__doc__.splitlines()[0])
@@ -22,14 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.sweep_dir.is_dir():
-        print(f"error: sweep_dir: {args.sweep_dir} is not a directory. Pass a sweep dir such as "
-              f"multirun/<date>/<time>", file=sys.stderr)
-        return 2
+        raise UserInputError(f"sweep_dir: {args.sweep_dir} is not a directory. Pass a sweep dir such as "
+                             f"multirun/<date>/<time>")
     summary = summarise_sweep(args.sweep_dir, heatmap_metric=args.metric)
     if summary.frame.empty:
-        print(f"error: sweep_dir: no job dirs (with .hydra/overrides.yaml) under {args.sweep_dir}. "
-              f"Pass the sweep dir itself, e.g. multirun/<date>/<time>", file=sys.stderr)
-        return 2
+        raise UserInputError(f"sweep_dir: no job dirs (with .hydra/overrides.yaml) under {args.sweep_dir}. "
+                             f"Pass the sweep dir itself, e.g. multirun/<date>/<time>")
     print(summary.table)
     for path in summary.files:
         print(f"wrote {path}")

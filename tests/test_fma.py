@@ -91,10 +91,10 @@ def test_missing_tracks_csv_and_wrong_metadata_folders_are_one_line_errors(fma_t
                                           r"the fma_metadata/ folder"):
         _prepare(fma_tree, tmp_path, metadata=empty)
     with pytest.raises(ConfigError, match=r"^dataset.metadata_root: .* holds no tracks.csv\. Did you mean "
-                                          r"dataset.metadata_root=.*fma_metadata\?"):
+                                          r"'.*fma_metadata'\?"):
         _prepare(fma_tree, tmp_path, metadata=fma_tree.metadata.parent)
     with pytest.raises(ConfigError, match=r"^dataset.metadata_root: .* holds FMA audio \(NNN/NNNNNN.mp3\), not "
-                                          r"tracks.csv\. That is dataset.audio_root"):
+                                          r"tracks.csv\. That is the audio_root"):
         _prepare(fma_tree, tmp_path, metadata=fma_tree.audio)
     other = tmp_path / "other"
     other.mkdir()

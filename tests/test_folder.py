@@ -88,7 +88,7 @@ def test_an_empty_genre_folder_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_neither_root_nor_manifest_is_a_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^dataset.root: no dataset folder given\. Set dataset.root="):
+    with pytest.raises(ConfigError, match=r"^dataset.root: no dataset folder given\. Set it to the folder"):
         _prepare(tmp_path)
 
 

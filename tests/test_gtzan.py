@@ -106,7 +106,7 @@ def test_a_second_run_decodes_nothing(gtzan_trees, tmp_path: Path, monkeypatch) 
 def test_pointing_at_the_archive_folder_suggests_the_genre_folder(gtzan_trees, tmp_path: Path) -> None:
     parent = gtzan_trees.wav.parent  # Data/, as the Kaggle archive unpacks, holding genres_original/
     with pytest.raises(ConfigError, match=r"dataset.root: .* holds none of GTZAN's ten genre folders\. "
-                                          r"Did you mean dataset.root=.*Data/genres_original\?"):
+                                          r"Did you mean '.*Data/genres_original'\?"):
         _prepare(parent, tmp_path, tmp_path / "cache")
 
 

@@ -61,6 +61,10 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> N
     (["dataset=folder", "dataset.root=/does/not/exist"], "dataset.root: '/does/not/exist' is not a directory"),
     ([*TINY_DEMO, "trainer.segment_seconds=10"], "trainer.segment_seconds: 10 s is longer than the 4.0 s clips"),
     ([*TINY_DEMO, "objective=test/acc"], "objective: 'test/acc' is not one of"),
+    # Library ValueErrors from objects the run builds itself (outside instantiate) name their config key too.
+    ([*TINY_DEMO, "scheduler=exponential", "scheduler.gamma=2"], "scheduler.gamma: 2"),
+    ([*TINY_DEMO, "trainer.early_stopping.patience=0"], "trainer.early_stopping.patience: 0"),
+    ([*TINY_DEMO, "trainer.device=tpu9"], "trainer.device: "),
 ])
 def test_bad_input_is_a_clear_error_not_a_traceback(args: list[str], expected: str, tmp_path: Path,
                                                      cache_dir: Path) -> None:

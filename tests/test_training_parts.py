@@ -13,7 +13,6 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from genre.augment import Augmentations, Mixup, RandomGain, SpecAugment
-from genre.errors import ConfigError
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import summarize
 from genre.training.sampling import EpochSampler
@@ -149,7 +148,7 @@ def test_early_stopping_counts_epochs_without_improvement() -> None:
     loss = EarlyStopping(mode="min", patience=None)
     assert [loss.update(v, e) for e, v in enumerate([1.0, 0.9, 2.0], start=1)] == [True, True, False]
     assert not loss.should_stop
-    with pytest.raises(ConfigError, match="^trainer.early_stopping.patience"):
+    with pytest.raises(ValueError, match=r"^patience: 0 is not a positive epoch count\. Use "):
         EarlyStopping(patience=0)
 
 

@@ -6,7 +6,6 @@ import torch
 from torch import Tensor
 
 from genre.augment.pipeline import Augmentation
-from genre.errors import ConfigError
 
 
 class RandomGain(Augmentation):
@@ -21,9 +20,9 @@ class RandomGain(Augmentation):
     def __init__(self, min_db: float = -6.0, max_db: float = 6.0, p: float = 1.0) -> None:
         super().__init__()
         if min_db > max_db:
-            raise ConfigError("augment.gain.min_db", f"{min_db} is above max_db={max_db}", "Use min_db <= max_db")
+            raise ValueError(f"min_db: {min_db} is above max_db={max_db}. Use min_db <= max_db")
         if not 0.0 <= p <= 1.0:
-            raise ConfigError("augment.gain.p", f"{p} is not a probability", "Use a value in [0, 1]")
+            raise ValueError(f"p: {p} is not a probability. Use a value in [0, 1]")
         self.min_db, self.max_db, self.p = float(min_db), float(max_db), float(p)
 
     def forward(self, audio: Tensor) -> Tensor:

@@ -8,7 +8,6 @@ import torchaudio.transforms as T
 from torch import Tensor
 
 from genre.augment.pipeline import Augmentation
-from genre.errors import ConfigError
 
 
 class SpecAugment(Augmentation):
@@ -27,9 +26,10 @@ class SpecAugment(Augmentation):
         super().__init__()
         for key, value in (("freq_mask_fraction", freq_mask_fraction), ("time_mask_fraction", time_mask_fraction)):
             if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"augment.specaugment.{key}", f"{value} is not a fraction", "Use e.g. 0.15")
-        if freq_masks < 0 or time_masks < 0:
-            raise ConfigError("augment.specaugment", "mask counts must be >= 0", "Use e.g. 2")
+                raise ValueError(f"{key}: {value} is not a fraction in [0, 1]. Use e.g. 0.15")
+        for key, count in (("freq_masks", freq_masks), ("time_masks", time_masks)):
+            if count < 0:
+                raise ValueError(f"{key}: {count} is a negative mask count. Use e.g. 2")
         self.freq_masks, self.time_masks = int(freq_masks), int(time_masks)
         self.freq_mask_fraction, self.time_mask_fraction = float(freq_mask_fraction), float(time_mask_fraction)
         self.p = float(p)

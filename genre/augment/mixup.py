@@ -6,7 +6,6 @@ import torch
 from torch import Tensor
 
 from genre.augment.pipeline import Augmentation
-from genre.errors import ConfigError
 
 
 class Mixup(Augmentation):
@@ -21,9 +20,9 @@ class Mixup(Augmentation):
     def __init__(self, alpha: float = 0.4, p: float = 1.0) -> None:
         super().__init__()
         if alpha <= 0:
-            raise ConfigError("augment.mixup.alpha", f"{alpha} is not positive", "Use e.g. 0.2-0.4")
+            raise ValueError(f"alpha: {alpha} is not positive. Use e.g. 0.2-0.4")
         if not 0.0 <= p <= 1.0:
-            raise ConfigError("augment.mixup.p", f"{p} is not a probability", "Use a value in [0, 1]")
+            raise ValueError(f"p: {p} is not a probability. Use a value in [0, 1]")
         self.alpha, self.p = float(alpha), float(p)
 
     def forward(self, features: Tensor, probabilities: Tensor) -> tuple[Tensor, Tensor]:

@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from genre.data.sources import AudioItem
-from genre.errors import ConfigError
 
 FMA_SUBSETS: tuple[str, ...] = ("small", "medium", "large")
 OFFICIAL_SPLITS = {"training": "train", "validation": "val", "test": "test"}
@@ -35,26 +34,28 @@ def audio_path(audio_root: Path, track_id: int) -> Path:
     return audio_root / name[:3] / f"{name}.mp3"
 
 
-def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_root"):
+def read_tracks(metadata_root: str | os.PathLike):
     """The subset, split, top genre and artist of every track in ``<metadata_root>/tracks.csv``, indexed by id.
 
     Returns a pandas DataFrame with the columns ``subset``, ``split``, ``genre_top`` and ``artist_id``
-    (a string; NaN where tracks.csv has none or lacks the column).
+    (a string; NaN where tracks.csv has none or lacks the column). Raises ValueError naming
+    ``metadata_root`` and the folder or file when it is not FMA's metadata.
     """
+    key = "metadata_root"
     import pandas as pd
 
     root = Path(metadata_root).expanduser()
     fix = "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip"
     if not root.is_dir():
-        raise ConfigError(key, f"'{root}' is not a directory", fix)
+        raise ValueError(f"{key}: '{root}' is not a directory. {fix}")
     path = root / "tracks.csv"
     if not path.is_file():
         if (root / "fma_metadata" / "tracks.csv").is_file():
-            fix = f"Did you mean {key}={root / 'fma_metadata'}?"
+            fix = f"Did you mean '{root / 'fma_metadata'}'?"
         elif any(root.glob("[0-9][0-9][0-9]/*.mp3")):
-            raise ConfigError(key, f"'{root}' holds FMA audio (NNN/NNNNNN.mp3), not tracks.csv",
-                              "That is dataset.audio_root; point dataset.metadata_root at fma_metadata/")
-        raise ConfigError(key, f"'{root}' holds no tracks.csv", fix)
+            raise ValueError(f"{key}: '{root}' holds FMA audio (NNN/NNNNNN.mp3), not tracks.csv. "
+                             "That is the audio_root; point metadata_root at fma_metadata/")
+        raise ValueError(f"{key}: '{root}' holds no tracks.csv. {fix}")
     wanted = [SUBSET, SPLIT, GENRE_TOP]
     parts = []
     try:
@@ -63,23 +64,22 @@ def read_tracks(metadata_root: str | os.PathLike, key: str = "dataset.metadata_r
         for chunk in pd.read_csv(path, header=[0, 1], index_col=0, chunksize=_CHUNK_ROWS, dtype=str):
             missing = [column for column in wanted if column not in chunk.columns]
             if missing:
-                raise ConfigError(key, f"'{path}' lacks the column(s) "
-                                  f"{', '.join('/'.join(c) for c in missing)}, so it is not FMA's tracks.csv",
-                                  fix)
+                raise ValueError(f"{key}: '{path}' lacks the column(s) "
+                                 f"{', '.join('/'.join(c) for c in missing)}, so it is not FMA's tracks.csv. {fix}")
             parts.append(chunk[wanted + [ARTIST_ID]] if ARTIST_ID in chunk.columns
                          else chunk[wanted].assign(artist_id=None))
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         text = str(exc).strip()
-        raise ConfigError(key, f"'{path}' is not FMA's tracks.csv ({text.splitlines()[0] if text else exc!r})",
-                          fix) from exc
+        raise ValueError(f"{key}: '{path}' is not FMA's tracks.csv ({text.splitlines()[0] if text else exc!r}). "
+                         f"{fix}") from exc
     if not parts:
-        raise ConfigError(key, f"'{path}' lists no tracks", fix)
+        raise ValueError(f"{key}: '{path}' lists no tracks. {fix}")
     tracks = pd.concat(parts)
     tracks.columns = ["subset", "split", "genre_top", "artist_id"]
     ids = pd.to_numeric(tracks.index, errors="coerce")
     if ids.isna().any():
-        raise ConfigError(key, f"'{path}' has track ids that are not numbers (e.g. "
-                          f"'{tracks.index[ids.isna()][0]}')", fix)
+        raise ValueError(f"{key}: '{path}' has track ids that are not numbers (e.g. "
+                         f"'{tracks.index[ids.isna()][0]}'). {fix}")
     tracks.index = ids.astype(int)
     return tracks
 
@@ -103,43 +103,45 @@ class FMASource:
         self.notes: list[str] = []
 
     def items(self) -> list[AudioItem]:
-        """One item per track of the subset that has a top genre, in track-id order."""
+        """One item per track of the subset that has a top genre, in track-id order.
+
+        Raises ValueError naming ``subset``, ``audio_root`` or ``metadata_root`` (and the folder or file).
+        """
         if self.subset not in FMA_SUBSETS:
-            raise ConfigError("dataset.subset", f"'{self.subset}' is not an FMA subset",
-                              f"Use one of {', '.join(FMA_SUBSETS)}")
+            raise ValueError(f"subset: '{self.subset}' is not an FMA subset. Use one of {', '.join(FMA_SUBSETS)}")
         if not self.audio_root.is_dir():
-            raise ConfigError("dataset.audio_root", f"'{self.audio_root}' is not a directory",
-                              f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
+            raise ValueError(f"audio_root: '{self.audio_root}' is not a directory. "
+                             f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
         tracks = read_tracks(self.metadata_root)
         # Subsets nest: a track is labelled with the smallest subset it belongs to.
         rank = {name: i for i, name in enumerate(FMA_SUBSETS)}
         in_subset = tracks["subset"].map(rank).le(rank[self.subset])
         chosen = tracks[in_subset].sort_index()
         if chosen.empty:
-            raise ConfigError("dataset.metadata_root", f"'{self.metadata_root / 'tracks.csv'}' has no track in "
-                              f"the subset '{self.subset}'", "Use the tracks.csv from fma_metadata.zip")
+            raise ValueError(f"metadata_root: '{self.metadata_root / 'tracks.csv'}' has no track in the subset "
+                             f"'{self.subset}'. Use the tracks.csv from fma_metadata.zip")
         labelled = chosen[chosen["genre_top"].notna() & (chosen["genre_top"].str.strip() != "")]
         dropped = len(chosen) - len(labelled)
         unsplit = labelled["split"].isna().sum()
         labelled = labelled[labelled["split"].notna()]
         bad_splits = sorted(set(labelled["split"]) - set(OFFICIAL_SPLITS))
         if bad_splits:
-            raise ConfigError("dataset.metadata_root", f"'{self.metadata_root / 'tracks.csv'}' has set/split "
-                              f"values other than training, validation, test ({', '.join(bad_splits)})",
-                              "Use the tracks.csv from fma_metadata.zip")
+            raise ValueError(f"metadata_root: '{self.metadata_root / 'tracks.csv'}' has set/split values other "
+                             f"than training, validation, test ({', '.join(bad_splits)}). "
+                             "Use the tracks.csv from fma_metadata.zip")
         items = [AudioItem(path=audio_path(self.audio_root, int(track_id)), label=str(row.genre_top).strip(),
                            split=OFFICIAL_SPLITS[row.split], group=_artist(row.artist_id))
                  for track_id, row in zip(labelled.index, labelled.itertuples(index=False))]
         if not items:
-            raise ConfigError("dataset.subset", f"none of the {len(chosen)} tracks of '{self.subset}' has a "
-                              "top genre", "Use another subset (small and medium have one for every track)")
+            raise ValueError(f"subset: none of the {len(chosen)} tracks of '{self.subset}' has a top genre. "
+                             "Use another subset (small and medium have one for every track)")
         present = sum(item.path.exists() for item in items)
         if present == 0:
             nested = self.audio_root / f"fma_{self.subset}"
-            raise ConfigError("dataset.audio_root", f"'{self.audio_root}' holds none of the {len(items)} tracks of "
-                              f"subset '{self.subset}' (e.g. {items[0].path})",
-                              f"Did you mean {nested}?" if nested.is_dir() else
-                              f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
+            fix = (f"Did you mean {nested}?" if nested.is_dir() else
+                   f"Point it at the unpacked fma_{self.subset}/ folder (holding 000/ ... 155/)")
+            raise ValueError(f"audio_root: '{self.audio_root}' holds none of the {len(items)} tracks of subset "
+                             f"'{self.subset}' (e.g. {items[0].path}). {fix}")
         self.notes.append(f"FMA subset '{self.subset}': {len(chosen)} tracks in tracks.csv; {dropped} without "
                           f"track/genre_top dropped" + (f"; {unsplit} without set/split dropped" if unsplit else "")
                           + f"; {len(items)} used")

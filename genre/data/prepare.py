@@ -20,11 +20,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genre import CONFIG_DIR
+from genre.cli_errors import one_line_user_errors
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.sources import AudioItem
 from genre.data.splits import SPLITS, label_names
-from genre.errors import ConfigError, UserInputError
+from genre.errors import ConfigError, config_keys
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,17 @@ def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
     return list(seen)
 
 
+def _source_keys(dataset: DictConfig) -> dict[str, str]:
+    """The dataset keys the user sets for the source's parameters: ``dataset.root`` for its ``root``.
+
+    Dataset configs hand them over as ``root: ${dataset.root}``; a run's config arrives resolved, so
+    the key is recognised by name and value, not by the interpolation.
+    """
+    source = dataset.source
+    return {str(name): f"dataset.{name}" for name in source
+            if name != "source" and name in dataset and dataset.get(str(name)) == source.get(str(name))}
+
+
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
     """List the dataset's files, open (or build) their audio cache and split the usable clips."""
     # Mandatory keys (???) the user did not give; OmegaConf.missing_keys trips over interpolations to them.
@@ -135,7 +147,10 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     fmt = clip_format(dataset)
     splitter = _splitter(dataset)
     source = instantiate(dataset.source)
-    items: list[AudioItem] = source.items()
+    # The source and the split name their own parameters; the user sets e.g. dataset.root, which the
+    # source's root interpolates.
+    with config_keys("dataset.source", _source_keys(dataset)):
+        items: list[AudioItem] = source.items()
     resolved = _resolve_unique(items)
     cache = open_cache(resolved, fmt, cache_dir, workers=dataset.get("decode_workers"), progress=progress)
     usable = [(item, path) for item, path in zip(items, resolved) if path in cache.row_of]
@@ -148,7 +163,8 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     if not usable:
         raise ConfigError("dataset", f"none of the {len(items)} files could be decoded "
                           f"(e.g. {next(iter(skipped.items()), ('?', '?'))})", "Check the dataset's audio files")
-    assignment = splitter.assign([item for item, _ in usable])
+    with config_keys("dataset.split"):
+        assignment = splitter.assign([item for item, _ in usable])
     in_split = [(item, path, split) for (item, path), split in zip(usable, assignment) if split is not None]
     labels = label_names([item for item, _, _ in in_split])
     label_id = {name: i for i, name in enumerate(labels)}
@@ -164,11 +180,10 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
                         notes=list(getattr(source, "notes", [])), unsplit=len(usable) - len(in_split))
 
 
+@one_line_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m genre.data.prepare [overrides]``: build (or check) a dataset's audio cache ahead of a sweep."""
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     parser = argparse.ArgumentParser(
         prog="python -m genre.data.prepare",
@@ -178,14 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(args.overrides))
-        data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
-    except (UserInputError, HydraException, OmegaConfBaseException) as exc:
-        message = " ".join(str(exc).split("\n")[0].split())
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(args.overrides))
+    data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
     print(data.summary())
     return 0
 

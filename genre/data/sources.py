@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from genre.errors import ConfigError
 
 # What librosa.load reads through soundfile or audioread; anything else in a genre folder is ignored.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif", ".m4a", ".opus")
@@ -49,41 +48,40 @@ class FolderSource:
     """
 
     def __init__(self, root: str | os.PathLike | None = None,
-                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS, key: str = "dataset.source.root",
-                 manifest: str | os.PathLike | None = None, manifest_key: str = "dataset.source.manifest") -> None:
+                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS,
+                 manifest: str | os.PathLike | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else None
         self.extensions = tuple(e.lower() for e in extensions)
-        self.key = key
         self.manifest = manifest
-        self.manifest_key = manifest_key
         self.notes: list[str] = []
 
     def items(self) -> list[AudioItem]:
-        """List every audio file under ``root/<genre>/``, sorted by genre then file name (or the manifest's rows)."""
+        """List every audio file under ``root/<genre>/``, sorted by genre then file name (or the manifest's rows).
+
+        Raises ValueError naming ``root`` or ``manifest`` (and the folder or file) when they do not fit.
+        """
         if self.manifest is not None:
             from genre.data.manifest import ManifestSource  # pandas only when a manifest is used
 
-            source = ManifestSource(self.manifest, base=self.root, key=self.manifest_key)
+            source = ManifestSource(self.manifest, base=self.root)
             items = source.items()
             self.notes = source.notes
             return items
         if self.root is None:
-            raise ConfigError(self.key, "no dataset folder given",
-                              f"Set {self.key}=/path/to/genres (or {self.manifest_key}=/path/to/list.csv)")
+            raise ValueError("root: no dataset folder given. Set it to the folder of genre folders "
+                             "(or set manifest to a CSV list of files)")
         if not self.root.is_dir():
-            raise ConfigError(self.key, f"'{self.root}' is not a directory",
-                              "Point it at the folder that holds one sub-folder per genre")
+            raise ValueError(f"root: '{self.root}' is not a directory. "
+                             "Point it at the folder that holds one sub-folder per genre")
         genre_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not genre_dirs:
-            raise ConfigError(self.key, f"'{self.root}' holds no genre sub-folders",
-                              "Expected <root>/<genre>/<audio files>")
+            raise ValueError(f"root: '{self.root}' holds no genre sub-folders. Expected <root>/<genre>/<audio files>")
         items: list[AudioItem] = []
         for genre_dir in genre_dirs:
             files = audio_files(genre_dir, self.extensions)
             if not files:
-                raise ConfigError(self.key, f"genre folder '{genre_dir}' holds no audio files "
-                                  f"({', '.join(self.extensions)})",
-                                  "Add audio files to it or remove the empty folder")
+                raise ValueError(f"root: genre folder '{genre_dir}' holds no audio files "
+                                 f"({', '.join(self.extensions)}). Add audio files to it or remove the empty folder")
             items.extend(AudioItem(path=f, label=genre_dir.name) for f in files)
         return items
 
@@ -107,8 +105,8 @@ class DemoSource:
         from genre.demo import generate_demo_corpus
 
         if self.clips_per_genre < 3:
-            raise ConfigError("dataset.source.clips_per_genre", f"{self.clips_per_genre} is too few",
-                              "Use at least 3 so every genre has a train, val and test clip")
+            raise ValueError(f"clips_per_genre: {self.clips_per_genre} is too few. "
+                             "Use at least 3 so every genre has a train, val and test clip")
         generate_demo_corpus(self.root, clips_per_genre=self.clips_per_genre, clip_seconds=self.clip_seconds,
                              sample_rate=self.sample_rate, seed=self.seed, progress=self.progress)
         return FolderSource(self.root, extensions=(".wav",)).items()

@@ -18,7 +18,6 @@ from dataclasses import fields
 import numpy as np
 
 from genre.data.sources import AudioItem
-from genre.errors import ConfigError
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 # What KFoldSplit's ``group`` may name: an item field other than the file, its label and its own split.
@@ -41,11 +40,9 @@ class StratifiedSplit:
     def __init__(self, val: float = 0.15, test: float = 0.15, seed: int = 0) -> None:
         for key, value in (("val", val), ("test", test)):
             if not 0.0 < value < 1.0:
-                raise ConfigError(f"dataset.split.{key}", f"{value} is not a fraction in (0, 1)",
-                                  "Use e.g. 0.15")
+                raise ValueError(f"{key}: {value} is not a fraction in (0, 1). Use e.g. 0.15")
         if val + test >= 1.0:
-            raise ConfigError("dataset.split", f"val + test = {val + test:.2f} leaves nothing to train on",
-                              "Make val + test < 1")
+            raise ValueError(f"val + test = {val + test:.2f} leaves nothing to train on. Make val + test < 1")
         self.val = val
         self.test = test
         self.seed = seed
@@ -62,8 +59,8 @@ class StratifiedSplit:
         for label in sorted(by_label):
             indices = by_label[label]
             if len(indices) < 3:
-                raise ConfigError("dataset", f"genre '{label}' has only {len(indices)} usable clip(s)",
-                                  "A stratified split needs at least 3 per genre; add clips or drop the genre")
+                raise ValueError(f"genre '{label}' has only {len(indices)} usable clip(s). "
+                                 "A stratified split needs at least 3 per genre; add clips or drop the genre")
             order = [indices[i] for i in rng.permutation(len(indices))]
             n_test = max(1, round(len(order) * self.test))
             n_val = max(1, round(len(order) * self.val))
@@ -80,8 +77,8 @@ class PredefinedSplit:
         """Return each item's own split; every item must have one."""
         missing = [item for item in items if item.split is None]
         if missing:
-            raise ConfigError("dataset.split", f"{len(missing)} of {len(items)} files have no predefined split "
-                              f"(e.g. {missing[0].path})", "Use dataset/split=stratified for this dataset")
+            raise ValueError(f"{len(missing)} of {len(items)} files have no predefined split "
+                             f"(e.g. {missing[0].path}). Use dataset/split=stratified for this dataset")
         return [item.split for item in items]
 
 

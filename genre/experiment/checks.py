@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from genre.errors import ConfigError
-from genre.training.device import resolve_device
+from genre.errors import ConfigError, config_keys
+from genre.training.device import resolve_device, resolve_precision
+from genre.training.early_stopping import EarlyStopping
 from genre.training.segments import AGGREGATES
 
 # Checkpoints are chosen on validation data only: choosing on test data would inflate the result.
@@ -19,6 +20,9 @@ def check_config(cfg: DictConfig) -> None:
     _check_segments(cfg)
     _check_training(cfg.trainer)
     _check_devices(cfg.trainer)
+    with config_keys("trainer.early_stopping"):
+        EarlyStopping(patience=cfg.trainer.early_stopping.patience,
+                      min_delta=float(cfg.trainer.early_stopping.min_delta))
 
 
 def _check_objective(cfg: DictConfig) -> None:
@@ -57,7 +61,9 @@ def _check_devices(trainer: DictConfig) -> None:
     devices = int(trainer.devices)
     if devices < 1:
         raise ConfigError("trainer.devices", f"{devices} is not a positive process count", "Use 1, or the GPU count")
-    device = resolve_device(trainer.device)
+    with config_keys("trainer"):
+        device = resolve_device(trainer.device)
+        resolve_precision(trainer.precision, device)
     if devices > 1 and device.type == "cuda" and devices > torch.cuda.device_count():
         raise ConfigError("trainer.devices", f"{devices} processes but {torch.cuda.device_count()} GPU(s)",
                           "Use at most one process per GPU")

@@ -24,7 +24,7 @@ from genre.augment import Augmentations
 from genre.data.clips import ClipDataset
 from genre.data.decode import int16_to_float
 from genre.data.prepare import PreparedData, prepare_data
-from genre.errors import ConfigError
+from genre.errors import ConfigError, config_keys
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunMetrics
 from genre.tracking.classification_report import log_split_report
@@ -172,8 +172,9 @@ class Run:
         """The optimizer, schedule, augmentation, loss and objective tracker around the pipeline."""
         cfg, trainer_cfg = self.cfg, self.cfg.trainer
         optimizer = instantiate(cfg.optimizer)(params=decay_groups(pipeline.model))
-        schedule = instantiate(cfg.scheduler)(optimizer, epochs=int(trainer_cfg.epochs),
-                                              steps_per_epoch=len(data.crops))
+        with config_keys("scheduler"):  # the factory's checks run here, outside instantiate
+            schedule = instantiate(cfg.scheduler)(optimizer, epochs=int(trainer_cfg.epochs),
+                                                  steps_per_epoch=len(data.crops))
         augment = Augmentations([instantiate(node) for node in cfg.augment.values()], len(data.prepared.labels))
         if self.ctx.is_main and augment:
             log.info("Augmentation: %s", augment)

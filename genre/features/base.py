@@ -11,10 +11,15 @@ import torch
 from torch import Tensor, nn
 
 
+# A typical value of each positive parameter, for the fix an error message suggests.
+_EXAMPLES = {"sample_rate": "22050", "n_fft": "2048", "hop_length": "512", "n_mels": "128", "n_mfcc": "20",
+             "eps": "1e-5"}
+
+
 def check_positive(name: str, value: float) -> None:
     """Raise ValueError naming ``name`` unless ``value`` is strictly positive."""
     if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
+        raise ValueError(f"{name}: {value!r} is not positive. Use e.g. {_EXAMPLES.get(name, '1')}")
 
 
 def check_frequency_range(sample_rate: int, f_min: float, f_max: float | None) -> float:
@@ -29,15 +34,14 @@ def check_frequency_range(sample_rate: int, f_min: float, f_max: float | None) -
     check_positive("sample_rate", sample_rate)
     nyquist = sample_rate / 2
     if f_min < 0:
-        raise ValueError(f"f_min must be >= 0, got {f_min!r}")
+        raise ValueError(f"f_min: {f_min!r} is negative. Use e.g. 0.0")
     if f_max is None:
         f_max = nyquist
     if f_max > nyquist:
-        raise ValueError(
-            f"f_max={f_max!r} is above the Nyquist frequency {nyquist} (sample_rate / 2)"
-        )
+        raise ValueError(f"f_max: {f_max!r} is above the Nyquist frequency {nyquist} (sample_rate / 2). "
+                         f"Use at most {nyquist}, or null for the Nyquist frequency")
     if f_min >= f_max:
-        raise ValueError(f"f_min ({f_min!r}) must be below f_max ({f_max!r})")
+        raise ValueError(f"f_min: {f_min!r} is not below f_max={f_max!r}. Lower f_min or raise f_max")
     return float(f_max)
 
 
@@ -60,7 +64,7 @@ def check_stft_args(
 def check_top_db(top_db: float | None) -> None:
     """Raise ValueError unless ``top_db`` is None or non-negative."""
     if top_db is not None and top_db < 0:
-        raise ValueError(f"top_db must be None or >= 0, got {top_db!r}")
+        raise ValueError(f"top_db: {top_db!r} is negative. Use e.g. 80.0, or null for no floor")
 
 
 class WaveformFeature(nn.Module):

@@ -53,14 +53,13 @@ class FeatureExtractor(nn.Module):
     ) -> None:
         super().__init__()
         if log not in LOG_MODES:
-            raise ValueError(f"log must be one of {', '.join(LOG_MODES)}; got {log!r}")
+            raise ValueError(f"log: {log!r} is not one of {', '.join(LOG_MODES)}. Use db")
         check_top_db(top_db)
         check_positive("eps", eps)
         n_bands = getattr(transform, "n_bands", None)
         if not isinstance(n_bands, int) or n_bands < 1:
-            raise ValueError(
-                f"transform must have a positive int attribute n_bands, got {n_bands!r}"
-            )
+            raise ValueError(f"transform: its n_bands is {n_bands!r}, not a positive int. "
+                             "Use a feature module from genre.features")
         self.transform = transform
         self.log = log
         self.top_db = top_db

@@ -50,7 +50,7 @@ def midi_filterbank(
     check_positive("n_fft", n_fft)
     f_max = check_frequency_range(sample_rate, f_min, f_max)
     if min_bins < 1:
-        raise ValueError(f"min_bins must be >= 1, got {min_bins!r}")
+        raise ValueError(f"min_bins: {min_bins!r} is below 1. Use e.g. 1")
     # float64 so that band edges are compared exactly as the formula states.
     freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (sample_rate / n_fft)
     edges = midi_to_hz(torch.arange(N_MIDI + 1, dtype=torch.float64) - 0.5)

@@ -76,7 +76,7 @@ class MFCC(WaveformFeature):
         check_positive("n_mels", n_mels)
         check_positive("n_mfcc", n_mfcc)
         if n_mfcc > n_mels:
-            raise ValueError(f"n_mfcc ({n_mfcc}) must not exceed n_mels ({n_mels})")
+            raise ValueError(f"n_mfcc: {n_mfcc} exceeds n_mels={n_mels}. Use at most n_mels coefficients")
         check_top_db(top_db)
         self.n_bands = n_mfcc
         self.mfcc = torchaudio.transforms.MFCC(

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genre.errors import ConfigError
-
 
 def count_trainable(module: nn.Module) -> int:
     """Number of trainable (``requires_grad``) parameter values of ``module``: the one count runs report."""
@@ -26,9 +24,9 @@ class GenreModel(nn.Module):
     def __init__(self, n_bands: int, n_classes: int, freq_as_channel: bool = False) -> None:
         super().__init__()
         if n_bands < 1:
-            raise ConfigError("n_bands", f"must be at least 1, got {n_bands}", "Check the feature config.")
+            raise ValueError(f"n_bands: {n_bands} is below 1. Check the feature config")
         if n_classes < 1:
-            raise ConfigError("n_classes", f"must be at least 1, got {n_classes}", "Check the dataset labels.")
+            raise ValueError(f"n_classes: {n_classes} is below 1. Check the dataset labels")
         self.n_bands = n_bands
         self.n_classes = n_classes
         self.freq_as_channel = bool(freq_as_channel)
@@ -78,20 +76,19 @@ def positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
     # Hydra hands lists over as ListConfig; a plain tuple keeps the module picklable and printable.
     items = list(values)
     if not items or not all(_is_positive_int(v) for v in items):
-        raise ConfigError(f"model.{name}", f"must be a non-empty list of positive ints, got {items}",
-                          f"Set model.{name} to e.g. [32, 64].")
+        raise ValueError(f"{name}: {items} is not a non-empty list of positive ints. Use e.g. [32, 64]")
     return tuple(int(v) for v in items)
 
 
 def positive_int(name: str, value: int) -> int:
     """Validate a scalar hyperparameter as a positive int."""
     if not _is_positive_int(value):
-        raise ConfigError(f"model.{name}", f"must be a positive int, got {value!r}", f"Set model.{name} to e.g. 2.")
+        raise ValueError(f"{name}: {value!r} is not a positive int. Use e.g. 2")
     return int(value)
 
 
 def check_dropout(dropout: float, name: str = "dropout") -> float:
     """Validate a dropout probability in ``[0, 1)``."""
     if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"model.{name}", f"must be in [0, 1), got {dropout}", f"Set model.{name}=0.3.")
+        raise ValueError(f"{name}: {dropout} is outside [0, 1). Use e.g. 0.3")
     return float(dropout)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from genre.errors import ConfigError
 from genre.models.base import GenreModel, check_dropout, positive_ints
 from genre.models.blocks import ResBlock2d, capped_max_pool2d, global_mean_max
 
@@ -44,8 +43,8 @@ class ResNet(GenreModel):
         widths = positive_ints("widths", widths)
         depths = positive_ints("blocks_per_stage", blocks_per_stage)
         if len(widths) != len(depths):
-            raise ConfigError("model.blocks_per_stage", f"has {len(depths)} entries but widths has {len(widths)}",
-                              "Give one block count per stage width.")
+            raise ValueError(f"blocks_per_stage: {len(depths)} entries but widths has {len(widths)}. "
+                             "Give one block count per stage width")
         self.input_bn = nn.BatchNorm1d(n_bands)
         kernel = self.kernel()
         self.stem = nn.Sequential(

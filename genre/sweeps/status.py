@@ -83,7 +83,13 @@ class JobStatus:
 
 
 def describe_error(error: BaseException) -> str:
-    """``Type: message`` on one line, as summaries show it."""
+    """One line, as summaries show it: a user error as the command line prints it (``model.dropout: ...``),
+    anything else as ``Type: message``."""
+    from genre.cli_errors import user_error_line  # Hydra's error types; not needed to read a status file
+
+    line = user_error_line(error)
+    if line is not None:
+        return line
     message = " ".join(str(error).split())
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from genre.errors import ConfigError
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -18,16 +17,15 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError as exc:
-        raise ConfigError("trainer.device", f"'{spec}' is not a device", "Use auto, cpu, cuda or cuda:N") from exc
+        raise ValueError(f"device: '{spec}' is not a device. Use auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError("trainer.device", f"'{spec}' asked for but CUDA is not available",
-                              "Use trainer.device=auto or cpu")
+            raise ValueError(f"device: '{spec}' asked for but CUDA is not available. Use auto or cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError("trainer.device", f"'{spec}' does not exist ({torch.cuda.device_count()} GPU(s))",
-                              "Pick an index below the GPU count")
+            raise ValueError(f"device: '{spec}' does not exist ({torch.cuda.device_count()} GPU(s)). "
+                             "Pick an index below the GPU count")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("trainer.device", "MPS is not available", "Use trainer.device=auto or cpu")
+        raise ValueError("device: MPS is not available. Use auto or cpu")
     return device
 
 
@@ -66,6 +64,6 @@ def resolve_precision(spec: str | int, device: torch.device) -> Precision:
         return Precision(device.type, torch.bfloat16)
     if spec in ("16", "fp16", "16-mixed"):
         if device.type != "cuda":
-            raise ConfigError("trainer.precision", "fp16 mixed precision needs CUDA", "Use auto, 32 or bf16")
+            raise ValueError("precision: fp16 mixed precision needs CUDA. Use auto, 32 or bf16")
         return Precision(device.type, torch.float16)
-    raise ConfigError("trainer.precision", f"'{spec}' is not a precision", "Use auto, 32, bf16 or 16")
+    raise ValueError(f"precision: '{spec}' is not a precision. Use auto, 32, bf16 or 16")

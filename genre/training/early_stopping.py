@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from genre.errors import ConfigError
 
 
 @dataclass
@@ -28,10 +27,10 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.patience is not None and int(self.patience) < 1:
-            raise ConfigError("trainer.early_stopping.patience", f"{self.patience} is not a positive epoch count",
-                              "Use e.g. 5, or null to never stop early")
+            raise ValueError(f"patience: {self.patience} is not a positive epoch count. "
+                             "Use e.g. 5, or null to never stop early")
         if self.min_delta < 0:
-            raise ConfigError("trainer.early_stopping.min_delta", f"{self.min_delta} is negative", "Use e.g. 0.0")
+            raise ValueError(f"min_delta: {self.min_delta} is negative. Use e.g. 0.0")
 
     def improves(self, value: float) -> bool:
         """Whether ``value`` beats the best by more than ``min_delta``."""

@@ -26,7 +26,6 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from genre.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +68,17 @@ class LRSchedule:
             self.plateau.load_state_dict(state["plateau"])
 
 
-def _steps(epochs: float, steps_per_epoch: int, key: str, minimum: int = 1) -> int:
+def _steps(epochs: float, steps_per_epoch: int, name: str, minimum: int = 1) -> int:
     steps = int(round(float(epochs) * steps_per_epoch))
     if steps < minimum:
-        raise ConfigError(key, f"{epochs} epochs is less than {minimum} step(s) of {steps_per_epoch} per epoch",
-                          "Use a longer period")
+        raise ValueError(f"{name}: {epochs} epochs is less than {minimum} step(s) of {steps_per_epoch} per epoch. "
+                         "Use a longer period")
     return steps
 
 
 def _warmup_steps(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> int:
     if warmup_epochs < 0:
-        raise ConfigError("scheduler.warmup_epochs", f"{warmup_epochs} is negative", "Use 0 for no warm-up")
+        raise ValueError(f"warmup_epochs: {warmup_epochs} is negative. Use 0 for no warm-up")
     total = epochs * steps_per_epoch
     steps = int(round(warmup_epochs * steps_per_epoch))
     if steps > total // 2:
@@ -94,7 +93,7 @@ def _with_warmup(optimizer: Optimizer, after: LRScheduler, warmup: int, start_fa
     if warmup == 0:
         return after
     if not 0.0 < start_factor <= 1.0:
-        raise ConfigError("scheduler.warmup_start_factor", f"{start_factor} is outside (0, 1]", "Use e.g. 0.1")
+        raise ValueError(f"warmup_start_factor: {start_factor} is outside (0, 1]. Use e.g. 0.1")
     ramp = LinearLR(optimizer, start_factor=start_factor, end_factor=1.0, total_iters=warmup)
     return SequentialLR(optimizer, schedulers=[ramp, after], milestones=[warmup])
 
@@ -125,10 +124,10 @@ def warmup_cosine_restarts(optimizer: Optimizer, *, epochs: int, steps_per_epoch
                            min_lr_ratio: float = 0.01) -> LRSchedule:
     """Cosine annealing with warm restarts (SGDR): cycles of ``cycle_epochs``, each ``cycle_mult`` times longer."""
     if int(cycle_mult) != cycle_mult or cycle_mult < 1:
-        raise ConfigError("scheduler.cycle_mult", f"{cycle_mult} is not an integer >= 1", "Use 1 or 2")
+        raise ValueError(f"cycle_mult: {cycle_mult} is not an integer >= 1. Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
-    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=_steps(cycle_epochs, steps_per_epoch, "scheduler.cycle_epochs"),
+    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=_steps(cycle_epochs, steps_per_epoch, "cycle_epochs"),
                                            T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio)
     return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
 
@@ -137,7 +136,7 @@ def warmup_linear(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, wa
                   warmup_start_factor: float = 0.1, end_factor: float = 0.01) -> LRSchedule:
     """Linear warm-up, then linear decay to ``lr * end_factor`` at the last step."""
     if not 0.0 <= end_factor <= 1.0:
-        raise ConfigError("scheduler.end_factor", f"{end_factor} is outside [0, 1]", "Use e.g. 0.01")
+        raise ValueError(f"end_factor: {end_factor} is outside [0, 1]. Use e.g. 0.01")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     decay = LinearLR(optimizer, start_factor=1.0, end_factor=end_factor,
                      total_iters=max(1, epochs * steps_per_epoch - warmup))
@@ -148,7 +147,7 @@ def warmup_exponential(optimizer: Optimizer, *, epochs: int, steps_per_epoch: in
                        warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
     """Multiply the learning rate by ``gamma`` per epoch, applied smoothly (``gamma ** (1/steps)`` per step)."""
     if not 0.0 < gamma <= 1.0:
-        raise ConfigError("scheduler.gamma", f"{gamma} is outside (0, 1]", "Use e.g. 0.9 (per epoch)")
+        raise ValueError(f"gamma: {gamma} is outside (0, 1]. Use e.g. 0.9 (per epoch)")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     decay = ExponentialLR(optimizer, gamma=gamma ** (1.0 / steps_per_epoch))
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
@@ -158,9 +157,9 @@ def warmup_step(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, step
                 gamma: float = 0.1, warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
     """Multiply the learning rate by ``gamma`` every ``step_epochs`` epochs."""
     if not 0.0 < gamma <= 1.0:
-        raise ConfigError("scheduler.gamma", f"{gamma} is outside (0, 1]", "Use e.g. 0.1")
+        raise ValueError(f"gamma: {gamma} is outside (0, 1]. Use e.g. 0.1")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    decay = StepLR(optimizer, step_size=_steps(step_epochs, steps_per_epoch, "scheduler.step_epochs"), gamma=gamma)
+    decay = StepLR(optimizer, step_size=_steps(step_epochs, steps_per_epoch, "step_epochs"), gamma=gamma)
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
 
 
@@ -169,9 +168,9 @@ def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, m
                    warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
     """Multiply the learning rate by ``factor`` when the objective has not improved for ``patience`` epochs."""
     if mode not in ("max", "min"):
-        raise ConfigError("scheduler.mode", f"'{mode}' is not max or min", "Use ${objective_mode}")
+        raise ValueError(f"mode: '{mode}' is not max or min. Use ${{objective_mode}}")
     if not 0.0 < factor < 1.0:
-        raise ConfigError("scheduler.factor", f"{factor} is outside (0, 1)", "Use e.g. 0.5")
+        raise ValueError(f"factor: {factor} is outside (0, 1). Use e.g. 0.5")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
     plateau = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold,
@@ -187,10 +186,11 @@ def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup
     own first phase, linear with ``anneal_strategy=linear``.
     """
     if anneal_strategy not in ("cos", "linear"):
-        raise ConfigError("scheduler.anneal_strategy", f"'{anneal_strategy}' is not cos or linear", "Use cos")
-    if not 0.0 < warmup_start_factor <= 1.0 or not 0.0 < final_factor <= 1.0:
-        raise ConfigError("scheduler.warmup_start_factor", "start and final factors must be in (0, 1]",
-                          "Use e.g. 0.04 and 1e-4")
+        raise ValueError(f"anneal_strategy: '{anneal_strategy}' is not cos or linear. Use cos")
+    for name, factor, example in (("warmup_start_factor", warmup_start_factor, "0.04"),
+                                  ("final_factor", final_factor, "1e-4")):
+        if not 0.0 < factor <= 1.0:
+            raise ValueError(f"{name}: {factor} is outside (0, 1]. Use e.g. {example}")
     total = epochs * steps_per_epoch
     warmup = min(max(1, _warmup_steps(warmup_epochs, epochs, steps_per_epoch)), max(1, total - 2))
     # OneCycleLR peaks at step pct_start·total - 1; this puts the peak after `warmup` steps, as elsewhere.
