@@ -38,8 +38,8 @@ class Musicnn(nn.Module):
         model: ``MSD_musicnn`` | ``MTT_musicnn`` | ``MSD_vgg`` | ``MTT_vgg`` (trained on Million Song
             Dataset or MagnaTagATune tags).
         layer: which activations; see the module docstring.
-        trainable: fine-tune the network (gradients flow into it); by default it is frozen: no
-            gradients, batch normalisation always in eval mode.
+        trainable: must be false for now: the network is frozen (no gradients, batch normalisation
+            always in eval mode). Fine-tuning is not supported yet and raises a ConfigError.
         cache: a frozen feature is computed once per audio cache into the embedding cache (shared by
             every run and sweep job); false recomputes it in every run.
         patches_per_pass: patches pushed through the network at once (bounds activation memory).
@@ -56,6 +56,11 @@ class Musicnn(nn.Module):
         if layer not in layers:
             raise ConfigError("feature.transform.layer", f"'{layer}' is not a layer of {model}",
                               f"Use one of {', '.join(layers)}")
+        if trainable:
+            # The trainer computes features without gradients (they are fixed functions of the audio);
+            # fine-tuning needs the network inside the model instead, which is not built yet.
+            raise ConfigError("feature.transform.trainable", "fine-tuning musicnn is not supported yet",
+                              "Use feature.transform.trainable=false (a frozen feature with a probe model)")
         if patches_per_pass < 1:
             raise ConfigError("feature.transform.patches_per_pass", f"must be >= 1, got {patches_per_pass}",
                               "Use e.g. 16")
