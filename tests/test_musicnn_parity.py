@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (make install)")
+pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
 
 from genre.features.pretrained import Musicnn  # noqa: E402
 from genre.pretrained.musicnn import N_MELS, PATCH_FRAMES  # noqa: E402

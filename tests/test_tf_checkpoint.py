@@ -64,7 +64,7 @@ EXPECTED_VALUES = {"MSD_musicnn": 792_079, "MTT_musicnn": 792_079, "MSD_vgg": 60
 
 @pytest.mark.parametrize("model", sorted(EXPECTED_VALUES))
 def test_loads_every_wheel_model_using_each_tensor_once(model):
-    pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (make install)")
+    pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
     from genre.pretrained.weights import checkpoint_prefix, load_network
 
     checkpoint = TFCheckpoint(checkpoint_prefix(model))

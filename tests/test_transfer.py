@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 
 from conftest import TINY_DEMO, compose_run, run_cli
 
-pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (make install)")
+pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
 
 # musicnn reads 3-s patches: the tiny corpus's 4-s clips hold one, training and evaluation crops are 3 s.
 PROBE = [*TINY_DEMO, "feature=musicnn", "trainer.segment_seconds=3.0", "trainer.epochs=2", "trainer.batch_size=8",
@@ -92,3 +92,23 @@ def test_an_interrupted_probe_resumes_to_the_uninterrupted_result(tmp_path: Path
     for key in ("val/acc", "val/loss", "test/acc", "test/loss", "train/loss", "train/acc"):
         assert actual[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-7), key
     assert OmegaConf.create(saved["config"]).feature.transform.model == "MSD_musicnn"
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, cache_dir: Path) -> None:
+    from genre.experiment import run_experiment
+    from genre.features import Musicnn
+
+    feature = Musicnn(sample_rate=22050, layer="max_pool")
+    audio = 0.05 * torch.randn(2, 22050 * 7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        cpu = feature(audio)
+        gpu = feature.to("cuda")(audio.to("cuda")).cpu()
+    assert (gpu - cpu).abs().max() <= 1e-3 * cpu.abs().max()
+    run_dir = tmp_path / "cuda"
+    value = run_experiment(compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"],
+                                       run_dir, cache_dir))
+    assert value == _metrics(run_dir)["val/acc"]

@@ -26,7 +26,7 @@ def wheel_directory() -> Path:
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise ConfigError("feature.transform.model", "the musicnn weights are not installed (package 'musicnn' "
-                          "not found)", f"Install them with `{INSTALL}` (or `make install`)")
+                          "not found)", f"Install them with `{INSTALL}` (the Makefile's set-up step does)")
     return Path(locations[0])
 
 
