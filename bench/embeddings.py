@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -34,9 +35,9 @@ STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]")
 def run(args: list[str], cwd: Path, cache: Path) -> float:
     """Run ``python run.py ARGS`` with ``GENRE_CACHE=cache``; return its wall time (raise if it fails)."""
     started = time.perf_counter()
-    env = {**__import__("os").environ, "GENRE_CACHE": str(cache)}
+    env = {**os.environ, "GENRE_CACHE": str(cache)}
     result = subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, text=True, capture_output=True,
-                            env=env)
+                            env=env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -44,7 +45,8 @@ def run(args: list[str], cwd: Path, cache: Path) -> float:
 
 def job_seconds(run_log: Path) -> float:
     """The span of a job's log: from its first line to its last."""
-    stamps = [dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
+    # Local wall-clock stamps of one process: only their differences matter.
+    stamps = [dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=dt.timezone.utc)
               for line in run_log.read_text().splitlines() if (m := STAMP.match(line))]
     return (stamps[-1] - stamps[0]).total_seconds()
 

@@ -23,8 +23,8 @@ import torch
 
 pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
 
-from genre.features.pretrained import Musicnn  # noqa: E402
-from genre.pretrained.musicnn import N_MELS, PATCH_FRAMES  # noqa: E402
+from genre.features.pretrained import Musicnn
+from genre.pretrained.musicnn import N_MELS, PATCH_FRAMES
 
 DATA = Path(__file__).parent / "data"
 REFERENCES = np.load(DATA / "musicnn_references.npz")

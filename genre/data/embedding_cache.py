@@ -94,7 +94,7 @@ class EmbeddingTable:
         if self.values is not None:
             return self.values[row, start:start + length].copy()
         out = np.empty((length, self.dims), dtype=np.float32)
-        got = os.preadv(self._file(), [out], VALUE_BYTES * self.dims * (row * self.steps + start))
+        got = os.preadv(self._file(), [out.data], VALUE_BYTES * self.dims * (row * self.steps + start))
         if got != out.nbytes:
             raise OSError(f"{self.directory}: {DATA_FILE} is shorter than its index says; delete the folder")
         return out
@@ -141,8 +141,11 @@ def _build(staging: Path, audio: AudioCache, embed: Embedder, device: torch.devi
     staging.mkdir()
     started = time.perf_counter()
     with open(staging / DATA_FILE, "wb") as data:
-        compute_embeddings(audio, embed, device, batch_clips=batch_clips, write=lambda a: data.write(a.tobytes()),
-                           progress=progress)
+
+        def write(batch: np.ndarray) -> None:
+            data.write(batch.tobytes())
+
+        compute_embeddings(audio, embed, device, batch_clips=batch_clips, write=write, progress=progress)
         data.flush()
         os.fsync(data.fileno())
     index = {**description, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": time.perf_counter() - started}

@@ -20,7 +20,7 @@ class EmbeddingDataset(Dataset):
     computed on. Without it, whole clips are returned (evaluation uses every patch).
     """
 
-    def __init__(self, table: EmbeddingTable, rows: Sequence[int], targets: Sequence[int], *,
+    def __init__(self, table: EmbeddingTable, rows: Sequence[int] | np.ndarray, targets: Sequence[int] | np.ndarray, *,
                  window_steps: int | None = None, steps_per_patch: int = 1, seed: int = 0,
                  crops_per_clip: int = 1) -> None:
         if len(rows) != len(targets):

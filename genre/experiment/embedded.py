@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import torch
 from hydra.utils import get_class
@@ -21,15 +22,16 @@ from genre.data.embedding_cache import EmbeddingTable, open_embeddings
 from genre.data.embeddings import EmbeddingDataset
 from genre.data.prepare import PreparedData
 from genre.errors import ConfigError
+from genre.features.pretrained import Musicnn
 from genre.training.distributed import DistContext
 from genre.training.loaders import eval_loader, train_loader
 
 log = logging.getLogger(__name__)
 
 
-def is_frozen_embedding(transform: nn.Module) -> bool:
-    """Whether a feature transform is a frozen pretrained network (it has a patch grid and an identity)."""
-    return bool(getattr(transform, "frozen", False)) and hasattr(transform, "patches_in")
+def is_frozen_embedding(transform: nn.Module) -> TypeGuard[Musicnn]:
+    """Whether a feature transform is a frozen pretrained network (its output is a fixed function of the audio)."""
+    return isinstance(transform, Musicnn) and transform.frozen
 
 
 @dataclass
@@ -44,15 +46,15 @@ class EmbeddedLoaders:
     table: EmbeddingTable
 
 
-def _steps(transform: nn.Module, key: str, seconds: float, sample_rate: int) -> int:
-    patches = int(transform.patches_in(int(round(seconds * sample_rate))))
+def _steps(transform: Musicnn, key: str, seconds: float, sample_rate: int) -> int:
+    patches = transform.patches_in(round(seconds * sample_rate))
     if patches < 1:
         raise ConfigError(key, f"{seconds:g} s holds no whole {type(transform).__name__} patch (3 s)",
                           f"Set {key}=3.0 or more")
-    return patches * int(transform.steps_per_patch)
+    return patches * transform.steps_per_patch
 
 
-def embedded_loaders(cfg: DictConfig, prepared: PreparedData, transform: nn.Module, *, ctx: DistContext,
+def embedded_loaders(cfg: DictConfig, prepared: PreparedData, transform: Musicnn, *, ctx: DistContext,
                      device: torch.device, seed: int) -> EmbeddedLoaders:
     """Open (or compute) the activations of every clip and make the run's loaders over them."""
     if any(getattr(get_class(node._target_), "stage", None) == "waveform" for node in cfg.augment.values()):
@@ -80,7 +82,7 @@ def embedded_loaders(cfg: DictConfig, prepared: PreparedData, transform: nn.Modu
         log.info("Embeddings %s: %d clips x %d steps x %d dims (%s); training on windows of %d steps",
                  where, table.rows, table.steps, table.dims, how, window)
     splits, workers, batch = prepared.splits, int(trainer_cfg.num_workers), int(trainer_cfg.eval_batch_size)
-    per_patch = int(transform.steps_per_patch)
+    per_patch = transform.steps_per_patch
 
     def clips(name: str, shard: bool = True) -> DataLoader:
         dataset = EmbeddingDataset(table, splits[name].rows, splits[name].targets, steps_per_patch=per_patch)

@@ -11,6 +11,8 @@ the checkpoint must be used exactly once, so a checkpoint of another shape fails
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -103,8 +105,9 @@ class MusicnnNet(nn.Module):
     (200), ``logits`` and ``taggram`` (sigmoid of the logits, 50 tags) as ``(patches, dims)``.
     """
 
-    FRAME_LAYERS = {"timbral": 408, "temporal": 153, "cnn1": 64, "cnn2": 64, "cnn3": 64}
-    PATCH_LAYERS = {"max_pool": 753, "mean_pool": 753, "penultimate": 200, "logits": 50, "taggram": 50}
+    FRAME_LAYERS: ClassVar[dict[str, int]] = {"timbral": 408, "temporal": 153, "cnn1": 64, "cnn2": 64, "cnn3": 64}
+    PATCH_LAYERS: ClassVar[dict[str, int]] = {"max_pool": 753, "mean_pool": 753, "penultimate": 200, "logits": 50,
+                                              "taggram": 50}
 
     def __init__(self, n_tags: int = 50, midend_filters: int = 64, backend_units: int = 200) -> None:
         super().__init__()
@@ -135,6 +138,7 @@ class MusicnnNet(nn.Module):
                    for conv, bn in zip(self.timbral, self.timbral_bn)]
         temporal = []
         for conv, bn in zip(self.temporal, self.temporal_bn):
+            assert isinstance(conv, nn.Conv2d)
             k = conv.kernel_size[0]
             # TF's "same" padding puts the extra frame of an even kernel after the input.
             same = F.pad(image, (0, 0, (k - 1) // 2, k // 2))
@@ -161,9 +165,11 @@ class MusicnnNet(nn.Module):
         convs = list(self.timbral) + list(self.temporal)
         bns = list(self.timbral_bn) + list(self.temporal_bn)
         for i, (conv, bn) in enumerate(zip(convs, bns)):
+            assert isinstance(conv, nn.Conv2d)
             weights.conv2d(conv, _conv_name(i))
             weights.batch_norm(bn, _bn_name(i + 1))
         for j, (conv1d, bn) in enumerate(zip(self.midend, self.midend_bn)):
+            assert isinstance(conv1d, nn.Conv1d)
             weights.conv_over_time(conv1d, _conv_name(len(convs) + j))
             weights.batch_norm(bn, _bn_name(len(convs) + j + 1))
         weights.batch_norm(self.pool_bn, _bn_name(9))
@@ -181,8 +187,8 @@ class VGGNet(nn.Module):
     order, what the output layer reads), ``logits`` and ``taggram`` (50 tags).
     """
 
-    PATCH_LAYERS = {"pool5": 256, "logits": 50, "taggram": 50}
-    FRAME_LAYERS: dict[str, int] = {}
+    PATCH_LAYERS: ClassVar[dict[str, int]] = {"pool5": 256, "logits": 50, "taggram": 50}
+    FRAME_LAYERS: ClassVar[dict[str, int]] = {}
     _POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4)))
 
     def __init__(self, n_tags: int = 50, filters: int = 128) -> None:
@@ -212,6 +218,7 @@ class VGGNet(nn.Module):
         weights = _WeightMap(checkpoint)
         weights.batch_norm(self.input_bn, _bn_name(0))
         for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            assert isinstance(conv, nn.Conv2d)
             weights.conv2d(conv, f"{i + 1}CNN")
             weights.batch_norm(bn, _bn_name(i + 1))
         weights.dense(self.output, "dense")
