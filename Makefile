@@ -14,6 +14,9 @@ $(BIN)/python:
 
 $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install -r requirements.txt
+	# The musicnn wheel only for its pretrained weights (read without TensorFlow): --no-deps, since its
+	# own pins (TensorFlow <= 2.15, numpy < 1.17) must not touch the environment.
+	$(BIN)/python -m pip install --no-deps musicnn==0.1.0
 	touch $(STAMP)
 
 ## A default run: demo corpus, mel features, CRNN; prints the test accuracy.
@@ -33,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/sweep.py
+	$(BIN)/python bench/embeddings.py
 
 clean-venv:
 	rm -rf $(VENV)

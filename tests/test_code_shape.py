@@ -88,11 +88,11 @@ def import_cycles() -> list[list[str]]:
 FOUNDATIONS = {"genre", "errors", "cli_errors", "filesystem", "overrides"}
 ALLOWED: dict[str, set[str]] = {
     "genre": set(), "errors": set(), "cli_errors": {"errors"}, "filesystem": set(), "overrides": set(),
-    "features": {"errors"}, "models": {"errors"}, "augment": {"errors"}, "tracking": {"errors"},
+    "pretrained": {"errors"}, "features": {"errors", "pretrained"}, "models": {"errors"}, "augment": {"errors"}, "tracking": {"errors"},
     "demo": {"errors", "filesystem"}, "run_files": {"errors", "filesystem"}, "comparison": set(),
     "data": {"genre", "errors", "cli_errors", "filesystem", "demo"},
 }
-ALLOWED["training"] = FOUNDATIONS | {"features", "models", "augment", "tracking", "run_files", "data"}
+ALLOWED["training"] = FOUNDATIONS | {"pretrained", "features", "models", "augment", "tracking", "run_files", "data"}
 ALLOWED["experiment"] = ALLOWED["training"] | {"training"}
 ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison"}
 ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import genre.models
-from genre.models import CNN, CNN1D, CRNN, FCN, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
+from genre.models import CNN, CNN1D, CRNN, FCN, MLP, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "genre" / "conf" / "model"
-MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline]
+MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline, MLP]
 N_CLASSES = 10
 
 

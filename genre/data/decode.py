@@ -13,7 +13,12 @@ INT16_SCALE = 32768.0
 
 
 def int16_to_float(audio: torch.Tensor) -> torch.Tensor:
-    """Clips as stored (int16, on any device) as float32 samples in [-1, 1): the one place the scale is applied."""
+    """Clips as stored (int16, on any device) as float32 samples in [-1, 1): the one place the scale is applied.
+
+    Inputs that are already floating point (a frozen feature's cached activations) are returned as float32, unscaled.
+    """
+    if audio.is_floating_point():
+        return audio.float()
     return audio.float().div_(INT16_SCALE)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from genre.data.clips import ClipDataset
 from genre.data.decode import int16_to_float
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError, config_keys
+from genre.experiment.embedded import embedded_loaders, is_frozen_embedding
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunMetrics
 from genre.tracking.classification_report import log_split_report
@@ -52,6 +53,8 @@ class RunData:
     test: DataLoader
     # Whole training clips, read once for the feature standardisation statistics.
     train_clips: DataLoader
+    # Evaluation segment length in the loaders' units, when they deliver activations instead of audio.
+    eval_segment: int | None = None
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Run:
                      f" | resuming from {self.resume_from}" if self.resume_from else "")
         data = self.build_data()
         pipeline = self.build_pipeline(data)
+        data = self.embed_data(data, pipeline)
         restored = self.read_checkpoint(data)
         logger = self.open_logger(data, restored)
         try:
@@ -139,6 +143,16 @@ class Run:
             pipeline.model = nn.SyncBatchNorm.convert_sync_batchnorm(pipeline.model)
         return pipeline
 
+    def embed_data(self, data: RunData, pipeline: Pipeline) -> RunData:
+        """A frozen pretrained feature: its activations computed once per clip (the embedding cache) and the
+        loaders switched to them (windows on the patch grid for training, every patch for evaluation)."""
+        if not is_frozen_embedding(pipeline.features.transform):
+            return data
+        loaders = embedded_loaders(self.cfg, data.prepared, pipeline.features.transform, ctx=self.ctx,
+                                   device=self.device, seed=self.seed)
+        return replace(data, crops=loaders.crops, val=loaders.val, test=loaders.test,
+                       train_clips=loaders.train_clips, eval_segment=loaders.eval_segment)
+
     # --- start fresh or restore -------------------------------------------------------------------------
 
     def read_checkpoint(self, data: RunData) -> Checkpoint | None:
@@ -185,7 +199,8 @@ class Run:
         trainer = Trainer(pipeline.model, pipeline.features, optimizer, schedule, device=self.device,
                           precision=self.precision,
                           loss_fn=nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.label_smoothing)),
-                          augment=augment, segment_samples=int(round(float(cfg.eval.segment_seconds) * sample_rate)),
+                          augment=augment,
+                          segment_samples=data.eval_segment or int(round(float(cfg.eval.segment_seconds) * sample_rate)),
                           aggregate=str(cfg.eval.aggregate), grad_clip=trainer_cfg.grad_clip, dist=self.ctx,
                           logger=logger, progress=bool(trainer_cfg.progress), stop=self.stop)
         return trainer, tracker

@@ -9,6 +9,7 @@ from genre.features.pitch import (
     midi_filterbank,
     midi_to_hz,
 )
+from genre.features.pretrained import Musicnn
 from genre.features.spectral import MFCC, MelSpectrogram
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "FeatureExtractor",
     "MelSpectrogram",
     "MidiSpectrogram",
+    "Musicnn",
     "WaveformFeature",
     "chroma_fold",
     "midi_filterbank",

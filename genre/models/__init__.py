@@ -10,7 +10,8 @@ from genre.models.cnn1d import CNN1D
 from genre.models.crnn import CRNN
 from genre.models.fcn import FCN
 from genre.models.linear import LinearBaseline
+from genre.models.mlp import MLP
 from genre.models.resnet import ResNet
 from genre.models.shortchunk import ShortChunkCNN
 
-__all__ = ["CNN", "CNN1D", "CRNN", "FCN", "GenreModel", "LinearBaseline", "ResNet", "ShortChunkCNN"]
+__all__ = ["CNN", "CNN1D", "CRNN", "FCN", "GenreModel", "LinearBaseline", "MLP", "ResNet", "ShortChunkCNN"]

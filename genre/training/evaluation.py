@@ -53,8 +53,8 @@ def segment_logits(model: nn.Module, features: nn.Module, loader: DataLoader, *,
     for audio, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
         audio = int16_to_float(audio.to(device, non_blocking=True))
         segments = split_segments(audio, segment_samples)
-        clips, n_segments, length = segments.shape
-        inputs = features(segments.reshape(clips * n_segments, length))
+        clips, n_segments = segments.shape[:2]
+        inputs = features(segments.flatten(0, 1))
         with precision.autocast():
             logits = model(inputs).float()
         all_logits.append(logits.reshape(clips, n_segments, -1).cpu())

@@ -19,14 +19,17 @@ def split_segments(audio: Tensor, segment_samples: int) -> Tensor:
     """``(batch, samples)`` -> ``(batch, n_segments, segment_samples)``: consecutive, non-overlapping.
 
     A trailing remainder shorter than a segment is dropped (a 30-s clip in 4-s segments gives 7
-    segments): a zero-padded partial segment would be scored as if it were music.
+    segments): a zero-padded partial segment would be scored as if it were music. Precomputed
+    activations ``(batch, dims, steps)`` are cut the same way along their last (time) axis, into
+    ``(batch, n_segments, dims, segment_samples)``.
     """
-    if audio.dim() != 2:
+    if audio.dim() not in (2, 3):
         raise ValueError(f"audio must be (batch, samples), got {tuple(audio.shape)}")
-    n_segments = audio.shape[1] // segment_samples
+    n_segments = audio.shape[-1] // segment_samples
     if n_segments < 1:
-        raise ValueError(f"clips of {audio.shape[1]} samples are shorter than one segment ({segment_samples})")
-    return audio[:, : n_segments * segment_samples].reshape(audio.shape[0], n_segments, segment_samples)
+        raise ValueError(f"clips of {audio.shape[-1]} samples are shorter than one segment ({segment_samples})")
+    cut = audio[..., : n_segments * segment_samples].unflatten(-1, (n_segments, segment_samples))
+    return cut.movedim(-2, 1)
 
 
 def vote_counts(logits: Tensor) -> Tensor:
