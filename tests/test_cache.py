@@ -17,6 +17,7 @@ import soundfile as sf
 import genre.data.cache as cache_module
 from genre.data.cache import open_cache
 from genre.data.decode import ClipFormat, decode_clip
+from helpers import python_env
 
 
 def _tone(path: Path, seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> Path:
@@ -81,7 +82,6 @@ def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Pat
 # Reuse, concurrent builders, killed and damaged builds, crashing decoders
 # ----------------------------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
 FMT = ClipFormat(sample_rate=8000, clip_seconds=1.0)
 
 # A builder process: opens (builds) the cache of the files listed in argv[1] under argv[2], with every
@@ -121,8 +121,7 @@ def _builder(tmp_path: Path, files: list[Path], cache_root: Path, delay: float, 
     listing = tmp_path / "files.json"
     listing.write_text(json.dumps([str(f) for f in files]))
     args = [sys.executable, "-c", BUILDER, str(listing), str(cache_root), str(delay), str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(args + ([str(go)] if go else []), env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(args + ([str(go)] if go else []), env=python_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 

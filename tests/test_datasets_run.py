@@ -14,12 +14,13 @@ import pytest
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY_TRAINING, compose_run, run_cli
-from dataset_trees import gtzan_names
+from genre import CONFIG_DIR
+from helpers import REPO, TINY_TRAINING, compose_run, run_cli
+from helpers.dataset_trees import gtzan_names
 
 GTZAN_TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=3", "dataset.min_seconds=1"]
-DATASETS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset").glob("*.yaml"))
-SPLITS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset" / "split").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
+SPLITS = sorted(p.stem for p in (CONFIG_DIR / "dataset" / "split").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
 import signal
 import subprocess
@@ -17,8 +16,8 @@ import soundfile as sf
 
 from genre.data import demo
 from genre.data.demo import DEMO_GENRES, generate_demo_corpus
+from helpers import python_env
 
-REPO = Path(__file__).resolve().parents[1]
 # Tiny but not default: a non-default rate and seed catch arguments that are silently ignored.
 TINY = {"clips_per_genre": 2, "clip_seconds": 2.0, "sample_rate": 16000, "seed": 3, "progress": False}
 
@@ -179,8 +178,7 @@ demo.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, samp
 
 def test_killed_generation_is_not_mistaken_for_a_corpus(reference: Path, tmp_path: Path) -> None:
     root = tmp_path / "corpus"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=env)
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=python_env())
     try:
         deadline = time.monotonic() + 60
         while not any(p.rglob("*.wav") for p in partials(root)):  # wait until it is mid-way

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import compose_run
-from dataset_trees import FMA_COLUMNS, FMATree, copy_tree
+from helpers import compose_run
+from helpers.dataset_trees import FMA_COLUMNS, FMATree, copy_tree
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError
 

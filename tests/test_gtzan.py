@@ -11,8 +11,8 @@ import pytest
 from torchaudio.datasets import gtzan as torchaudio_gtzan
 
 import genre.data.cache as cache_module
-from conftest import compose_run
-from dataset_trees import copy_tree, gtzan_names, tone, write_audio
+from helpers import compose_run
+from helpers.dataset_trees import copy_tree, gtzan_names, tone, write_audio
 from genre.data.gtzan import GTZAN_GENRES, clip_name
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError

@@ -15,7 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY_RUN, compose_run
+from helpers import REPO, TINY_RUN, compose_run
 from genre.data.prepare import prepare_data
 from genre.experiment import run_experiment
 from genre.predict import main

@@ -14,7 +14,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY_DEMO, run_cli
+from helpers import REPO, TINY_DEMO, run_cli
 
 # Dropout, SpecAugment, mixup and random gain all draw random numbers: the resumed run only matches
 # if every generator state, the data order and the crops are restored. 4 crops per clip in batches

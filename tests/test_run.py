@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
+from helpers import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
 from genre.experiment import run_experiment
 
 

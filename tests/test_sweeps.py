@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from conftest import REPO, TINY_RUN, run_cli
+from helpers import REPO, TINY_RUN, run_cli
 from genre.report import main as report_main
 
 pytestmark = pytest.mark.slow

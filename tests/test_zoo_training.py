@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_DEMO, TINY_TRAINING, compose_run
+from helpers import TINY_DEMO, TINY_TRAINING, compose_run
 from genre.experiment import run_experiment
 
 FEATURES = ("midi", "chroma", "mel", "mfcc")
