@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 import genre.data.cache as cache_module
@@ -60,6 +61,7 @@ def test_changed_file_rebuilds(tmp_path: Path) -> None:
     assert not np.array_equal(a.read(0), b.read(0))
 
 
+@pytest.mark.slow
 def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Path) -> None:
     stereo = _tone(tmp_path / "g" / "stereo.wav", 1.0, 44100, channels=2)
     short = _tone(tmp_path / "g" / "short.wav", 0.5, 22050)
@@ -147,6 +149,7 @@ def test_second_open_calls_the_decoder_zero_times(tmp_path: Path, monkeypatch) -
     assert calls == [] and again.stats.decoded == 0 and len(again) == 5
 
 
+@pytest.mark.slow
 def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 16)
     cache_root, go = tmp_path / "cache", tmp_path / "go"
@@ -173,6 +176,7 @@ def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path:
     np.testing.assert_array_equal(reopened.read(7), decode_clip(files[7], FMT))
 
 
+@pytest.mark.slow
 def test_a_build_killed_midway_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 12)
     cache_root = tmp_path / "cache"
@@ -208,6 +212,7 @@ def test_a_damaged_cache_is_rebuilt_not_read(tmp_path: Path) -> None:
     np.testing.assert_array_equal(second.read(2), decode_clip(files[2], FMT))
 
 
+@pytest.mark.slow
 def test_a_decoder_that_kills_its_process_costs_only_that_file(tmp_path: Path, monkeypatch) -> None:
     files = _corpus(tmp_path / "g", 6)
     crasher = _tone(tmp_path / "g" / "crash.wav", 1.0, 8000)

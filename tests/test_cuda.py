@@ -12,6 +12,8 @@ from helpers import TINY_RUN, compose_run, run_cli
 from helpers.cuda import needs_gpus
 from genre.experiment import run_experiment
 
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
+
 
 @needs_gpus()
 @pytest.mark.parametrize("precision", ["auto", "16", "32"])

@@ -65,6 +65,7 @@ def test_prepare_builds_the_cache_the_run_reuses_and_logs_record_it(gtzan_trees,
     assert json.loads((run_dir / "metrics.json").read_text())["skipped"] == 1
 
 
+@pytest.mark.slow
 def test_prepare_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     result = _prepare_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}"],
                           tmp_path / "cache")
@@ -73,6 +74,7 @@ def test_prepare_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
                                      "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip")
 
 
+@pytest.mark.slow
 def test_run_reports_a_missing_tracks_csv_in_one_line(tmp_path: Path) -> None:
     # One run.py case (each costs a process start); the other dataset errors are tested in-process.
     result = run_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}",

@@ -62,6 +62,7 @@ def test_files_are_16bit_mono_at_requested_rate_and_length(reference: Path) -> N
         assert 0.4 * 32767 < peak < 32767, f"{path}: peak {peak} (silent or clipped)"
 
 
+@pytest.mark.slow
 def test_same_seed_is_byte_identical_even_with_a_process_pool(reference: Path, tmp_path: Path) -> None:
     again = generate_demo_corpus(tmp_path / "again", workers=2, **TINY)
     assert snapshot(again) == snapshot(reference)
@@ -176,6 +177,7 @@ demo.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, samp
 """
 
 
+@pytest.mark.slow
 def test_killed_generation_is_not_mistaken_for_a_corpus(reference: Path, tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=python_env())
@@ -199,6 +201,7 @@ def _generate_in_child(root: str, start: multiprocessing.synchronize.Event) -> N
     generate_demo_corpus(root, workers=1, **TINY)
 
 
+@pytest.mark.slow
 def test_concurrent_generation_yields_one_intact_corpus(reference: Path, tmp_path: Path) -> None:
     root = tmp_path / "shared" / "corpus"
     ctx = multiprocessing.get_context("fork")

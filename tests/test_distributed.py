@@ -14,6 +14,8 @@ import torch
 from helpers import RUN_PY, TINY_RUN, run_cli
 from genre.training.distributed import state_fingerprint
 
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
+
 ARGS = [*TINY_RUN, "model=cnn", "trainer.batch_size=4", "trainer.device=cpu"]
 
 

@@ -118,6 +118,7 @@ def _train_steps(model: GenreModel, x: torch.Tensor, y: torch.Tensor, steps: int
     return losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_cls", [CNN, CRNN], ids=lambda c: c.__name__)
 def test_overfits_tiny_set(model_cls: type[GenreModel]) -> None:
     torch.manual_seed(0)

@@ -20,6 +20,8 @@ from genre.data.prepare import prepare_data
 from genre.experiment import run_experiment
 from genre.predict import main
 
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
+
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:

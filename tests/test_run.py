@@ -44,6 +44,7 @@ def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path
     assert acc.Scalars("hparams/test_acc")[0].value == pytest.approx(metrics["test/acc"])
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> None:
     results = []
     for name in ("a", "b"):
@@ -62,6 +63,7 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> N
     ([*TINY_DEMO, "trainer.segment_seconds=10"], "trainer.segment_seconds: 10 s is longer than the 4.0 s clips"),
     ([*TINY_DEMO, "objective=test/acc"], "objective: 'test/acc' is not one of"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_a_clear_error_not_a_traceback(args: list[str], expected: str, tmp_path: Path,
                                                      cache_dir: Path) -> None:
     result = run_cli([*TINY_TRAINING, *args], tmp_path, cache_dir, check=False)

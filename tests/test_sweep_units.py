@@ -172,6 +172,7 @@ def test_job_environment_gives_torch_the_launchers_cpus_per_task(monkeypatch: py
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
     """Up to the cluster: a stand-in ``sbatch`` keeps the batch script submitit writes from the preset."""
     import os
