@@ -18,7 +18,6 @@ from omegaconf import OmegaConf
 
 from genre import CONFIG_DIR
 
-
 # The widths the defaults had before the first blocks were narrowed.
 WIDE = {"cnn (wide 32-64-128-128)": ("cnn", [32, 64, 128, 128]), "crnn (wide 32-64-64-64)": ("crnn", [32, 64, 64, 64])}
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from genre.experiment import run_experiment
 from helpers import TINY_RUN, compose_run, run_cli
 from helpers.cuda import needs_gpus
-from genre.experiment import run_experiment
 
 pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 

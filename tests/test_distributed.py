@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import RUN_PY, TINY_RUN, run_cli
 from genre.training.distributed import state_fingerprint
+from helpers import RUN_PY, TINY_RUN, run_cli
 
 pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
 from genre.experiment import run_experiment
+from helpers import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
 
 
 def _single_run_dir(cwd: Path) -> Path:

@@ -36,7 +36,7 @@ def test_split_is_stratified_and_covers_every_genre() -> None:
 
 
 def test_predefined_splits_are_kept() -> None:
-    items = _items({"rock": 10}) + [AudioItem(Path("/x/official.mp3"), "rock", "test")]
+    items = [*_items({"rock": 10}), AudioItem(Path("/x/official.mp3"), "rock", "test")]
     splits = StratifiedSplit(0.2, 0.2, seed=0).assign(items)
     assert splits[-1] == "test"
 
@@ -48,7 +48,7 @@ def test_label_ids_come_from_sorted_names() -> None:
 
 @pytest.mark.parametrize("val,test", [(0.0, 0.2), (0.5, 0.5), (1.2, 0.1)])
 def test_bad_ratios_name_the_key(val: float, test: float) -> None:
-    with pytest.raises(ConfigError, match="dataset.split"):
+    with pytest.raises(ConfigError, match=r"dataset\.split"):
         StratifiedSplit(val, test)
 
 

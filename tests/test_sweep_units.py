@@ -165,8 +165,8 @@ def test_job_environment_gives_torch_the_launchers_cpus_per_task(monkeypatch: py
 
     threads = torch.get_num_threads()
     try:
-        JobEnvironment().on_job_start(OmegaConf.create({"trainer": {"device": "cpu"},
-                                                        "hydra": {"job": {"num": 0}, "launcher": {"cpus_per_task": 1}}}))
+        config = {"trainer": {"device": "cpu"}, "hydra": {"job": {"num": 0}, "launcher": {"cpus_per_task": 1}}}
+        JobEnvironment().on_job_start(OmegaConf.create(config))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
@@ -183,7 +183,8 @@ def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     # submitit looks for srun, then submits with `sbatch <script>`.
-    for name, body in (("srun", "exit 1"), ("sbatch", f'cp "$1" {tmp_path}/submitted.sh; echo "no cluster" >&2; exit 1')):
+    sbatch = f'cp "$1" {tmp_path}/submitted.sh; echo "no cluster" >&2; exit 1'
+    for name, body in (("srun", "exit 1"), ("sbatch", sbatch)):
         fake = bin_dir / name
         fake.write_text(f"#!/bin/sh\n{body}\n")
         fake.chmod(fake.stat().st_mode | stat.S_IEXEC)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TINY_DEMO, TINY_TRAINING, compose_run
 from genre.experiment import run_experiment
+from helpers import TINY_DEMO, TINY_TRAINING, compose_run
 
 pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 

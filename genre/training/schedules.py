@@ -128,8 +128,9 @@ def warmup_cosine_restarts(optimizer: Optimizer, *, epochs: int, steps_per_epoch
         raise ConfigError("scheduler.cycle_mult", f"{cycle_mult} is not an integer >= 1", "Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
-    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=_steps(cycle_epochs, steps_per_epoch, "scheduler.cycle_epochs"),
-                                           T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio)
+    cycle_steps = _steps(cycle_epochs, steps_per_epoch, "scheduler.cycle_epochs")
+    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=cycle_steps, T_mult=int(cycle_mult),
+                                           eta_min=base_lr * min_lr_ratio)
     return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
 
 
@@ -181,7 +182,8 @@ def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, m
 
 
 def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 5.0,
-              warmup_start_factor: float = 0.04, final_factor: float = 1e-4, anneal_strategy: str = "cos") -> LRSchedule:
+              warmup_start_factor: float = 0.04, final_factor: float = 1e-4,
+              anneal_strategy: str = "cos") -> LRSchedule:
     """The 1cycle policy (Smith & Topin 2019): warm up to ``lr`` over ``warmup_epochs``, then anneal to
     ``lr * final_factor``, with momentum (or Adam's beta1) cycled inversely. The warm-up is OneCycleLR's
     own first phase, linear with ``anneal_strategy=linear``.
