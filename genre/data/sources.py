@@ -74,7 +74,7 @@ class FolderSource:
         if not genre_dirs:
             raise ConfigError(self.key, f"'{self.root}' holds no genre sub-folders",
                               "Expected <root>/<genre>/<audio files>")
-        items: list[AudioItem] = []
+        items = []
         for genre_dir in genre_dirs:
             files = audio_files(genre_dir, self.extensions)
             if not files:
