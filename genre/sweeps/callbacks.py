@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from genre.sweeps.status import JobStatus
+from genre.upstream import failed_job_error
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class JobStatusRecorder(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         status = self._status or JobStatus.start()
-        # JobReturn.return_value re-raises a failed job's exception; the exception itself is kept here.
-        error = job_return._return_value if job_return.status == HydraJobStatus.FAILED else None
+        error = failed_job_error(job_return) if job_return.status == HydraJobStatus.FAILED else None
         if job_return.status == HydraJobStatus.FAILED and not isinstance(error, BaseException):
             error = RuntimeError(f"job failed without an exception ({error!r})")
         status.finish(error)
