@@ -46,8 +46,8 @@ class FolderSource:
     """
 
     def __init__(self, root: str | os.PathLike | None = None,
-                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS, key: str = "dataset.source.root",
-                 manifest: str | os.PathLike | None = None, manifest_key: str = "dataset.source.manifest") -> None:
+                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS, key: str = "dataset.root",
+                 manifest: str | os.PathLike | None = None, manifest_key: str = "dataset.manifest") -> None:
         self.root = Path(root).expanduser() if root is not None else None
         self.extensions = tuple(e.lower() for e in extensions)
         self.key = key

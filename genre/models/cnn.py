@@ -35,7 +35,7 @@ class CNN(GenreModel):
         self,
         n_bands: int,
         n_classes: int,
-        channels: Sequence[int] = (32, 64, 128, 128),
+        channels: Sequence[int] = (16, 32, 64, 128),
         dropout: float = 0.3,
         hidden: int = 128,
         freq_as_channel: bool = False,
