@@ -1,19 +1,24 @@
 # One entry point for set-up, a default run and the test suite.
-# Each target creates .venv with python3 -m venv and (re)installs the requirements only when
-# requirements.txt changed since the last install (the stamp file records that).
+# Each target creates .venv with python3 -m venv and (re)installs the requirements and the package
+# itself (editable, with its console scripts) only when requirements*.txt or pyproject.toml changed
+# since the last install (the stamp file records that).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean-venv
+LINT_PATHS := genre tests bench run.py hydra_plugins
+
+.PHONY: run test test-fast lint bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install -r requirements.txt
+# --no-build-isolation: setuptools is already in the venv, so installing needs no package index.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 	# The musicnn wheel only for its pretrained weights (read without TensorFlow): --no-deps, since its
 	# own pins (TensorFlow <= 2.15, numpy < 1.17) must not touch the environment.
 	$(BIN)/python -m pip install --no-deps musicnn==0.1.0
@@ -29,7 +34,17 @@ test: $(STAMP)
 	@pg=$$(mktemp -d /tmp/genre-pg.XXXXXX); \
 	trap '.ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
 	url=$$(.ci/postgres.sh start "$$pg") || echo "make test: no PostgreSQL server, its test will be skipped" >&2; \
-	GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+## The quick loop while developing: every test that neither trains a model nor spawns a process.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## Static checks: ruff's lint rules and formatting, and mypy on the package (settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy genre
 
 ## The benchmarks behind BENCHMARKS.md (minutes each; see that file for what they print).
 bench: $(STAMP)

@@ -38,15 +38,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from genre.data.clips import ClipDataset
+from genre.data.decode import INT16_SCALE, ClipFormat
+from genre.data.prepare import prepare_data
+from genre.data.sources import FolderSource
+from genre.data.splits import StratifiedSplit, label_names
+from genre.demo import DEMO_GENRES, generate_demo_corpus
 
-from genre.data.clips import ClipDataset  # noqa: E402 - the repo is put on the path first
-from genre.data.decode import INT16_SCALE, ClipFormat  # noqa: E402
-from genre.data.prepare import prepare_data  # noqa: E402
-from genre.data.sources import FolderSource  # noqa: E402
-from genre.data.splits import StratifiedSplit, label_names  # noqa: E402
-from genre.demo import DEMO_GENRES, generate_demo_corpus  # noqa: E402
+# run.py is a script beside the package (not in it): the benchmark starts it by its path in this checkout.
+RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
 
 SOURCE_RATE = 44100
 SAMPLE_RATE = 22050
@@ -212,19 +212,19 @@ def rss_command(clips_per_genre: int, seconds: float) -> tuple[list[str], list[s
     run = ["trainer.epochs=1", "trainer.segment_seconds=2.0", "trainer.progress=false", "model=cnn",
            "model.channels=[8,16]", "trainer.device=cpu"]
     return ([sys.executable, "-m", "genre.data.prepare", *data, "--quiet"],
-            [sys.executable, str(REPO / "run.py"), *data, *run])
+            [sys.executable, str(RUN_PY), *data, *run])
 
 
 def measure_rss(work: Path, sizes: list[int], seconds: float) -> dict[int, int]:
     """Peak RSS of a 1-epoch run per corpus size (clips per genre), cache prepared beforehand."""
-    env = {**os.environ, "GENRE_CACHE": str(work / "cache"), "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "GENRE_CACHE": str(work / "cache")}
     runs = work / "runs"
     runs.mkdir(exist_ok=True)
     peaks = {}
     for per_genre in sizes:
         prepare, run = rss_command(per_genre, seconds)
         print(f"preparing {per_genre * len(DEMO_GENRES)} clips ...", flush=True)
-        subprocess.run(prepare, env=env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(prepare, env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
         started = time.perf_counter()
         peaks[per_genre] = _peak_rss(run, env, runs)
         print(f"  1-epoch run: peak RSS {peaks[per_genre] / 2**20:.0f} MiB ({time.perf_counter() - started:.0f} s)",

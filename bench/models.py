@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from genre import CONFIG_DIR
 
 # The widths the defaults had before the first blocks were narrowed.
 WIDE = {"cnn (wide 32-64-128-128)": ("cnn", [32, 64, 128, 128]), "crnn (wide 32-64-64-64)": ("crnn", [32, 64, 64, 64])}
@@ -52,11 +49,11 @@ def main() -> None:
     x = torch.randn(args.batch, args.bands, args.frames)
     y = torch.randint(0, 6, (args.batch,))
     rows = []
-    for path in sorted((REPO / "genre" / "conf" / "model").glob("*.yaml")):
+    for path in sorted((CONFIG_DIR / "model").glob("*.yaml")):
         model = instantiate(OmegaConf.load(path), n_bands=args.bands, n_classes=6)
         rows.append((path.stem, model.n_parameters, step_seconds(model, x, y, args.repeats)))
     for label, (name, channels) in WIDE.items():
-        cfg = OmegaConf.load(REPO / "genre" / "conf" / "model" / f"{name}.yaml")
+        cfg = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml")
         cfg.channels = channels
         model = instantiate(cfg, n_bands=args.bands, n_classes=6)
         rows.append((label, model.n_parameters, step_seconds(model, x, y, args.repeats)))

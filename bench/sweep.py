@@ -22,14 +22,15 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
+# run.py is a script beside the package (not in it): the benchmark starts it by its path in this checkout.
+RUN_PY = Path(__file__).resolve().parents[1] / "run.py"
 GRID = ["feature=mel,mfcc", "model=cnn,crnn"]
 
 
 def run(args: list[str], cwd: Path) -> float:
     """Run ``python run.py ARGS`` in ``cwd``; return its wall time in seconds (raise if it fails)."""
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, text=True, capture_output=True)
+    result = subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd, text=True, capture_output=True)
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -57,7 +58,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     cores = len(os.sched_getaffinity(0))
 
-    warmup = run(["model=cnn", "feature=mel", "trainer.epochs=1", *common[1:], f"hydra.run.dir={work / 'warmup'}"], work)
+    warmup = run(["model=cnn", "feature=mel", "trainer.epochs=1", *common[1:], f"hydra.run.dir={work / 'warmup'}"],
+                 work)
     print(f"warm-up run (demo corpus and audio cache, if not there yet): {warmup:.1f} s")
     sequential = sweep("sequential", [], common, work)
     parallel = sweep("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], common, work)

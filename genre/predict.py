@@ -120,7 +120,8 @@ def audio_files(inputs: Iterable[str]) -> list[Path]:
 def _table(predictions: list[Prediction], top_k: int) -> str:
     rows = [["file", *(f"#{k + 1}" for k in range(top_k))]]
     for p in predictions:
-        where = p.file if p.end_seconds == 0 and p.start_seconds == 0 else f"{p.file} [{p.start_seconds:g}-{p.end_seconds:g} s]"
+        whole = p.end_seconds == 0 and p.start_seconds == 0
+        where = p.file if whole else f"{p.file} [{p.start_seconds:g}-{p.end_seconds:g} s]"
         rows.append([where, *(f"{genre} {probability:.3f}" for genre, probability in p.genres)])
     widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

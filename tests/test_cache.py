@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 import genre.data.cache as cache_module
 from genre.data.cache import open_cache
 from genre.data.decode import ClipFormat, decode_clip
+from helpers import python_env
 
 
 def _tone(path: Path, seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> Path:
@@ -59,6 +61,7 @@ def test_changed_file_rebuilds(tmp_path: Path) -> None:
     assert not np.array_equal(a.read(0), b.read(0))
 
 
+@pytest.mark.slow
 def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Path) -> None:
     stereo = _tone(tmp_path / "g" / "stereo.wav", 1.0, 44100, channels=2)
     short = _tone(tmp_path / "g" / "short.wav", 0.5, 22050)
@@ -81,7 +84,6 @@ def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Pat
 # Reuse, concurrent builders, killed and damaged builds, crashing decoders
 # ----------------------------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
 FMT = ClipFormat(sample_rate=8000, clip_seconds=1.0)
 
 # A builder process: opens (builds) the cache of the files listed in argv[1] under argv[2], with every
@@ -121,8 +123,7 @@ def _builder(tmp_path: Path, files: list[Path], cache_root: Path, delay: float, 
     listing = tmp_path / "files.json"
     listing.write_text(json.dumps([str(f) for f in files]))
     args = [sys.executable, "-c", BUILDER, str(listing), str(cache_root), str(delay), str(workers)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(args + ([str(go)] if go else []), env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(args + ([str(go)] if go else []), env=python_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -148,6 +149,7 @@ def test_second_open_calls_the_decoder_zero_times(tmp_path: Path, monkeypatch) -
     assert calls == [] and again.stats.decoded == 0 and len(again) == 5
 
 
+@pytest.mark.slow
 def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 16)
     cache_root, go = tmp_path / "cache", tmp_path / "go"
@@ -174,6 +176,7 @@ def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path:
     np.testing.assert_array_equal(reopened.read(7), decode_clip(files[7], FMT))
 
 
+@pytest.mark.slow
 def test_a_build_killed_midway_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 12)
     cache_root = tmp_path / "cache"
@@ -209,6 +212,7 @@ def test_a_damaged_cache_is_rebuilt_not_read(tmp_path: Path) -> None:
     np.testing.assert_array_equal(second.read(2), decode_clip(files[2], FMT))
 
 
+@pytest.mark.slow
 def test_a_decoder_that_kills_its_process_costs_only_that_file(tmp_path: Path, monkeypatch) -> None:
     files = _corpus(tmp_path / "g", 6)
     crasher = _tone(tmp_path / "g" / "crash.wav", 1.0, 8000)

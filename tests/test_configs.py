@@ -6,24 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-CONF = Path(__file__).resolve().parents[1] / "genre" / "conf"
+from genre import CONFIG_DIR
+from helpers import compose_config
+
+CONF = CONFIG_DIR
 # Groups whose options are whole components the run instantiates.
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name != "hydra" and not p.name.startswith("_"))
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF / group).glob("*.yaml"))]
-
-
-def _compose(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # ${hydra:...} interpolations resolve as in a real run
-    return cfg
 
 
 def test_every_group_has_options() -> None:
@@ -41,7 +33,7 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
     if group == "dataset" and option != "demo":
         # Real datasets need a location; any path composes (existence is checked when the run starts).
         overrides += [f"++dataset.{key}={tmp_path}" for key in ("root", "metadata_root", "audio_root")]
-    cfg = _compose(overrides)
+    cfg = compose_config(overrides)
     # Every interpolation of the run's own config resolves (hydra's node is Hydra's business).
     OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     assert cfg.hydra.runtime.choices[group] == option

@@ -7,16 +7,15 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
-from conftest import TINY_RUN, compose_run, run_cli
 from genre.experiment import run_experiment
+from helpers import TINY_RUN, compose_run, run_cli
+from helpers.cuda import needs_gpus
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-needs_two_gpus = pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs")
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 
 
-@needs_cuda
+@needs_gpus()
 @pytest.mark.parametrize("precision", ["auto", "16", "32"])
 def test_mixed_precision_training_on_cuda(precision: str, tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_run(["model=cnn", *TINY_RUN, "trainer.epochs=2", "trainer.device=cuda",
@@ -26,7 +25,7 @@ def test_mixed_precision_training_on_cuda(precision: str, tmp_path: Path, cache_
     assert value == metrics["val/acc"] and math.isfinite(metrics["test/loss"]) and math.isfinite(metrics["train/loss"])
 
 
-@needs_two_gpus
+@needs_gpus(2)
 @pytest.mark.slow
 def test_nccl_two_gpus_train_one_run_with_identical_replicas(tmp_path: Path, cache_dir: Path) -> None:
     run_cli([*TINY_RUN, "model=cnn", "trainer.batch_size=4", "trainer.device=cuda", "trainer.devices=2"], tmp_path,

@@ -14,12 +14,13 @@ import pytest
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY_TRAINING, compose_run, run_cli
-from dataset_trees import gtzan_names
+from genre import CONFIG_DIR
+from helpers import REPO, TINY_TRAINING, compose_run, run_cli
+from helpers.dataset_trees import gtzan_names
 
 GTZAN_TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=3", "dataset.min_seconds=1"]
-DATASETS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset").glob("*.yaml"))
-SPLITS = sorted(p.stem for p in (REPO / "genre" / "conf" / "dataset" / "split").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (CONFIG_DIR / "dataset").glob("*.yaml"))
+SPLITS = sorted(p.stem for p in (CONFIG_DIR / "dataset" / "split").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
@@ -64,6 +65,7 @@ def test_prepare_builds_the_cache_the_run_reuses_and_logs_record_it(gtzan_trees,
     assert json.loads((run_dir / "metrics.json").read_text())["skipped"] == 1
 
 
+@pytest.mark.slow
 def test_prepare_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
     result = _prepare_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}"],
                           tmp_path / "cache")
@@ -72,6 +74,7 @@ def test_prepare_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
                                      "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip")
 
 
+@pytest.mark.slow
 def test_run_reports_a_missing_tracks_csv_in_one_line(tmp_path: Path) -> None:
     # One run.py case (each costs a process start); the other dataset errors are tested in-process.
     result = run_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}",

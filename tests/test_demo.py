@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import re
 import signal
 import subprocess
@@ -18,8 +17,8 @@ import pytest
 import soundfile as sf
 
 from genre.demo import DEMO_GENRES, MARKER_NAME, corpus, generate_demo_corpus
+from helpers import REPO, python_env
 
-REPO = Path(__file__).resolve().parents[1]
 # Tiny but not default: a non-default rate and seed catch arguments that are silently ignored.
 TINY = {"clips_per_genre": 2, "clip_seconds": 2.0, "sample_rate": 16000, "seed": 3, "progress": False}
 
@@ -77,6 +76,7 @@ def test_files_are_16bit_mono_at_requested_rate_and_length(reference: Path) -> N
         assert 0.4 * 32767 < peak < 32767, f"{path}: peak {peak} (silent or clipped)"
 
 
+@pytest.mark.slow
 def test_same_seed_is_byte_identical_even_with_a_process_pool(reference: Path, tmp_path: Path) -> None:
     again = generate_demo_corpus(tmp_path / "again", workers=2, **TINY)
     assert snapshot(again) == snapshot(reference)
@@ -191,10 +191,10 @@ corpus.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, sa
 """
 
 
+@pytest.mark.slow
 def test_killed_generation_is_not_mistaken_for_a_corpus(reference: Path, tmp_path: Path) -> None:
     root = tmp_path / "corpus"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=env)
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=python_env())
     try:
         deadline = time.monotonic() + 60
         while not any(p.rglob("*.wav") for p in partials(root)):  # wait until it is mid-way
@@ -215,6 +215,7 @@ def _generate_in_child(root: str, start: multiprocessing.synchronize.Event) -> N
     generate_demo_corpus(root, workers=1, **TINY)
 
 
+@pytest.mark.slow
 def test_concurrent_generation_yields_one_intact_corpus(reference: Path, tmp_path: Path) -> None:
     root = tmp_path / "shared" / "corpus"
     ctx = multiprocessing.get_context("fork")

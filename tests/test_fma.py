@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import compose_run
-from dataset_trees import FMA_COLUMNS, FMATree, copy_tree
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError
+from helpers import compose_run
+from helpers.dataset_trees import FMA_COLUMNS, FMATree, copy_tree
 
 TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=10"]  # fixture tracks: 11 s MP3s at 8 kHz
 RANK = {"small": 0, "medium": 1, "large": 2}

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import compose_run
-from dataset_trees import make_genre_folder, tone, write_audio
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError
+from helpers import compose_run
+from helpers.dataset_trees import make_genre_folder, tone, write_audio
 
 RATE = 8000
 TINY = [f"dataset.sample_rate={RATE}", "dataset.clip_seconds=2", "dataset.decode_workers=1"]

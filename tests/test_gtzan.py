@@ -11,11 +11,11 @@ import pytest
 from torchaudio.datasets import gtzan as torchaudio_gtzan
 
 import genre.data.cache as cache_module
-from conftest import compose_run
-from dataset_trees import copy_tree, gtzan_names, tone, write_audio
 from genre.data.gtzan import GTZAN_GENRES, clip_name
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError
+from helpers import compose_run
+from helpers.dataset_trees import copy_tree, gtzan_names, tone, write_audio
 
 # The fixture's clips are 3 s at 11025 Hz; the runs resample them to 8 kHz.
 TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=3", "dataset.min_seconds=1"]

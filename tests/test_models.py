@@ -14,9 +14,11 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 import genre.models
+from genre import CONFIG_DIR
 from genre.models import CNN, CNN1D, CRNN, FCN, MLP, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
+from helpers import REPO
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "genre" / "conf" / "model"
+CONF_DIR = CONFIG_DIR / "model"
 MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline, MLP]
 N_CLASSES = 10
 
@@ -115,6 +117,7 @@ def _train_steps(model: GenreModel, x: torch.Tensor, y: torch.Tensor, steps: int
     return losses
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_cls", [CNN, CRNN], ids=lambda c: c.__name__)
 def test_overfits_tiny_set(model_cls: type[GenreModel]) -> None:
     torch.manual_seed(0)
@@ -234,7 +237,7 @@ def test_freq_as_channel_sees_the_whole_spectrum_in_one_filter(model_cls: type[G
 
 def _readme_counts() -> dict[str, list[int | None]]:
     """Parameter columns of the README's model table: 12, 40, 128 bands, 128 bands freq_as_channel."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     rows: dict[str, list[int | None]] = {}
     for line in readme.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]

@@ -15,10 +15,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY_RUN, compose_run
 from genre.data.prepare import prepare_data
 from genre.experiment import run_experiment
 from genre.predict import main
+from helpers import REPO, TINY_RUN, compose_run
+
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 
 
 @pytest.fixture(scope="module")

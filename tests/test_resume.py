@@ -14,7 +14,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO, TINY_DEMO, run_cli
+from helpers import REPO, TINY_DEMO, run_cli
 
 # Dropout, SpecAugment, mixup and random gain all draw random numbers: the resumed run only matches
 # if every generator state, the data order and the crops are restored. 4 crops per clip in batches
@@ -74,6 +74,7 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
         assert [v for _, v in steps] == pytest.approx([e.value for e in reference_curves.Scalars(tag)], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_directory_without_checkpoint_and_config_changes(tmp_path: Path, cache_dir: Path) -> None:
     result = run_cli([f"resume={tmp_path / 'nothing'}"], tmp_path, cache_dir, check=False)
     assert result.returncode == 2 and "resume: " in result.stderr and "holds no last.pt" in result.stderr

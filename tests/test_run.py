@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
 from genre.experiment import run_experiment
+from helpers import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli
 
 
 def _single_run_dir(cwd: Path) -> Path:
@@ -44,6 +44,7 @@ def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path
     assert acc.Scalars("hparams/test_acc")[0].value == pytest.approx(metrics["test/acc"])
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> None:
     results = []
     for name in ("a", "b"):
@@ -66,6 +67,7 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> N
     ([*TINY_DEMO, "trainer.early_stopping.patience=0"], "trainer.early_stopping.patience: 0"),
     ([*TINY_DEMO, "trainer.device=tpu9"], "trainer.device: "),
 ])
+@pytest.mark.slow
 def test_bad_input_is_a_clear_error_not_a_traceback(args: list[str], expected: str, tmp_path: Path,
                                                      cache_dir: Path) -> None:
     result = run_cli([*TINY_TRAINING, *args], tmp_path, cache_dir, check=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
+from helpers import run_cli
 from genre.predict import main as predict_main
 from genre.run_files import (
     CHECKPOINT_VERSION,

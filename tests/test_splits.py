@@ -35,7 +35,7 @@ def test_split_is_stratified_and_covers_every_genre() -> None:
 
 
 def test_predefined_splits_are_kept() -> None:
-    items = _items({"rock": 10}) + [AudioItem(Path("/x/official.mp3"), "rock", "test")]
+    items = [*_items({"rock": 10}), AudioItem(Path("/x/official.mp3"), "rock", "test")]
     splits = StratifiedSplit(0.2, 0.2, seed=0).assign(items)
     assert splits[-1] == "test"
 

@@ -7,22 +7,14 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from conftest import REPO
 from genre.sweeps.failures import FailureBudget
 from genre.sweeps.sampler import TrialSeededTPESampler
+from helpers import RUN_PY, compose_config
 
 SEARCHED_FEATURES = ("midi", "chroma", "mel", "mfcc")
-
-
-def _compose(overrides: list[str]):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "genre" / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
 
 
 def _choices(expression: str) -> list[str]:
@@ -31,7 +23,7 @@ def _choices(expression: str) -> list[str]:
 
 
 def test_default_sweeper_is_the_failure_tolerant_grid_with_summary_callbacks() -> None:
-    cfg = _compose([])
+    cfg = compose_config([])
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.genre_sweepers.GridSweeper"
     targets = {node._target_ for node in cfg.hydra.callbacks.values()}
     assert {"genre.sweeps.callbacks.JobStatusRecorder", "genre.sweeps.callbacks.SweepSummary",
@@ -40,7 +32,7 @@ def test_default_sweeper_is_the_failure_tolerant_grid_with_summary_callbacks() -
 
 @pytest.mark.parametrize("mode,direction", [("max", "maximize"), ("min", "minimize")])
 def test_optuna_preset_stores_the_study_by_name_and_follows_the_objective(mode: str, direction: str) -> None:
-    cfg = _compose(["hparams_search=optuna", f"objective_mode={mode}", "objective=val/loss"])
+    cfg = compose_config(["hparams_search=optuna", f"objective_mode={mode}", "objective=val/loss"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.genre_sweepers.OptunaSweeper"
     assert sweeper.direction == direction
@@ -56,17 +48,17 @@ def test_optuna_preset_stores_the_study_by_name_and_follows_the_objective(mode: 
 def test_every_searched_choice_has_the_searched_keys() -> None:
     """A trial overrides model.dropout and feature.transform.hop_length: a model or feature without them
     would fail at composition and end the whole search, not one trial."""
-    params = _compose(["hparams_search=optuna"]).hydra.sweeper.params
+    params = compose_config(["hparams_search=optuna"]).hydra.sweeper.params
     assert set(_choices(params["feature"])) == set(SEARCHED_FEATURES)
     for feature in _choices(params["feature"]):
-        cfg = _compose([f"feature={feature}"])
+        cfg = compose_config([f"feature={feature}"])
         assert OmegaConf.select(cfg, "feature.transform.hop_length") is not None, feature
     for model in _choices(params["model"]):
-        assert OmegaConf.select(_compose([f"model={model}"]), "model.dropout") is not None, model
+        assert OmegaConf.select(compose_config([f"model={model}"]), "model.dropout") is not None, model
 
 
 def test_slurm_preset_has_the_cluster_keys() -> None:
-    launcher = _compose(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"]).hydra.launcher
+    launcher = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"]).hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.partition == "gpu"
     for key in ("gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min"):
@@ -174,13 +166,14 @@ def test_job_environment_gives_torch_the_launchers_cpus_per_task(monkeypatch: py
 
     threads = torch.get_num_threads()
     try:
-        JobEnvironment().on_job_start(OmegaConf.create({"trainer": {"device": "cpu"},
-                                                        "hydra": {"job": {"num": 0}, "launcher": {"cpus_per_task": 1}}}))
+        config = {"trainer": {"device": "cpu"}, "hydra": {"job": {"num": 0}, "launcher": {"cpus_per_task": 1}}}
+        JobEnvironment().on_job_start(OmegaConf.create(config))
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
     """Up to the cluster: a stand-in ``sbatch`` keeps the batch script submitit writes from the preset."""
     import os
@@ -191,12 +184,13 @@ def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     # submitit looks for srun, then submits with `sbatch <script>`.
-    for name, body in (("srun", "exit 1"), ("sbatch", f'cp "$1" {tmp_path}/submitted.sh; echo "no cluster" >&2; exit 1')):
+    sbatch = f'cp "$1" {tmp_path}/submitted.sh; echo "no cluster" >&2; exit 1'
+    for name, body in (("srun", "exit 1"), ("sbatch", sbatch)):
         fake = bin_dir / name
         fake.write_text(f"#!/bin/sh\n{body}\n")
         fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HYDRA_FULL_ERROR": "0"}
-    result = subprocess.run([sys.executable, str(REPO / "run.py"), "-m", "hydra/launcher=slurm",
+    result = subprocess.run([sys.executable, str(RUN_PY), "-m", "hydra/launcher=slurm",
                              "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600", "model=cnn,crnn",
                              f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, env=env, text=True,
                             capture_output=True, timeout=300)

@@ -21,8 +21,8 @@ from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from conftest import REPO, TINY_RUN, run_cli
 from genre.report import main as report_main
+from helpers import REPO, TINY_RUN, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -270,7 +270,8 @@ def test_two_sweep_processes_share_one_postgres_study_without_running_a_trial_tw
     for index in range(2):
         command = [sys.executable, str(REPO / "run.py"), "-m", "hparams_search=optuna", *CHEAP_SEARCH,
                    f"hydra.sweeper.storage={postgres_url}", f"hydra.sweeper.study_name={study_name}",
-                   "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1", f"hydra.sweep.dir={tmp_path / f'worker{index}'}"]
+                   "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
+                   f"hydra.sweep.dir={tmp_path / f'worker{index}'}"]
         workers.append(subprocess.Popen(command, cwd=tmp_path, env=_env(cache_dir), text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     for worker in workers:

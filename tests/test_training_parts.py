@@ -4,7 +4,6 @@ stopping, augmentation and the resumable sampler."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
+from genre import CONFIG_DIR
 from genre.augment import Augmentations, Mixup, RandomGain, SpecAugment
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import summarize
@@ -19,7 +19,7 @@ from genre.training.sampling import EpochSampler
 from genre.training.segments import clip_probabilities, clip_scores, split_segments
 from genre.training.weight_decay import decay_groups
 
-CONF = Path(__file__).resolve().parents[1] / "genre" / "conf"
+CONF = CONFIG_DIR
 
 
 # --- segments and clip-level aggregation ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_DEMO, compose_run, run_cli
+from helpers import TINY_DEMO, compose_run, run_cli
 from omegaconf import OmegaConf
 
 pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_DEMO, TINY_TRAINING, compose_run
 from genre.experiment import run_experiment
+from helpers import TINY_DEMO, TINY_TRAINING, compose_run
+
+pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 
 FEATURES = ("midi", "chroma", "mel", "mfcc")
 # Small widths per model: the point is that each architecture handles each feature's shape.

@@ -103,7 +103,7 @@ class AudioCache:
         n = self.clip_samples
         if length is None:
             length = n - start
-        if not (0 <= row < len(self.paths) and 0 <= start and start + length <= n):
+        if not (0 <= row < len(self.paths) and start >= 0 and start + length <= n):
             raise IndexError(f"row {row}, samples {start}:{start + length} outside the cache ({len(self)} x {n})")
         # Straight from the kernel into the array: one copy, and torch can take the array as it is.
         audio = np.empty(length, dtype=np.int16)

@@ -84,7 +84,7 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
             warnings.simplefilter("ignore")
             audio, _ = librosa.load(path, sr=fmt.sample_rate, mono=True, duration=fmt.clip_seconds,
                                     res_type="soxr_hq", dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - every decoder failure is a reason to skip, never a crash
+    except Exception as exc:  # every decoder failure is a reason to skip, never a crash
         raise DecodeError(f"undecodable ({_why_undecodable(path, exc)})") from exc
     if audio.size == 0:
         raise DecodeError("no audio samples (empty or truncated file)")

@@ -54,7 +54,8 @@ class ManifestSource:
         for offset, row in enumerate(table.itertuples(index=False)):
             line = offset + 2  # 1-based, after the header row: what an editor shows
             where = f"'{self.manifest}' line {line}"
-            raw_path, label = row.path.strip(), row.label.strip()
+            # every column is read as str (dtype=str, keep_default_na=False)
+            raw_path, label = str(row.path).strip(), str(row.label).strip()
             if not raw_path or not label:
                 raise ValueError(f"manifest: {where} has an empty {'path' if not raw_path else 'label'}. "
                                  "Give every row a path and a label")

@@ -35,7 +35,7 @@ class CNN(GenreModel):
         self,
         n_bands: int,
         n_classes: int,
-        channels: Sequence[int] = (32, 64, 128, 128),
+        channels: Sequence[int] = (16, 32, 64, 128),
         dropout: float = 0.3,
         hidden: int = 128,
         freq_as_channel: bool = False,
@@ -45,7 +45,8 @@ class CNN(GenreModel):
         hidden = positive_int("hidden", hidden)
         self.input_bn = nn.BatchNorm1d(n_bands)
         ins = (self.in_channels, *widths[:-1])
-        self.blocks = nn.Sequential(*(ConvBlock2d(i, o, pool=(2, 2), kernel=self.kernel()) for i, o in zip(ins, widths)))
+        self.blocks = nn.Sequential(*(ConvBlock2d(i, o, pool=(2, 2), kernel=self.kernel())
+                                      for i, o in zip(ins, widths)))
         self.head = mlp_head(2 * widths[-1], hidden, n_classes, check_dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ class CRNN(GenreModel):
         self,
         n_bands: int,
         n_classes: int,
-        channels: Sequence[int] = (32, 64, 64, 64),
+        channels: Sequence[int] = (16, 32, 64, 64),
         rnn_hidden: int = 64,
         rnn_layers: int = 2,
         dropout: float = 0.3,

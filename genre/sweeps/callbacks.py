@@ -2,8 +2,8 @@
 
 - :class:`JobStatusRecorder` writes each job's ``status.json`` (running, then completed or failed
   with its error), in the job's own process: locally, in a joblib worker or on a SLURM node.
-- :class:`JobEnvironment` prepares where jobs run: importable code, and each job's share of the
-  machine when jobs run side by side.
+- :class:`JobEnvironment` prepares where jobs run: each job's share of the machine when jobs run
+  side by side.
 - :class:`SweepSummary` writes ``summary.csv``, ``summary.md`` and ``heatmap.png`` into the sweep
   dir when a sweep ends and prints the table.
 """
@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from genre.sweeps.status import JobStatus
+from genre.upstream import failed_job_error
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class JobStatusRecorder(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         status = self._status or JobStatus.start()
-        # JobReturn.return_value re-raises a failed job's exception; the exception itself is kept here.
-        error = job_return._return_value if job_return.status == HydraJobStatus.FAILED else None
+        error = failed_job_error(job_return) if job_return.status == HydraJobStatus.FAILED else None
         if job_return.status == HydraJobStatus.FAILED and not isinstance(error, BaseException):
             error = RuntimeError(f"job failed without an exception ({error!r})")
         status.finish(error)
@@ -49,21 +49,15 @@ class JobStatusRecorder(Callback):
 class JobEnvironment(Callback):
     """Prepares the environment jobs run in.
 
-    - Imports: submitit runs each job in a fresh interpreter (a local process or a SLURM job) that
-      unpickles the job, so ``genre`` must be importable there wherever ``run.py`` was started: the
-      sweep exports this checkout on ``PYTHONPATH`` (which child processes and sbatch inherit).
+    Imports need nothing here: submitit runs each job in a fresh interpreter (a local process or a
+    SLURM job) of the same environment, where ``pip install -e .`` (``make``) made ``genre`` importable.
+
     - Threads: joblib's workers already limit torch to ``cpus // n_jobs`` threads (loky sets
       ``OMP_NUM_THREADS``), but submitit's jobs see every core of the machine; when the launcher names
       ``cpus_per_task``, torch gets that many threads.
     - GPUs: when several GPUs are visible to one job (a joblib worker sees them all), job ``n`` trains
       on GPU ``n % count`` unless ``trainer.device`` names one. Under SLURM each job sees only its own.
     """
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        root = str(Path(__file__).resolve().parents[2])
-        paths = [path for path in os.environ.get("PYTHONPATH", "").split(os.pathsep) if path]
-        if root not in paths:
-            os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         import torch  # here, not at import: ``python run.py --help`` should not pay for torch

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from hydra.core.utils import JobReturn, JobStatus
 
 from genre.sweeps.status import describe_error
+from genre.upstream import failed_job_error
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,7 @@ def failed_jobs(returns: Sequence[JobReturn]) -> list[JobReturn]:
     failed = [ret for ret in returns if ret.status == JobStatus.FAILED]
     for ret in failed:
         num = ret.hydra_cfg.hydra.job.num if ret.hydra_cfg is not None else "?"
-        # JobReturn.return_value would re-raise the job's exception; the exception itself is kept here.
-        error = ret._return_value
+        error = failed_job_error(ret)
         reason = describe_error(error) if isinstance(error, BaseException) else repr(error)
         log.warning("Job %s (%s) failed: %s", num, " ".join(ret.overrides or []), reason)
     return failed

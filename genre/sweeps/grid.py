@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from genre.sweeps.failures import failed_jobs
+from genre.upstream import BasicSweeper, grid_sweeper_params
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class GridSweeper(BasicSweeper):
     def sweep(self, arguments: list[str]) -> Any:
         """As ``BasicSweeper.sweep``, minus re-raising failures (hydra-core 1.3)."""
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
-        params_conf = [*self._parse_config(), *arguments]
+        params_conf = [*grid_sweeper_params(self), *arguments]
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         self.overrides = self.split_arguments(parser.parse_overrides(params_conf), self.max_batch_size)
         sweep_dir = Path(self.config.hydra.sweep.dir)

@@ -49,8 +49,8 @@ def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: st
     repeated = counts.max() > 1
     figure, axes = plt.subplots(figsize=(1.6 + 1.3 * len(column_values), 1.4 + 0.7 * len(row_values)))
     # Accuracies on a fixed 0-1 scale, so heatmaps of different sweeps compare by colour.
-    limits = {"vmin": 0.0, "vmax": 1.0} if metric.endswith("acc") else {}
-    image = axes.imshow(np.ma.masked_invalid(means), cmap="viridis", aspect="auto", **limits)
+    vmin, vmax = (0.0, 1.0) if metric.endswith("acc") else (None, None)  # None: the data's range
+    image = axes.imshow(np.ma.masked_invalid(means), cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
     axes.set_xticks(range(len(column_values)), [str(v) for v in column_values], rotation=30, ha="right")
     axes.set_yticks(range(len(row_values)), [str(v) for v in row_values])
     axes.set_xlabel(columns)

@@ -24,6 +24,13 @@ from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as U
 from omegaconf import DictConfig
 
 from genre.sweeps.failures import FailureBudget
+from genre.upstream import (
+    optuna_planned_trials,
+    optuna_study,
+    optuna_sweep_dir,
+    set_optuna_batch_failure_rate,
+    wrap_optuna_launcher,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +44,17 @@ class OptunaSweeper(UpstreamOptunaSweeper):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        impl = self.sweeper
-        impl.launcher = _BudgetedLauncher(impl.launcher, impl, self.budget)
+        wrap_optuna_launcher(self, lambda launcher, impl: _BudgetedLauncher(launcher, impl, self.budget))
 
     def sweep(self, arguments: list[str]) -> None:
-        impl = self.sweeper
-        _prepare_storage(impl.storage)
-        Path(impl.config.hydra.sweep.dir).mkdir(parents=True, exist_ok=True)
+        study_name, storage = optuna_study(self)
+        _prepare_storage(storage)
+        sweep_dir = optuna_sweep_dir(self)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
         super().sweep(arguments)
         from genre.sweeps.optuna_plots import write_study_plots
 
-        write_study_plots(impl.study_name, impl.storage, Path(impl.config.hydra.sweep.dir))
+        write_study_plots(study_name, storage, sweep_dir)
 
 
 class _BudgetedLauncher:
@@ -62,12 +69,13 @@ class _BudgetedLauncher:
         self.launcher = launcher
         self.impl = impl
         self.budget = budget
-        impl.max_failure_rate = 1.0
+        set_optuna_batch_failure_rate(impl, 1.0)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         returns = self.launcher.launch(job_overrides, initial_job_idx=initial_job_idx)
         # impl.n_trials is the planned count (upstream lowers it to the grid's size for the grid sampler).
-        self.impl.max_failure_rate = 0.0 if self.budget.record(returns, int(self.impl.n_trials)) else 1.0
+        stop = self.budget.record(returns, optuna_planned_trials(self.impl))
+        set_optuna_batch_failure_rate(self.impl, 0.0 if stop else 1.0)
         return returns
 
     def __getattr__(self, name: str) -> Any:

@@ -11,7 +11,7 @@ import os
 import socket
 import traceback
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +40,13 @@ class JobStatus:
     traceback: str | None = None
 
     @classmethod
-    def start(cls) -> "JobStatus":
+    def start(cls) -> JobStatus:
         """The record of a job that starts now."""
         return cls(status=RUNNING, started=_now())
 
     def finish(self, error: BaseException | None = None) -> None:
         """Mark the job completed, or failed with ``error`` (its one-line reason and its traceback)."""
-        ended = datetime.now(timezone.utc)
+        ended = datetime.now(UTC)
         self.ended = ended.isoformat()
         self.wall_seconds = round((ended - datetime.fromisoformat(self.started)).total_seconds(), 3)
         if error is None:
@@ -61,7 +61,7 @@ class JobStatus:
         atomic_write_text(Path(run_dir) / STATUS_FILE, json.dumps(asdict(self), indent=2))
 
     @classmethod
-    def read(cls, run_dir: str | Path) -> "JobStatus | None":
+    def read(cls, run_dir: str | Path) -> JobStatus | None:
         """The record in ``run_dir``, or None where the job left none."""
         path = Path(run_dir) / STATUS_FILE
         if not path.is_file():
@@ -95,4 +95,4 @@ def describe_error(error: BaseException) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

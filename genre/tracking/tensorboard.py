@@ -13,6 +13,8 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from genre.upstream import event_file_writer
+
 HParamValue = int | float | str | bool
 
 
@@ -59,7 +61,7 @@ class RunLogger:
         the same tags, which is where the HPARAMS tab reads them from.
         """
         experiment, session_start, session_end = hparams_summary(dict(params), dict(metrics))
-        file_writer = self.writer._get_file_writer()
+        file_writer = event_file_writer(self.writer)
         for summary in (experiment, session_start, session_end):
             file_writer.add_summary(summary)
         self.scalars(metrics, step=step)

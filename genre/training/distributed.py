@@ -8,6 +8,7 @@ process trains a DistributedDataParallel replica on its own shard; NCCL connects
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -159,10 +160,8 @@ def run_spawned(worker: Callable[..., None], world_size: int, *args: Any) -> Any
         log.warning("%s received: forwarding it to the %d training processes", signal.Signals(signum).name,
                     world_size)
         for pid in processes.pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
 
     previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():

@@ -10,7 +10,7 @@ become steps; only ``plateau`` also reacts to the objective after each validatio
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
@@ -127,8 +127,9 @@ def warmup_cosine_restarts(optimizer: Optimizer, *, epochs: int, steps_per_epoch
         raise ValueError(f"cycle_mult: {cycle_mult} is not an integer >= 1. Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
-    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=_steps(cycle_epochs, steps_per_epoch, "cycle_epochs"),
-                                           T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio)
+    cycle_steps = _steps(cycle_epochs, steps_per_epoch, "cycle_epochs")
+    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=cycle_steps, T_mult=int(cycle_mult),
+                                           eta_min=base_lr * min_lr_ratio)
     return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
 
 
@@ -163,7 +164,7 @@ def warmup_step(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, step
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
 
 
-def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, mode: str = "max",
+def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, mode: Literal["max", "min"] = "max",
                    factor: float = 0.5, patience: int = 3, threshold: float = 1e-4, min_lr_ratio: float = 0.0,
                    warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
     """Multiply the learning rate by ``factor`` when the objective has not improved for ``patience`` epochs."""
@@ -180,7 +181,8 @@ def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, m
 
 
 def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 5.0,
-              warmup_start_factor: float = 0.04, final_factor: float = 1e-4, anneal_strategy: str = "cos") -> LRSchedule:
+              warmup_start_factor: float = 0.04, final_factor: float = 1e-4,
+              anneal_strategy: Literal["cos", "linear"] = "cos") -> LRSchedule:
     """The 1cycle policy (Smith & Topin 2019): warm up to ``lr`` over ``warmup_epochs``, then anneal to
     ``lr * final_factor``, with momentum (or Adam's beta1) cycled inversely. The warm-up is OneCycleLR's
     own first phase, linear with ``anneal_strategy=linear``.

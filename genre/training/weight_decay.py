@@ -16,7 +16,8 @@ def decay_groups(model: nn.Module) -> list[dict[str, Any]]:
     models; conv, linear and recurrent weight matrices have two or more. The decay group takes the
     optimizer's ``weight_decay``; the other group sets it to 0.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for parameter in model.parameters():
         if parameter.requires_grad:
             (decay if parameter.ndim >= 2 else no_decay).append(parameter)

@@ -1,0 +1,61 @@
+"""Tiny run settings, and running a configuration as ``run.py`` does (a process, or composed in-process)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from genre import CONFIG_DIR
+from helpers.checkout import RUN_PY
+
+# A demo corpus small enough for tests: 6 genres x 4 clips of 4 s ...
+TINY_DEMO = [
+    "dataset.source.clips_per_genre=4",
+    "dataset.source.clip_seconds=4.0",
+    "dataset.clip_seconds=4.0",
+]
+# ... and a small model trained for 1 epoch on 2-s crops.
+TINY_TRAINING = [
+    "trainer.segment_seconds=2.0",
+    "trainer.epochs=1",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+    "model.channels=[8,16]",
+]
+TINY_RUN = TINY_DEMO + TINY_TRAINING
+
+
+def run_cli(args: Sequence[str], cwd: Path, cache: Path, timeout: float = 600,
+            check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS`` in ``cwd`` (outputs land there) with ``GENRE_CACHE=cache``."""
+    # run.py puts its own folder first on sys.path; its sweep jobs import the installed package.
+    env = {**os.environ, "GENRE_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}
+    result = subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd, env=env, text=True,
+                            capture_output=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"run.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def compose_config(overrides: Sequence[str]):
+    """Compose the root config with its ``hydra`` node and make it current, as ``run.py`` would.
+
+    ``${hydra:...}`` interpolations then resolve as in a real run.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", return_hydra_config=True, overrides=list(overrides))
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def compose_run(overrides: Sequence[str], run_dir: Path, cache: Path):
+    """:func:`compose_config` for an in-process run writing into ``run_dir`` with its cache under ``cache``."""
+    return compose_config([*overrides, f"hydra.runtime.output_dir={run_dir}", f"paths.cache_dir={cache}"])
