@@ -154,6 +154,7 @@ def _one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,expected", [
     (["model.dropout=2"], "error: model.dropout: 2 is outside [0, 1). Use e.g. 0.3"),
     (["augment=mixup", "augment.mixup.p=5"], "error: augment.mixup.p: 5 is not a probability. Use a value in [0, 1]"),

@@ -65,6 +65,7 @@ with exclusive_lock(sys.argv[1], waiting_for="the thing") as waited:
 """
 
 
+@pytest.mark.slow
 def test_lock_makes_another_process_wait_and_says_how_long(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -101,6 +102,7 @@ def test_lock_logs_once_when_it_must_wait(tmp_path: Path, caplog: pytest.LogCapt
     assert messages == ["Another process is building the audio cache /x; waiting for it"]
 
 
+@pytest.mark.slow
 def test_lock_is_released_even_when_a_forked_child_holds_the_descriptor(tmp_path: Path) -> None:
     # Worker pools fork inside the lock; their copy of the descriptor must not keep it held.
     lock = tmp_path / "x.lock"

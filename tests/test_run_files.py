@@ -101,6 +101,7 @@ def test_predict_refuses_a_crafted_checkpoint_in_one_line(tmp_path: Path, capsys
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_crafted_checkpoint_in_one_line(tmp_path: Path, cache_dir: Path) -> None:
     marker = tmp_path / "pwned"
     run_dir = tmp_path / "interrupted"

@@ -84,6 +84,7 @@ def _loaders() -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader
 IDENTITY = RunIdentity(config={"model": {"name": "toy"}}, labels=["low", "mid", "high"], audio_cache="none")
 
 
+@pytest.mark.slow
 def test_trainer_learns_times_itself_and_keeps_typed_checkpoints(tmp_path: Path) -> None:
     trainer, tracker = _trainer()
     train, val = _loaders()
@@ -102,6 +103,7 @@ def test_trainer_learns_times_itself_and_keeps_typed_checkpoints(tmp_path: Path)
     assert torch.equal(last.model["linear.weight"], trainer.module.state_dict()["linear.weight"])
 
 
+@pytest.mark.slow
 def test_interrupted_fit_continued_from_last_pt_matches_an_uninterrupted_one(tmp_path: Path) -> None:
     (tmp_path / "reference").mkdir()
     (tmp_path / "run").mkdir()
