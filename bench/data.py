@@ -59,8 +59,9 @@ SEED = 0
 class DecodeOnAccess(Dataset):
     """The old design: decode + resample on first access, keep the float32 result in a dict."""
 
-    def __init__(self, paths: list[str], targets: list[int], fmt: ClipFormat, segment_samples: int | None,
-                 seed: int = SEED) -> None:
+    def __init__(
+        self, paths: list[str], targets: list[int], fmt: ClipFormat, segment_samples: int | None, seed: int = SEED
+    ) -> None:
         self.paths, self.targets, self.fmt = paths, targets, fmt
         self.segment_samples, self.seed, self.epoch = segment_samples, seed, 0
         self.memory: dict[str, np.ndarray] = {}
@@ -80,15 +81,17 @@ class DecodeOnAccess(Dataset):
         if self.segment_samples is not None:  # the same crop positions as ClipDataset
             rng = np.random.default_rng([self.seed, self.epoch, index])
             start = int(rng.integers(0, audio.size - self.segment_samples + 1))
-            audio = audio[start:start + self.segment_samples]
+            audio = audio[start : start + self.segment_samples]
         return torch.from_numpy(audio.copy()), self.targets[index]
 
 
 def _epoch(train: Dataset, val: Dataset) -> None:
     """One epoch's data: every training batch (shuffled), then every validation batch."""
     generator = torch.Generator().manual_seed(SEED)
-    for loader in (DataLoader(train, batch_size=TRAIN_BATCH, shuffle=True, drop_last=True, generator=generator),
-                   DataLoader(val, batch_size=EVAL_BATCH)):
+    for loader in (
+        DataLoader(train, batch_size=TRAIN_BATCH, shuffle=True, drop_last=True, generator=generator),
+        DataLoader(val, batch_size=EVAL_BATCH),
+    ):
         for audio, _ in loader:
             audio.float()  # what the training step does first (ours: int16 -> float)
 
@@ -104,8 +107,14 @@ def _to_mp3(wav: str, mp3: str) -> None:
 
 def speed_corpus(work: Path, clips_per_genre: int, workers: int) -> dict[str, Path]:
     """The demo corpus as 44.1 kHz WAVs (generated once) and MP3 copies of them (converted once)."""
-    wav = generate_demo_corpus(work / f"speed-wav-{clips_per_genre}", clips_per_genre=clips_per_genre,
-                               clip_seconds=CLIP_SECONDS, sample_rate=SOURCE_RATE, seed=1, workers=workers)
+    wav = generate_demo_corpus(
+        work / f"speed-wav-{clips_per_genre}",
+        clips_per_genre=clips_per_genre,
+        clip_seconds=CLIP_SECONDS,
+        sample_rate=SOURCE_RATE,
+        seed=1,
+        workers=workers,
+    )
     mp3 = work / f"speed-mp3-{clips_per_genre}"
     done = mp3 / ".complete"
     if not done.exists():
@@ -126,11 +135,17 @@ def speed_corpus(work: Path, clips_per_genre: int, workers: int) -> dict[str, Pa
 def _dataset_cfg(root: Path):
     from omegaconf import OmegaConf
 
-    return OmegaConf.create({
-        "source": {"_target_": "genre.data.sources.FolderSource", "root": str(root), "key": "dataset.root"},
-        "sample_rate": SAMPLE_RATE, "clip_seconds": CLIP_SECONDS, "min_seconds": 0.0, "short_clips": "pad",
-        "decode_workers": None,
-        "split": {"_target_": "genre.data.splits.StratifiedSplit", "val": 0.15, "test": 0.15, "seed": SEED}})
+    return OmegaConf.create(
+        {
+            "source": {"_target_": "genre.data.sources.FolderSource", "root": str(root), "key": "dataset.root"},
+            "sample_rate": SAMPLE_RATE,
+            "clip_seconds": CLIP_SECONDS,
+            "min_seconds": 0.0,
+            "short_clips": "pad",
+            "decode_workers": None,
+            "split": {"_target_": "genre.data.splits.StratifiedSplit", "val": 0.15, "test": 0.15, "seed": SEED},
+        }
+    )
 
 
 def _ours(cfg, cache: Path) -> tuple[float, object]:
@@ -139,8 +154,10 @@ def _ours(cfg, cache: Path) -> tuple[float, object]:
     data = prepare_data(cfg, cache, progress=False)
     assert data.cache.stats.decoded == 0
     segment = int(SEGMENT_SECONDS * SAMPLE_RATE)
-    _epoch(ClipDataset(data.cache, data.splits["train"].rows, data.splits["train"].targets, segment, SEED),
-           ClipDataset(data.cache, data.splits["val"].rows, data.splits["val"].targets))
+    _epoch(
+        ClipDataset(data.cache, data.splits["train"].rows, data.splits["train"].targets, segment, SEED),
+        ClipDataset(data.cache, data.splits["val"].rows, data.splits["val"].targets),
+    )
     return time.perf_counter() - started, data
 
 
@@ -152,8 +169,15 @@ def _old(root: Path, fmt: ClipFormat) -> tuple[float, dict[str, DecodeOnAccess]]
     labels = {name: i for i, name in enumerate(label_names(items))}
     split = {name: [item for item, s in zip(items, assignment) if s == name] for name in ("train", "val")}
     segment = int(SEGMENT_SECONDS * SAMPLE_RATE)
-    sets = {name: DecodeOnAccess([os.path.realpath(i.path) for i in chosen], [labels[i.label] for i in chosen], fmt,
-                                 segment if name == "train" else None) for name, chosen in split.items()}
+    sets = {
+        name: DecodeOnAccess(
+            [os.path.realpath(i.path) for i in chosen],
+            [labels[i.label] for i in chosen],
+            fmt,
+            segment if name == "train" else None,
+        )
+        for name, chosen in split.items()
+    }
     _epoch(sets["train"], sets["val"])
     return time.perf_counter() - started, sets
 
@@ -183,23 +207,40 @@ def measure_speed(root: Path, cache: Path, repeats: int) -> dict[str, float]:
     compared = int((CLIP_SECONDS - 1) * SAMPLE_RATE)
     assert np.abs(old_sets["val"].memory[path][:compared] - cached[:compared]).max() < 2 / INT16_SCALE
     held = sum(a.nbytes for s in old_sets.values() for a in s.memory.values())
-    return {"build": build, "ours": ours, "old": old, "clips": len(data.cache), "old_bytes": held,
-            "train": len(old_sets["train"]), "val": len(old_sets["val"]), "ours_runs": ours_runs, "old_runs": old_runs}
+    return {
+        "build": build,
+        "ours": ours,
+        "old": old,
+        "clips": len(data.cache),
+        "old_bytes": held,
+        "train": len(old_sets["train"]),
+        "val": len(old_sets["val"]),
+        "ours_runs": ours_runs,
+        "old_runs": old_runs,
+    }
 
 
 # Runs argv[1:] and prints its peak RSS (ru_maxrss, KiB on Linux). The command must be started from
 # this small process: a child forked straight from the benchmark counts the benchmark's own memory
 # (copied at fork, before exec) in its ru_maxrss.
-RSS_PROBE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
+RSS_PROBE = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)"
+)
 
 
 def _peak_rss(command: list[str], env: dict[str, str], cwd: Path) -> int:
     """Peak resident memory in bytes of ``command`` run in a fresh process."""
     log = cwd / "stderr.txt"
     with open(log, "w") as stderr:
-        probe = subprocess.run([sys.executable, "-c", RSS_PROBE, *command], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=stderr, text=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, *command],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     if probe.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
     return int(probe.stdout.strip()) * 1024
@@ -207,12 +248,21 @@ def _peak_rss(command: list[str], env: dict[str, str], cwd: Path) -> int:
 
 def rss_command(clips_per_genre: int, seconds: float) -> tuple[list[str], list[str]]:
     """The prepare and run commands (overrides shared) of a 1-epoch job on the demo corpus."""
-    data = ["dataset=demo", f"dataset.source.clips_per_genre={clips_per_genre}",
-            f"dataset.source.clip_seconds={seconds}", f"dataset.clip_seconds={seconds}"]
-    run = ["trainer.epochs=1", "trainer.segment_seconds=2.0", "trainer.progress=false", "model=cnn",
-           "model.channels=[8,16]", "trainer.device=cpu"]
-    return ([sys.executable, "-m", "genre.data.prepare", *data, "--quiet"],
-            [sys.executable, str(RUN_PY), *data, *run])
+    data = [
+        "dataset=demo",
+        f"dataset.source.clips_per_genre={clips_per_genre}",
+        f"dataset.source.clip_seconds={seconds}",
+        f"dataset.clip_seconds={seconds}",
+    ]
+    run = [
+        "trainer.epochs=1",
+        "trainer.segment_seconds=2.0",
+        "trainer.progress=false",
+        "model=cnn",
+        "model.channels=[8,16]",
+        "trainer.device=cpu",
+    ]
+    return ([sys.executable, "-m", "genre.data.prepare", *data, "--quiet"], [sys.executable, str(RUN_PY), *data, *run])
 
 
 def measure_rss(work: Path, sizes: list[int], seconds: float) -> dict[int, int]:
@@ -227,8 +277,10 @@ def measure_rss(work: Path, sizes: list[int], seconds: float) -> dict[int, int]:
         subprocess.run(prepare, env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
         started = time.perf_counter()
         peaks[per_genre] = _peak_rss(run, env, runs)
-        print(f"  1-epoch run: peak RSS {peaks[per_genre] / 2**20:.0f} MiB ({time.perf_counter() - started:.0f} s)",
-              flush=True)
+        print(
+            f"  1-epoch run: peak RSS {peaks[per_genre] / 2**20:.0f} MiB ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
     return peaks
 
 
@@ -237,8 +289,14 @@ def main() -> None:
     default_work = Path(os.environ.get("GENRE_CACHE", Path.home() / ".cache" / "genre")) / "bench"
     parser.add_argument("--work", type=Path, default=default_work, help=f"corpora and caches (default {default_work})")
     parser.add_argument("--clips-per-genre", type=int, default=34, help="speed corpus: 6 genres x this many 30-s clips")
-    parser.add_argument("--rss-clips-per-genre", type=int, nargs=2, default=[34, 334], metavar=("SMALL", "LARGE"),
-                        help="RSS corpora: 6 genres x this many clips (default 204 and 2004)")
+    parser.add_argument(
+        "--rss-clips-per-genre",
+        type=int,
+        nargs=2,
+        default=[34, 334],
+        metavar=("SMALL", "LARGE"),
+        help="RSS corpora: 6 genres x this many clips (default 204 and 2004)",
+    )
     parser.add_argument("--rss-seconds", type=float, default=5.0, help="clip length of the RSS corpora")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for generating corpora")
     parser.add_argument("--repeats", type=int, default=3, help="later jobs timed per design (median reported)")
@@ -257,24 +315,32 @@ def main() -> None:
         speed_cache = args.work / "speed-cache"
         shutil.rmtree(speed_cache, ignore_errors=True)
         results = {fmt: measure_speed(root, speed_cache, args.repeats) for fmt, root in corpora.items()}
-        print("\nData time of the first epoch of a later sweep job "
-              f"({SOURCE_RATE} Hz sources -> {SAMPLE_RATE} Hz, {CLIP_SECONDS:g}-s clips, "
-              f"{SEGMENT_SECONDS:g}-s training crops, batch {TRAIN_BATCH}/{EVAL_BATCH}):")
+        print(
+            "\nData time of the first epoch of a later sweep job "
+            f"({SOURCE_RATE} Hz sources -> {SAMPLE_RATE} Hz, {CLIP_SECONDS:g}-s clips, "
+            f"{SEGMENT_SECONDS:g}-s training crops, batch {TRAIN_BATCH}/{EVAL_BATCH}):"
+        )
         targets = {"WAV": 10, "MP3": 30}
         for fmt, r in results.items():
-            print(f"  {fmt}: {r['clips']} clips ({r['train']} train + {r['val']} val read per epoch) | "
-                  f"old {r['old']:.2f} s | ours {r['ours']:.3f} s | {r['old'] / r['ours']:.0f}x "
-                  f"(target >= {targets[fmt]}x) | first job's one-off cache build {r['build']:.1f} s | "
-                  f"old design held {r['old_bytes'] / 2**20:.0f} MiB of decoded audio afterwards")
-            print(f"       runs: old {', '.join(f'{s:.2f}' for s in r['old_runs'])} s; "
-                  f"ours {', '.join(f'{s:.3f}' for s in r['ours_runs'])} s")
+            print(
+                f"  {fmt}: {r['clips']} clips ({r['train']} train + {r['val']} val read per epoch) | "
+                f"old {r['old']:.2f} s | ours {r['ours']:.3f} s | {r['old'] / r['ours']:.0f}x "
+                f"(target >= {targets[fmt]}x) | first job's one-off cache build {r['build']:.1f} s | "
+                f"old design held {r['old_bytes'] / 2**20:.0f} MiB of decoded audio afterwards"
+            )
+            print(
+                f"       runs: old {', '.join(f'{s:.2f}' for s in r['old_runs'])} s; "
+                f"ours {', '.join(f'{s:.3f}' for s in r['ours_runs'])} s"
+            )
     if not args.skip_rss:
         small, large = args.rss_clips_per_genre
         peaks = measure_rss(args.work, [small, large], args.rss_seconds)
         n_small, n_large = small * len(DEMO_GENRES), large * len(DEMO_GENRES)
-        print(f"\nPeak RSS of a 1-epoch run ({args.rss_seconds:g}-s clips, cache prepared): "
-              f"{n_small} clips {peaks[small] / 2**20:.0f} MiB | {n_large} clips {peaks[large] / 2**20:.0f} MiB | "
-              f"ratio {peaks[large] / peaks[small]:.2f} (target <= 1.5)")
+        print(
+            f"\nPeak RSS of a 1-epoch run ({args.rss_seconds:g}-s clips, cache prepared): "
+            f"{n_small} clips {peaks[small] / 2**20:.0f} MiB | {n_large} clips {peaks[large] / 2**20:.0f} MiB | "
+            f"ratio {peaks[large] / peaks[small]:.2f} (target <= 1.5)"
+        )
 
 
 if __name__ == "__main__":

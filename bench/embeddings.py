@@ -36,8 +36,9 @@ def run(args: list[str], cwd: Path, cache: Path) -> float:
     """Run ``python run.py ARGS`` with ``GENRE_CACHE=cache``; return its wall time (raise if it fails)."""
     started = time.perf_counter()
     env = {**os.environ, "GENRE_CACHE": str(cache)}
-    result = subprocess.run([sys.executable, str(REPO / "run.py"), *args], cwd=cwd, text=True, capture_output=True,
-                            env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *args], cwd=cwd, text=True, capture_output=True, env=env, check=False
+    )
     if result.returncode != 0:
         raise SystemExit(f"run.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -46,8 +47,11 @@ def run(args: list[str], cwd: Path, cache: Path) -> float:
 def job_seconds(run_log: Path) -> float:
     """The span of a job's log: from its first line to its last."""
     # Local wall-clock stamps of one process: only their differences matter.
-    stamps = [dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=dt.timezone.utc)
-              for line in run_log.read_text().splitlines() if (m := STAMP.match(line))]
+    stamps = [
+        dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=dt.UTC)
+        for line in run_log.read_text().splitlines()
+        if (m := STAMP.match(line))
+    ]
     return (stamps[-1] - stamps[0]).total_seconds()
 
 
@@ -70,26 +74,44 @@ def main() -> None:
     parser.add_argument("--clip-seconds", type=float, default=15.0)
     parser.add_argument("overrides", nargs="*", help="extra run.py overrides (after --)")
     args = parser.parse_args()
-    common = [f"dataset.source.clips_per_genre={args.clips_per_genre}", f"dataset.source.clip_seconds={args.clip_seconds}",
-              f"dataset.clip_seconds={args.clip_seconds}", f"trainer.epochs={args.epochs}", "trainer.segment_seconds=3.0",
-              "trainer.progress=false", *args.overrides]
+    common = [
+        f"dataset.source.clips_per_genre={args.clips_per_genre}",
+        f"dataset.source.clip_seconds={args.clip_seconds}",
+        f"dataset.clip_seconds={args.clip_seconds}",
+        f"trainer.epochs={args.epochs}",
+        "trainer.segment_seconds=3.0",
+        "trainer.progress=false",
+        *args.overrides,
+    ]
     with tempfile.TemporaryDirectory(prefix="genre-bench-embeddings-") as tmp:
         work, cache = Path(tmp), Path(tmp) / "cache"
         # Warm-up: the demo corpus and its audio cache (a mel run: no embeddings yet).
-        run([*common, "feature=mel", "model=linear", "trainer.epochs=1", f"hydra.run.dir={work / 'warmup'}"], work, cache)
+        run(
+            [*common, "feature=mel", "model=linear", "trainer.epochs=1", f"hydra.run.dir={work / 'warmup'}"],
+            work,
+            cache,
+        )
         recomputed = sweep("recomputed", "feature.transform.cache=false", common, work, cache)
         shutil.rmtree(cache / "embeddings", ignore_errors=True)
         cached = sweep("cached", "feature.transform.cache=true", common, work, cache)
     columns = ["job", "test/acc", "val/acc"]
     if not cached[columns].equals(recomputed[columns]):
         raise SystemExit(f"results differ:\ncached\n{cached[columns]}\nrecomputed\n{recomputed[columns]}")
-    table = pd.DataFrame({"job": cached["job"], "recomputed s": recomputed["seconds"].round(1),
-                          "cached s": cached["seconds"].round(1),
-                          "ratio": (recomputed["seconds"] / cached["seconds"]).round(1), "test/acc": cached["test/acc"]})
+    table = pd.DataFrame(
+        {
+            "job": cached["job"],
+            "recomputed s": recomputed["seconds"].round(1),
+            "cached s": cached["seconds"].round(1),
+            "ratio": (recomputed["seconds"] / cached["seconds"]).round(1),
+            "test/acc": cached["test/acc"],
+        }
+    )
     print(table.to_markdown(index=False))
     later = recomputed["seconds"][1:].mean() / cached["seconds"][1:].mean()
-    print(f"\nsweep wall time: recomputed {recomputed.attrs['total']:.1f} s, cached {cached.attrs['total']:.1f} s "
-          f"({recomputed.attrs['total'] / cached.attrs['total']:.1f}x); later jobs {later:.1f}x faster with the cache")
+    print(
+        f"\nsweep wall time: recomputed {recomputed.attrs['total']:.1f} s, cached {cached.attrs['total']:.1f} s "
+        f"({recomputed.attrs['total'] / cached.attrs['total']:.1f}x); later jobs {later:.1f}x faster with the cache"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     cores = len(os.sched_getaffinity(0))
 
-    warmup = run(["model=cnn", "feature=mel", "trainer.epochs=1", *common[1:], f"hydra.run.dir={work / 'warmup'}"],
-                 work)
+    warmup = run(
+        ["model=cnn", "feature=mel", "trainer.epochs=1", *common[1:], f"hydra.run.dir={work / 'warmup'}"], work
+    )
     print(f"warm-up run (demo corpus and audio cache, if not there yet): {warmup:.1f} s")
     sequential = sweep("sequential", [], common, work)
     parallel = sweep("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], common, work)

@@ -31,8 +31,7 @@ class ConfigError(UserInputError):
         super().__init__(f"{key}: {problem}. {fix}" if fix else f"{key}: {problem}")
 
     @classmethod
-    def from_library(cls, node_key: str, error: BaseException,
-                     keys: Mapping[str, str] | None = None) -> ConfigError:
+    def from_library(cls, node_key: str, error: BaseException, keys: Mapping[str, str] | None = None) -> ConfigError:
         """The error ``error`` of the object configured at ``node_key``, named by its full config key.
 
         ``keys`` maps a parameter to the config key it was interpolated from (the folder source's

@@ -52,14 +52,16 @@ class Prediction:
 class Predictor:
     """A trained run's feature extractor and model, ready to classify audio files."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto", aggregate: str | None = None,
-                 seconds: float | None = None) -> None:
+    def __init__(
+        self, checkpoint: str | Path, device: str = "auto", aggregate: str | None = None, seconds: float | None = None
+    ) -> None:
         path = Path(checkpoint).expanduser()
         if path.is_dir():
             path = path / BEST_CHECKPOINT
         if not path.is_file():
-            raise UserInputError(f"{checkpoint}: no checkpoint there. Give a run directory (with {BEST_CHECKPOINT}) "
-                                 f"or a .pt file")
+            raise UserInputError(
+                f"{checkpoint}: no checkpoint there. Give a run directory (with {BEST_CHECKPOINT}) or a .pt file"
+            )
         self.device = resolve_device(device)
         state = Checkpoint.load(path, map_location=self.device)
         config = OmegaConf.create(state.config)
@@ -100,8 +102,14 @@ class Predictor:
         results = []
         for start, end, probabilities in rows:
             values, indices = probabilities.topk(min(top_k, len(self.labels)))
-            results.append(Prediction(str(path), start, end,
-                                      [(self.labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]))
+            results.append(
+                Prediction(
+                    str(path),
+                    start,
+                    end,
+                    [(self.labels[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())],
+                )
+            )
         return results
 
 
@@ -130,17 +138,27 @@ def _table(predictions: list[Prediction], top_k: int) -> str:
 def render(predictions: list[Prediction], fmt: str, top_k: int) -> str:
     """Predictions as a table, CSV (one row per file and rank) or JSON (a list of objects)."""
     if fmt == "json":
-        return json.dumps([{"file": p.file, "start_seconds": p.start_seconds, "end_seconds": p.end_seconds,
-                            "predictions": [{"genre": g, "probability": v} for g, v in p.genres]}
-                           for p in predictions], indent=2)
+        return json.dumps(
+            [
+                {
+                    "file": p.file,
+                    "start_seconds": p.start_seconds,
+                    "end_seconds": p.end_seconds,
+                    "predictions": [{"genre": g, "probability": v} for g, v in p.genres],
+                }
+                for p in predictions
+            ],
+            indent=2,
+        )
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["file", "start_seconds", "end_seconds", "rank", "genre", "probability"])
         for p in predictions:
             for rank, (genre, probability) in enumerate(p.genres, start=1):
-                writer.writerow([p.file, f"{p.start_seconds:g}", f"{p.end_seconds:g}", rank, genre,
-                                 f"{probability:.6f}"])
+                writer.writerow(
+                    [p.file, f"{p.start_seconds:g}", f"{p.end_seconds:g}", rank, genre, f"{probability:.6f}"]
+                )
         return out.getvalue().rstrip("\n")
     return _table(predictions, top_k)
 
@@ -148,16 +166,27 @@ def render(predictions: list[Prediction], fmt: str, top_k: int) -> str:
 @one_line_user_errors
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m genre.predict", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m genre.predict",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("checkpoint", help="a run directory (its best.pt is used) or a checkpoint file")
     parser.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
     parser.add_argument("--top-k", type=int, default=3, help="genres to show per file (default 3)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default table)")
-    parser.add_argument("--aggregate", choices=AGGREGATES, default=None,
-                        help="how segment logits become a file's prediction (default: the run's eval.aggregate)")
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="analyse this many seconds of each file (default: the run's clip length)")
+    parser.add_argument(
+        "--aggregate",
+        choices=AGGREGATES,
+        default=None,
+        help="how segment logits become a file's prediction (default: the run's eval.aggregate)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="analyse this many seconds of each file (default: the run's clip length)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     args = parser.parse_args(argv)
     if args.top_k < 1:

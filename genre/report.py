@@ -25,12 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.sweep_dir.is_dir():
-        raise UserInputError(f"sweep_dir: {args.sweep_dir} is not a directory. Pass a sweep dir such as "
-                             f"multirun/<date>/<time>")
+        raise UserInputError(
+            f"sweep_dir: {args.sweep_dir} is not a directory. Pass a sweep dir such as multirun/<date>/<time>"
+        )
     summary = summarise_sweep(args.sweep_dir, heatmap_metric=args.metric)
     if summary.frame.empty:
-        raise UserInputError(f"sweep_dir: no job dirs (with .hydra/overrides.yaml) under {args.sweep_dir}. "
-                             f"Pass the sweep dir itself, e.g. multirun/<date>/<time>")
+        raise UserInputError(
+            f"sweep_dir: no job dirs (with .hydra/overrides.yaml) under {args.sweep_dir}. "
+            f"Pass the sweep dir itself, e.g. multirun/<date>/<time>"
+        )
     print(summary.table)
     for path in summary.files:
         print(f"wrote {path}")

@@ -94,11 +94,15 @@ class Checkpoint:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except pickle.UnpicklingError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path}: refused to load, it holds more than tensors and plain data "
-                                  f"({first[:160]}). Only load checkpoints written by genre") from None
+            raise CheckpointError(
+                f"{path}: refused to load, it holds more than tensors and plain data "
+                f"({first[:160]}). Only load checkpoints written by genre"
+            ) from None
         except (RuntimeError, EOFError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                                  f"{' '.join(str(exc).split())[:160]}). Use a best.pt/last.pt written by genre") from None
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:160]}). Use a best.pt/last.pt written by genre"
+            ) from None
         return cls._from_state(path, state)
 
     @classmethod
@@ -107,8 +111,10 @@ class Checkpoint:
             raise CheckpointError(f"{path}: not a genre checkpoint (it holds a {type(state).__name__})")
         version = state.get("version")
         if version != CHECKPOINT_VERSION:
-            raise CheckpointError(f"{path}: checkpoint format version {version}, this genre reads version "
-                                  f"{CHECKPOINT_VERSION}. Retrain the run with this version of genre")
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version}, this genre reads version "
+                f"{CHECKPOINT_VERSION}. Retrain the run with this version of genre"
+            )
         names = {item.name for item in fields(cls)}
         missing = sorted(item.name for item in fields(cls) if _required(item) and item.name not in state)
         if missing:
@@ -163,8 +169,11 @@ class RunMetrics:
         """The record behind a ``metrics.json`` dictionary; raises ``KeyError`` for a missing field."""
         scores = {key: float(value) for key, value in data.items() if "/" in key and not key.startswith("perf/")}
         perf = {key: float(value) for key, value in data.items() if key.startswith("perf/")}
-        facts = {item.name: data[item.name] for item in fields(cls)
-                 if item.name not in ("scores", "perf") and (item.name in data or _required(item))}
+        facts = {
+            item.name: data[item.name]
+            for item in fields(cls)
+            if item.name not in ("scores", "perf") and (item.name in data or _required(item))
+        }
         return cls(scores=scores, perf=perf, **facts)
 
     def write(self, run_dir: str | Path) -> Path:

@@ -69,8 +69,9 @@ def test_stereo_is_mixed_short_is_padded_and_bad_files_are_skipped(tmp_path: Pat
     empty.write_bytes(b"")
     junk = tmp_path / "g" / "junk.wav"
     junk.write_bytes(b"this is not audio at all" * 100)
-    cache = open_cache([stereo, short, empty, junk], ClipFormat(22050, 1.0), tmp_path / "cache", workers=2,
-                       progress=False)
+    cache = open_cache(
+        [stereo, short, empty, junk], ClipFormat(22050, 1.0), tmp_path / "cache", workers=2, progress=False
+    )
     assert set(cache.skipped) == {str(empty.resolve()), str(junk.resolve())}
     assert "zero-byte" in cache.skipped[str(empty.resolve())]
     mixed = cache.read(cache.row_of[str(stereo.resolve())]).astype(np.float64) / 32768
@@ -118,13 +119,15 @@ def _corpus(folder: Path, n: int) -> list[Path]:
     return [_tone(folder / f"c.{i:05d}.wav", 1.0, 8000, freq=100.0 + 37 * i) for i in range(n)]
 
 
-def _builder(tmp_path: Path, files: list[Path], cache_root: Path, delay: float, workers: int,
-             go: Path | None = None) -> subprocess.Popen:
+def _builder(
+    tmp_path: Path, files: list[Path], cache_root: Path, delay: float, workers: int, go: Path | None = None
+) -> subprocess.Popen:
     listing = tmp_path / "files.json"
     listing.write_text(json.dumps([str(f) for f in files]))
     args = [sys.executable, "-c", BUILDER, str(listing), str(cache_root), str(delay), str(workers)]
-    return subprocess.Popen(args + ([str(go)] if go else []), env=python_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        args + ([str(go)] if go else []), env=python_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _entries(cache_root: Path) -> list[str]:

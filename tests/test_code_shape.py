@@ -50,7 +50,9 @@ def _imports(name: str, path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
         for target in targets:
             while target and target not in modules:
@@ -71,7 +73,7 @@ def import_cycles() -> list[list[str]]:
         stack.append(node)
         for child in sorted(graph[node]):
             if state[child] == 1:
-                cycles.append(stack[stack.index(child):] + [child])
+                cycles.append([*stack[stack.index(child) :], child])
             elif state[child] == 0:
                 visit(child)
         stack.pop()
@@ -87,10 +89,20 @@ def import_cycles() -> list[list[str]]:
 # ``genre`` is the package's own __init__ (CONFIG_DIR). A new part must be added here and to the map.
 FOUNDATIONS = {"genre", "errors", "cli_errors", "filesystem", "overrides", "upstream"}
 ALLOWED: dict[str, set[str]] = {
-    "genre": set(), "errors": set(), "cli_errors": {"errors"}, "filesystem": set(), "overrides": set(),
+    "genre": set(),
+    "errors": set(),
+    "cli_errors": {"errors"},
+    "filesystem": set(),
+    "overrides": set(),
     "upstream": set(),
-    "pretrained": {"errors"}, "features": {"errors", "pretrained"}, "models": {"errors"}, "augment": {"errors"}, "tracking": {"errors", "upstream"},
-    "demo": {"errors", "filesystem"}, "run_files": {"errors", "filesystem"}, "comparison": set(),
+    "pretrained": {"errors"},
+    "features": {"errors", "pretrained"},
+    "models": {"errors"},
+    "augment": {"errors"},
+    "tracking": {"errors", "upstream"},
+    "demo": {"errors", "filesystem"},
+    "run_files": {"errors", "filesystem"},
+    "comparison": set(),
     "data": {"genre", "errors", "cli_errors", "filesystem", "demo"},
 }
 ALLOWED["training"] = FOUNDATIONS | {"pretrained", "features", "models", "augment", "tracking", "run_files", "data"}
@@ -114,8 +126,11 @@ def layering_violations() -> list[str]:
         if allowed is None:
             found.append(f"{name}: part '{part}' is not in the code map")
             continue
-        found += [f"{name} -> {target}" for target in sorted(_imports(name, path, set(modules)))
-                  if _part(target) != part and _part(target) not in allowed]
+        found += [
+            f"{name} -> {target}"
+            for target in sorted(_imports(name, path, set(modules)))
+            if _part(target) != part and _part(target) not in allowed
+        ]
     return found
 
 

@@ -14,8 +14,14 @@ from scipy import stats
 from genre.comparison.grouping import compare_with_best, configuration_table, configurations
 from genre.comparison.intervals import t_interval
 from genre.comparison.metrics import bootstrap_accuracy, classification_metrics
-from genre.comparison.significance import (ClipPredictions, corrected_resampled_t_test, holm, mcnemar_exact,
-                                           mcnemar_on_clips, paired_t_test)
+from genre.comparison.significance import (
+    ClipPredictions,
+    corrected_resampled_t_test,
+    holm,
+    mcnemar_exact,
+    mcnemar_on_clips,
+    paired_t_test,
+)
 
 # ------------------------------------------------------------------------------------------------
 # metrics
@@ -43,9 +49,9 @@ def test_metrics_by_hand_with_a_class_missing_from_the_fold() -> None:
 
 
 def test_metrics_refuse_mismatched_or_out_of_range_labels() -> None:
-    with pytest.raises(ValueError, match="^y_pred: 2 predictions for 3"):
+    with pytest.raises(ValueError, match=r"^y_pred: 2 predictions for 3"):
         classification_metrics([0, 1, 1], [0, 1], ["a", "b"])
-    with pytest.raises(ValueError, match="^y_true: label ids must be in 0..1"):
+    with pytest.raises(ValueError, match=r"^y_true: label ids must be in 0..1"):
         classification_metrics([0, 2], [0, 1], ["a", "b"])
 
 
@@ -64,10 +70,13 @@ def test_bootstrap_interval_matches_the_binomial_width_and_is_seeded() -> None:
     assert bootstrap_accuracy(y_true, y_pred, seed=2) != interval
 
 
-@pytest.mark.parametrize("y_true,y_pred,accuracy", [([3], [3], 1.0), ([3], [1], 0.0), ([0, 1, 2], [0, 1, 2], 1.0),
-                                                    ([0, 1, 2], [1, 2, 0], 0.0)])
-def test_bootstrap_degenerate_cases_give_a_zero_width_interval(y_true: list[int], y_pred: list[int],
-                                                               accuracy: float) -> None:
+@pytest.mark.parametrize(
+    "y_true,y_pred,accuracy",
+    [([3], [3], 1.0), ([3], [1], 0.0), ([0, 1, 2], [0, 1, 2], 1.0), ([0, 1, 2], [1, 2, 0], 0.0)],
+)
+def test_bootstrap_degenerate_cases_give_a_zero_width_interval(
+    y_true: list[int], y_pred: list[int], accuracy: float
+) -> None:
     interval = bootstrap_accuracy(y_true, y_pred)
     assert (interval.estimate, interval.low, interval.high) == (accuracy, accuracy, accuracy)
 
@@ -91,7 +100,7 @@ def test_t_interval_of_one_value_and_of_identical_values() -> None:
     assert math.isnan(one.std) and math.isnan(one.low) and math.isnan(one.high) and math.isnan(one.half_width)
     same = t_interval([0.5, 0.5, 0.5])
     assert (same.low, same.high, same.std) == (0.5, 0.5, 0.0)
-    with pytest.raises(ValueError, match="^values: 1 of 2 values are NaN"):
+    with pytest.raises(ValueError, match=r"^values: 1 of 2 values are NaN"):
         t_interval([0.5, float("nan")])
 
 
@@ -134,8 +143,7 @@ def test_corrected_resampled_t_test_step_by_step_on_five_folds() -> None:
     assert paired_t_test(a, b).p_value < 0.05 < result.p_value
 
 
-@pytest.mark.parametrize("test", [paired_t_test,
-                                  lambda a, b: corrected_resampled_t_test(a, b, n_train=80, n_test=20)])
+@pytest.mark.parametrize("test", [paired_t_test, lambda a, b: corrected_resampled_t_test(a, b, n_train=80, n_test=20)])
 def test_t_tests_edge_cases(test) -> None:
     same = test([0.7, 0.8, 0.75], [0.7, 0.8, 0.75])
     assert (same.statistic, same.p_value) == (0.0, 1.0) and "identical" in same.note
@@ -143,7 +151,7 @@ def test_t_tests_edge_cases(test) -> None:
     assert math.isnan(one.p_value) and one.n == 1 and "n >= 2" in one.note
     constant = test([0.8, 0.9, 1.0], [0.7, 0.8, 0.9])
     assert constant.p_value == 0.0 and constant.statistic == math.inf
-    with pytest.raises(ValueError, match="^b: 2 scores to pair with 3"):
+    with pytest.raises(ValueError, match=r"^b: 2 scores to pair with 3"):
         test([0.1, 0.2, 0.3], [0.1, 0.2])
 
 
@@ -183,7 +191,7 @@ def test_mcnemar_on_clips_matches_by_id_and_refuses_other_clips() -> None:
     order = np.random.default_rng(3).permutation(y_true.size)
     b = ClipPredictions([ids[i] for i in order], y_true[order], pred_b[order])
     assert mcnemar_on_clips(a, b) == mcnemar_exact(y_true, pred_a, pred_b)
-    other = ClipPredictions(ids[:-1] + ["elsewhere.wav"], y_true, pred_b)
+    other = ClipPredictions([*ids[:-1], "elsewhere.wav"], y_true, pred_b)
     with pytest.raises(ValueError, match=r"^b: the runs were tested on different clips \(1 only in a, 1 only in b"):
         mcnemar_on_clips(a, other)
 
@@ -216,11 +224,27 @@ FOLD = "dataset.split.fold"
 
 
 def _fold_jobs() -> pd.DataFrame:
-    scores = {"mel": [0.80, 0.82, 0.78, 0.84, 0.81], "mfcc": [0.78, 0.79, 0.78, 0.80, 0.79],
-              "chroma": [0.60, 0.61, 0.59, 0.62, 0.60]}
-    return pd.DataFrame([{"feature": f, "model": "cnn", FOLD: k, "val/acc": s, "test/acc": s - 0.01,
-                          "n_train": 400, "n_test": 100, "job": f"{f}-{k}"}
-                         for f, values in scores.items() for k, s in enumerate(values)])
+    scores = {
+        "mel": [0.80, 0.82, 0.78, 0.84, 0.81],
+        "mfcc": [0.78, 0.79, 0.78, 0.80, 0.79],
+        "chroma": [0.60, 0.61, 0.59, 0.62, 0.60],
+    }
+    return pd.DataFrame(
+        [
+            {
+                "feature": f,
+                "model": "cnn",
+                FOLD: k,
+                "val/acc": s,
+                "test/acc": s - 0.01,
+                "n_train": 400,
+                "n_test": 100,
+                "job": f"{f}-{k}",
+            }
+            for f, values in scores.items()
+            for k, s in enumerate(values)
+        ]
+    )
 
 
 def test_configuration_table_groups_folds_with_t_intervals() -> None:
@@ -236,8 +260,9 @@ def test_folds_are_compared_by_the_corrected_test_and_holm_adjusted() -> None:
     table = compare_with_best(_fold_jobs(), ["feature", "model"], "val/acc")
     assert list(table["feature"]) == ["mel", "mfcc", "chroma"]
     assert list(table["test"]) == ["best", "corrected resampled t-test", "corrected resampled t-test"]
-    p_mfcc = corrected_resampled_t_test([0.78, 0.79, 0.78, 0.80, 0.79], [0.80, 0.82, 0.78, 0.84, 0.81],
-                                        400, 100).p_value
+    p_mfcc = corrected_resampled_t_test(
+        [0.78, 0.79, 0.78, 0.80, 0.79], [0.80, 0.82, 0.78, 0.84, 0.81], 400, 100
+    ).p_value
     chroma = np.array([0.60, 0.61, 0.59, 0.62, 0.60]) - np.array([0.80, 0.82, 0.78, 0.84, 0.81])
     t_chroma = chroma.mean() / math.sqrt((1 / 5 + 100 / 400) * chroma.var(ddof=1))
     p_chroma = 2 * stats.t.sf(abs(t_chroma), df=4)
@@ -249,8 +274,9 @@ def test_folds_are_compared_by_the_corrected_test_and_holm_adjusted() -> None:
 
 def test_seeds_on_one_split_use_the_paired_t_test_and_mode_min() -> None:
     losses = {"a": [0.50, 0.52, 0.49], "b": [0.61, 0.60, 0.64]}
-    jobs = pd.DataFrame([{"model": m, "seed": s, "val/loss": v} for m, values in losses.items()
-                         for s, v in zip((1, 2, 3), values)])
+    jobs = pd.DataFrame(
+        [{"model": m, "seed": s, "val/loss": v} for m, values in losses.items() for s, v in zip((1, 2, 3), values)]
+    )
     table = compare_with_best(jobs, ["model"], "val/loss", mode="min")
     assert list(table["model"]) == ["a", "b"] and table["test"].iloc[1] == "paired t-test"
     assert table["p"].iloc[1] == pytest.approx(stats.ttest_rel(losses["b"], losses["a"]).pvalue)
@@ -258,8 +284,10 @@ def test_seeds_on_one_split_use_the_paired_t_test_and_mode_min() -> None:
 
 
 def test_only_matched_seeds_are_paired() -> None:
-    jobs = pd.DataFrame([{"model": "a", "seed": s, "acc": v} for s, v in ((1, 0.9), (2, 0.8), (3, 0.85))]
-                        + [{"model": "b", "seed": s, "acc": v} for s, v in ((2, 0.7), (3, 0.72), (4, 0.5))])
+    jobs = pd.DataFrame(
+        [{"model": "a", "seed": s, "acc": v} for s, v in ((1, 0.9), (2, 0.8), (3, 0.85))]
+        + [{"model": "b", "seed": s, "acc": v} for s, v in ((2, 0.7), (3, 0.72), (4, 0.5))]
+    )
     table = compare_with_best(jobs, ["model"], "acc")
     assert table["p"].iloc[1] == pytest.approx(stats.ttest_rel([0.7, 0.72], [0.8, 0.85]).pvalue)
     assert table["difference"].iloc[1] == pytest.approx(((0.7 - 0.8) + (0.72 - 0.85)) / 2)
@@ -268,8 +296,12 @@ def test_only_matched_seeds_are_paired() -> None:
 def test_single_runs_use_mcnemar_on_their_predictions() -> None:
     y_true, pred_a, pred_b = _predictions_with(40, 2, 11, 4)
     ids = [f"c{i}" for i in range(y_true.size)]
-    jobs = pd.DataFrame([{"feature": "mel", "test/acc": float(np.mean(pred_a == y_true)), "job": "run-mel"},
-                         {"feature": "mfcc", "test/acc": float(np.mean(pred_b == y_true)), "job": "run-mfcc"}])
+    jobs = pd.DataFrame(
+        [
+            {"feature": "mel", "test/acc": float(np.mean(pred_a == y_true)), "job": "run-mel"},
+            {"feature": "mfcc", "test/acc": float(np.mean(pred_b == y_true)), "job": "run-mfcc"},
+        ]
+    )
     predictions = {"run-mel": ClipPredictions(ids, y_true, pred_a), "run-mfcc": ClipPredictions(ids, y_true, pred_b)}
     table = compare_with_best(jobs, ["feature"], "test/acc", predictions=predictions)
     assert list(table["feature"]) == ["mfcc", "mel"] and table["test"].iloc[1] == "McNemar exact"
@@ -281,13 +313,13 @@ def test_single_runs_use_mcnemar_on_their_predictions() -> None:
 
 def test_grouping_errors_name_their_parameter() -> None:
     jobs = _fold_jobs()
-    with pytest.raises(ValueError, match="^config_keys: dataset.split.fold are repeat keys"):
+    with pytest.raises(ValueError, match=r"^config_keys: dataset.split.fold are repeat keys"):
         configurations(jobs, ["feature", FOLD])
-    with pytest.raises(ValueError, match="^jobs: configuration .* more than one job"):
+    with pytest.raises(ValueError, match=r"^jobs: configuration .* more than one job"):
         configurations(pd.concat([jobs, jobs.iloc[:1]]), ["feature", "model"])
-    with pytest.raises(ValueError, match="^n_train: cross-validated configurations need"):
+    with pytest.raises(ValueError, match=r"^n_train: cross-validated configurations need"):
         compare_with_best(jobs.drop(columns=["n_train"]), ["feature", "model"], "val/acc")
-    with pytest.raises(ValueError, match="^objective: the jobs frame has no column 'val/f1'"):
+    with pytest.raises(ValueError, match=r"^objective: the jobs frame has no column 'val/f1'"):
         compare_with_best(jobs, ["feature"], "val/f1")
-    with pytest.raises(ValueError, match="^mode: 'best' is not max or min"):
+    with pytest.raises(ValueError, match=r"^mode: 'best' is not max or min"):
         compare_with_best(jobs, ["feature", "model"], "val/acc", mode="best")

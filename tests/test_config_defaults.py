@@ -82,13 +82,19 @@ def test_the_configs_set_many_defaulted_keys() -> None:
     assert {"genre.models.CNN", "genre.models.CRNN", "genre.features.FeatureExtractor"} <= targets
 
 
-@pytest.mark.parametrize("where,target,key,value,default", [
-    pytest.param(*entry, id=f"{entry[0]}:{entry[2]}") for entry in SET_DEFAULTS
-    if (entry[1], entry[2]) not in _per_option_keys()
-])
+@pytest.mark.parametrize(
+    "where,target,key,value,default",
+    [
+        pytest.param(*entry, id=f"{entry[0]}:{entry[2]}")
+        for entry in SET_DEFAULTS
+        if (entry[1], entry[2]) not in _per_option_keys()
+    ],
+)
 def test_yaml_value_is_the_code_default(where: str, target: str, key: str, value: Any, default: Any) -> None:
-    assert value == default, (f"{where}: {key}={value!r} but {target} defaults to {default!r}; the YAML is "
-                              f"what runs use, so change the code's default (or the YAML, deliberately)")
+    assert value == default, (
+        f"{where}: {key}={value!r} but {target} defaults to {default!r}; the YAML is "
+        f"what runs use, so change the code's default (or the YAML, deliberately)"
+    )
 
 
 def test_per_option_keys_are_really_per_option() -> None:

@@ -18,8 +18,18 @@ pytestmark = pytest.mark.slow  # every test here trains a model or spawns a proc
 @needs_gpus()
 @pytest.mark.parametrize("precision", ["auto", "16", "32"])
 def test_mixed_precision_training_on_cuda(precision: str, tmp_path: Path, cache_dir: Path) -> None:
-    cfg = compose_run(["model=cnn", *TINY_RUN, "trainer.epochs=2", "trainer.device=cuda",
-                       f"trainer.precision={precision}", "augment=[gain,specaugment,mixup]"], tmp_path, cache_dir)
+    cfg = compose_run(
+        [
+            "model=cnn",
+            *TINY_RUN,
+            "trainer.epochs=2",
+            "trainer.device=cuda",
+            f"trainer.precision={precision}",
+            "augment=[gain,specaugment,mixup]",
+        ],
+        tmp_path,
+        cache_dir,
+    )
     value = run_experiment(cfg)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert value == metrics["val/acc"] and math.isfinite(metrics["test/loss"]) and math.isfinite(metrics["train/loss"])
@@ -28,8 +38,11 @@ def test_mixed_precision_training_on_cuda(precision: str, tmp_path: Path, cache_
 @needs_gpus(2)
 @pytest.mark.slow
 def test_nccl_two_gpus_train_one_run_with_identical_replicas(tmp_path: Path, cache_dir: Path) -> None:
-    run_cli([*TINY_RUN, "model=cnn", "trainer.batch_size=4", "trainer.device=cuda", "trainer.devices=2"], tmp_path,
-            cache_dir)
+    run_cli(
+        [*TINY_RUN, "model=cnn", "trainer.batch_size=4", "trainer.device=cuda", "trainer.devices=2"],
+        tmp_path,
+        cache_dir,
+    )
     runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
     assert len(runs) == 1
     metrics = json.loads((runs[0] / "metrics.json").read_text())

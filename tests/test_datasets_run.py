@@ -34,8 +34,14 @@ def test_every_split_option_composes_with_every_dataset(dataset: str, tmp_path: 
 
 def _prepare_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GENRE_CACHE": str(cache)}
-    return subprocess.run([sys.executable, "-m", "genre.data.prepare", *args], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "genre.data.prepare", *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 def _text(run_dir: Path, tag: str) -> str:
@@ -67,19 +73,28 @@ def test_prepare_builds_the_cache_the_run_reuses_and_logs_record_it(gtzan_trees,
 
 @pytest.mark.slow
 def test_prepare_cli_reports_bad_input_in_one_line(tmp_path: Path) -> None:
-    result = _prepare_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}"],
-                          tmp_path / "cache")
+    result = _prepare_cli(
+        ["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}"], tmp_path / "cache"
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: dataset.metadata_root: '{tmp_path}' holds no tracks.csv. "
-                                     "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip")
+    assert result.stderr.strip() == (
+        f"error: dataset.metadata_root: '{tmp_path}' holds no tracks.csv. "
+        "Point it at the fma_metadata/ folder unpacked from fma_metadata.zip"
+    )
 
 
 @pytest.mark.slow
 def test_run_reports_a_missing_tracks_csv_in_one_line(tmp_path: Path) -> None:
     # One run.py case (each costs a process start); the other dataset errors are tested in-process.
-    result = run_cli(["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}",
-                      *TINY_TRAINING], tmp_path, tmp_path / "cache", check=False)
+    result = run_cli(
+        ["dataset=fma", f"dataset.metadata_root={tmp_path}", f"dataset.audio_root={tmp_path}", *TINY_TRAINING],
+        tmp_path,
+        tmp_path / "cache",
+        check=False,
+    )
     assert result.returncode == 2
-    assert (f"error: dataset.metadata_root: '{tmp_path}' holds no tracks.csv. Point it at the fma_metadata/ "
-            "folder unpacked from fma_metadata.zip") in result.stderr
+    assert (
+        f"error: dataset.metadata_root: '{tmp_path}' holds no tracks.csv. Point it at the fma_metadata/ "
+        "folder unpacked from fma_metadata.zip"
+    ) in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

@@ -150,16 +150,26 @@ def test_empty_existing_directory_is_filled(reference: Path, tmp_path: Path) -> 
     assert snapshot(root) == snapshot(reference)
 
 
-@pytest.mark.parametrize("bad", [{"clips_per_genre": 0}, {"clip_seconds": 0.0}, {"clip_seconds": float("nan")},
-                                 {"sample_rate": 100}, {"seed": -1}, {"workers": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"clips_per_genre": 0},
+        {"clip_seconds": 0.0},
+        {"clip_seconds": float("nan")},
+        {"sample_rate": 100},
+        {"seed": -1},
+        {"workers": 0},
+    ],
+)
 def test_invalid_arguments_are_rejected(tmp_path: Path, bad: dict) -> None:
     with pytest.raises(ValueError):
         generate_demo_corpus(tmp_path / "corpus", **{**TINY, "workers": 1, **bad})
     assert not (tmp_path / "corpus").exists()
 
 
-def test_failed_generation_leaves_nothing_behind(reference: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_generation_leaves_nothing_behind(
+    reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = corpus.synthesize_clip
     calls = []
 
@@ -204,10 +214,10 @@ def test_killed_generation_is_not_mistaken_for_a_corpus(reference: Path, tmp_pat
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    assert not root.exists()                 # nothing that looks finished ...
-    assert partials(root)                    # ... only the hidden half-written sibling
+    assert not root.exists()  # nothing that looks finished ...
+    assert partials(root)  # ... only the hidden half-written sibling
     assert snapshot(generate_demo_corpus(root, workers=1, **TINY)) == snapshot(reference)
-    assert partials(root) == []              # the next run cleaned it up
+    assert partials(root) == []  # the next run cleaned it up
 
 
 def _generate_in_child(root: str, start: multiprocessing.synchronize.Event) -> None:

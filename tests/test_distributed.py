@@ -49,8 +49,7 @@ def test_two_gloo_processes_train_one_run(tmp_path: Path, cache_dir: Path) -> No
 @pytest.mark.slow
 def test_torchrun_launch_trains_one_run(tmp_path: Path, cache_dir: Path) -> None:
     env = {**os.environ, "GENRE_CACHE": str(cache_dir), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(RUN_PY), *ARGS]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(RUN_PY), *ARGS]
     result = subprocess.run(command, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = _only_run_dir(tmp_path)

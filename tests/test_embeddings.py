@@ -28,8 +28,9 @@ def _audio(tmp_path: Path, n: int = 5):
         path = tmp_path / f"clip{i}.wav"
         sf.write(path, 0.1 * (1 + t) * np.sin(2 * np.pi * (200 + 100 * i) * t), RATE, subtype="PCM_16")
         paths.append(path)
-    return open_cache(paths, ClipFormat(sample_rate=RATE, clip_seconds=2.0), tmp_path / "cache", workers=1,
-                      progress=False)
+    return open_cache(
+        paths, ClipFormat(sample_rate=RATE, clip_seconds=2.0), tmp_path / "cache", workers=1, progress=False
+    )
 
 
 class FrameEnergies:
@@ -44,9 +45,18 @@ class FrameEnergies:
 
 
 def _open(audio, root: Path, identity=None, persist=True):
-    return open_embeddings(audio, FrameEnergies(), identity or {"layer": "energy"}, steps=4, dims=2,
-                           cache_root=root, device=torch.device("cpu"), persist=persist, batch_clips=2,
-                           progress=False)
+    return open_embeddings(
+        audio,
+        FrameEnergies(),
+        identity or {"layer": "energy"},
+        steps=4,
+        dims=2,
+        cache_root=root,
+        device=torch.device("cpu"),
+        persist=persist,
+        batch_clips=2,
+        progress=False,
+    )
 
 
 def test_embedding_cache_is_built_once_then_reused_and_matches_memory(tmp_path):
@@ -88,8 +98,16 @@ def test_a_failed_build_leaves_nothing_that_looks_finished(tmp_path):
         raise RuntimeError("backbone failed")
 
     with pytest.raises(RuntimeError, match="backbone failed"):
-        open_embeddings(audio, broken, {"layer": "x"}, steps=4, dims=2, cache_root=tmp_path / "cache",
-                        device=torch.device("cpu"), progress=False)
+        open_embeddings(
+            audio,
+            broken,
+            {"layer": "x"},
+            steps=4,
+            dims=2,
+            cache_root=tmp_path / "cache",
+            device=torch.device("cpu"),
+            progress=False,
+        )
     root = tmp_path / "cache" / "embeddings"
     assert [p.name for p in root.iterdir() if not p.name.endswith(".lock")] == []
 
@@ -104,7 +122,7 @@ def test_training_windows_start_on_the_patch_grid_and_are_reproducible(tmp_path)
         window, label = crops[index]
         assert window.shape == (2, 2) and label == [0, 1, 0][index // 3]
         full = table.read(int(crops.rows[index // 3]))
-        matches = [s for s in (0, 2) if np.array_equal(full[s:s + 2].T, window.numpy())]
+        matches = [s for s in (0, 2) if np.array_equal(full[s : s + 2].T, window.numpy())]
         assert matches, "every window is a whole patch"
         starts.add(matches[0])
         assert torch.equal(window, crops[index][0])
@@ -134,9 +152,9 @@ def test_mlp_probe_pools_over_time_and_validates():
     linear = MLP(10, 3, hidden=[], dropout=0.0, pool="mean").eval()
     # A linear probe on the mean over time: the frame order cannot matter.
     assert torch.allclose(linear(x), linear(x.flip(2)), atol=1e-6)
-    with pytest.raises(ValueError, match="^pool: "):
+    with pytest.raises(ValueError, match=r"^pool: "):
         MLP(10, 3, pool="median")
-    with pytest.raises(ValueError, match="^hidden: "):
+    with pytest.raises(ValueError, match=r"^hidden: "):
         MLP(10, 3, hidden=[0])
 
 
@@ -163,7 +181,7 @@ def test_musicnn_feature_contract():
             assert feature(torch.zeros(1, samples)).shape[2] == feature.patches_in(samples)
     frames = Musicnn(sample_rate=16000, layer="cnn2")
     assert frames.steps_per_patch == 187 and frames(torch.zeros(1, 16000 * 3)).shape == (1, 64, 187)
-    with pytest.raises(ValueError, match="^layer: "):
+    with pytest.raises(ValueError, match=r"^layer: "):
         Musicnn(sample_rate=16000, model="MSD_vgg", layer="max_pool")
 
 

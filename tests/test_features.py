@@ -79,8 +79,18 @@ def assert_close_to_scale(ours: np.ndarray, ref: np.ndarray, rel: float = 1e-4) 
 def test_mel_matches_librosa(f_min: float, f_max: float | None) -> None:
     y = noise_and_tones()
     ref = librosa.feature.melspectrogram(
-        y=y, sr=SR, n_fft=2048, hop_length=HOP, n_mels=128, fmin=f_min, fmax=f_max,
-        htk=False, norm="slaney", center=True, pad_mode="constant", power=2.0,
+        y=y,
+        sr=SR,
+        n_fft=2048,
+        hop_length=HOP,
+        n_mels=128,
+        fmin=f_min,
+        fmax=f_max,
+        htk=False,
+        norm="slaney",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
     )
     mel = MelSpectrogram(SR, n_fft=2048, hop_length=HOP, n_mels=128, f_min=f_min, f_max=f_max)
     ours = mel(torch.from_numpy(y)[None]).squeeze(0).double().numpy()
@@ -94,8 +104,16 @@ def test_mfcc_matches_librosa(top_db: float | None) -> None:
     # passed to it; build the dB mel explicitly to pin top_db.
     mel_db = librosa.power_to_db(
         librosa.feature.melspectrogram(
-            y=y, sr=SR, n_fft=2048, hop_length=HOP, n_mels=128, htk=False, norm="slaney",
-            center=True, pad_mode="constant", power=2.0,
+            y=y,
+            sr=SR,
+            n_fft=2048,
+            hop_length=HOP,
+            n_mels=128,
+            htk=False,
+            norm="slaney",
+            center=True,
+            pad_mode="constant",
+            power=2.0,
         ),
         top_db=top_db,
     )
@@ -136,16 +154,19 @@ def test_midi_tone_energy_stays_in_its_note() -> None:
     midi = MidiSpectrogram()
     # Every note that owns bins at the default settings and whose centre is below Nyquist
     # (note 125 owns the bins between F(124.5) and Nyquist, but its tone cannot be sampled).
-    notes = [
-        p for p in range(128) if midi.filters[p].sum() > 0 and note_hz(p) < SR / 2
-    ]
+    notes = [p for p in range(128) if midi.filters[p].sum() > 0 and note_hz(p) < SR / 2]
     assert set(range(40, 109)) <= set(notes)
     x = tones([note_hz(p) for p in notes])
     frames = interior_frames(x.shape[1], midi.n_fft, midi.hop_length)
     energy = midi(x)[..., frames].sum(dim=-1).double()  # (tones, 128)
     spec = torch.stft(
-        x, midi.n_fft, midi.hop_length, window=torch.hann_window(midi.n_fft), center=True,
-        pad_mode="constant", return_complex=True,
+        x,
+        midi.n_fft,
+        midi.hop_length,
+        window=torch.hann_window(midi.n_fft),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
     )
     total_power = spec[..., frames].abs().square().sum(dim=(-2, -1)).double()
     rows = torch.arange(len(notes))
@@ -153,8 +174,11 @@ def test_midi_tone_energy_stays_in_its_note() -> None:
     share_of_midi = in_note / energy.sum(dim=1)
     # Empty neighbouring notes would inflate the share above; also check against all power.
     share_of_all = in_note / total_power
-    bad = [(p, round(a, 3), round(b, 3)) for p, a, b in
-           zip(notes, share_of_midi.tolist(), share_of_all.tolist()) if min(a, b) < 0.9]
+    bad = [
+        (p, round(a, 3), round(b, 3))
+        for p, a, b in zip(notes, share_of_midi.tolist(), share_of_all.tolist())
+        if min(a, b) < 0.9
+    ]
     assert not bad, f"notes keeping < 90 % of a tone's energy: {bad}"
 
 
@@ -205,8 +229,7 @@ def test_db_compression_is_batch_independent() -> None:
 def training_batches(seed: int = 0) -> list[Tensor]:
     """A few waveform batches of differing loudness and length."""
     gen = torch.Generator().manual_seed(seed)
-    return [scale * torch.randn(2, n, generator=gen)
-            for scale, n in [(0.1, 11025), (1.0, 22050), (0.01, 16384)]]
+    return [scale * torch.randn(2, n, generator=gen) for scale, n in [(0.1, 11025), (1.0, 22050), (0.01, 16384)]]
 
 
 def fitted_extractor(transform: nn.Module, log: str = "db") -> FeatureExtractor:
@@ -219,20 +242,20 @@ def test_standardisation_zero_mean_unit_std_on_fitting_data() -> None:
     extractor = fitted_extractor(MelSpectrogram(n_mels=64))
     features = torch.cat([extractor(b) for b in training_batches()], dim=2).double()
     per_band = features.transpose(0, 1).reshape(64, -1)
-    torch.testing.assert_close(per_band.mean(dim=1), torch.zeros(64, dtype=torch.float64),
-                               atol=1e-4, rtol=0)
-    torch.testing.assert_close(per_band.std(dim=1, correction=0),
-                               torch.ones(64, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(per_band.mean(dim=1), torch.zeros(64, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        per_band.std(dim=1, correction=0), torch.ones(64, dtype=torch.float64), atol=1e-4, rtol=0
+    )
 
 
 def test_streaming_fit_matches_direct_statistics() -> None:
     extractor = fitted_extractor(MelSpectrogram(n_mels=32))
     raw = torch.cat([extractor.compress(b) for b in training_batches()], dim=2).double()
     per_band = raw.transpose(0, 1).reshape(32, -1)
-    torch.testing.assert_close(extractor.mean.squeeze(1).double(), per_band.mean(dim=1),
-                               rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(extractor.std.squeeze(1).double(),
-                               per_band.std(dim=1, correction=0), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(extractor.mean.squeeze(1).double(), per_band.mean(dim=1), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(
+        extractor.std.squeeze(1).double(), per_band.std(dim=1, correction=0), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_state_dict_round_trip_restores_statistics() -> None:

@@ -48,6 +48,7 @@ def siblings(path: Path) -> list[str]:
 # exclusive_lock
 # --------------------------------------------------------------------------------------------
 
+
 def test_lock_excludes_another_descriptor_until_released(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     with exclusive_lock(lock) as waited:
@@ -70,8 +71,13 @@ def test_lock_makes_another_process_wait_and_says_how_long(tmp_path: Path) -> No
     lock = tmp_path / "x.lock"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with exclusive_lock(lock):
-        child = subprocess.Popen([sys.executable, "-c", _HOLD_AND_REPORT, str(lock)], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_AND_REPORT, str(lock)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(1.0)  # the child starts up and blocks on our lock meanwhile
         released = time.time()
     out, err = child.communicate(timeout=60)
@@ -94,8 +100,10 @@ def test_lock_logs_once_when_it_must_wait(tmp_path: Path, caplog: pytest.LogCapt
     thread.start()
     held.wait(30)
     threading.Timer(0.3, release.set).start()
-    with caplog.at_level(logging.INFO, logger="genre.filesystem"), \
-            exclusive_lock(lock, waiting_for="the audio cache /x") as waited:
+    with (
+        caplog.at_level(logging.INFO, logger="genre.filesystem"),
+        exclusive_lock(lock, waiting_for="the audio cache /x") as waited,
+    ):
         assert waited >= 0.2
     thread.join(30)
     messages = [r.getMessage() for r in caplog.records]
@@ -127,6 +135,7 @@ def test_lock_is_released_when_the_block_raises(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # atomic writes
 # --------------------------------------------------------------------------------------------
+
 
 def test_atomic_output_keeps_the_old_file_and_no_temporary_on_error(tmp_path: Path) -> None:
     path = tmp_path / "record.json"
@@ -168,6 +177,7 @@ def test_temporary_sibling_is_hidden_unique_and_next_to_the_path(tmp_path: Path)
 # --------------------------------------------------------------------------------------------
 # directories
 # --------------------------------------------------------------------------------------------
+
 
 def _staged(tmp_path: Path) -> Path:
     staging = tmp_path / ".out.tmp"

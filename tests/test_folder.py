@@ -51,7 +51,7 @@ def test_bad_files_are_skipped_each_with_its_reason(tmp_path: Path) -> None:
     full = write_audio(tmp_path / "full.wav", tone(2.0, RATE, 500.0), RATE, "WAV").read_bytes()
     (polka / "header_only.wav").write_bytes(full[:44])
     (polka / "cut_header.wav").write_bytes(full[:30])
-    (polka / "half.wav").write_bytes(full[:44 + RATE])  # 0.5 s of its 2 s survive
+    (polka / "half.wav").write_bytes(full[: 44 + RATE])  # 0.5 s of its 2 s survive
     (polka / "notes.mp3").write_text("not audio at all\n" * 100)
     os.symlink(tmp_path / "gone.flac", polka / "gone.flac")  # a link to a file that was deleted
     data = _prepare(tmp_path, f"dataset.root={root}", "dataset.min_seconds=1")
@@ -73,7 +73,7 @@ def test_short_files_are_padded_or_skipped_per_option(tmp_path: Path) -> None:
     short = write_audio(root / "ambient" / "short.wav", tone(1.5, RATE, 440.0), RATE, "WAV")
     padded = _prepare(tmp_path, f"dataset.root={root}")
     clip = padded.cache.read(padded.cache.row_of[str(short.resolve())])
-    assert np.abs(clip[:RATE]).max() > 1000 and not clip[int(1.6 * RATE):].any()
+    assert np.abs(clip[:RATE]).max() > 1000 and not clip[int(1.6 * RATE) :].any()
     skipped = _prepare(tmp_path, f"dataset.root={root}", "dataset.short_clips=skip")
     assert skipped.skipped[str(short.resolve())] == "shorter than the clip (1.50 s < clip_seconds=2 s)"
 
@@ -82,8 +82,11 @@ def test_an_empty_genre_folder_is_a_one_line_error(tmp_path: Path) -> None:
     root = make_genre_folder(tmp_path / "mine")
     (root / "waltz").mkdir()
     (root / "waltz" / "cover.jpg").write_bytes(b"\xff\xd8")
-    with pytest.raises(ConfigError, match=r"^dataset.root: genre folder '.*waltz' holds no audio files \(.*\)\. "
-                                          r"Add audio files to it or remove the empty folder$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^dataset.root: genre folder '.*waltz' holds no audio files \(.*\)\. "
+        r"Add audio files to it or remove the empty folder$",
+    ):
         _prepare(tmp_path, f"dataset.root={root}")
 
 
@@ -112,8 +115,11 @@ def _rows(root: Path, splits: tuple[str, ...]) -> tuple[list[str], dict[str, tup
 
 
 def _got(data: PreparedData) -> dict[str, tuple[str, str]]:
-    return {Path(p).stem: (data.labels[t], split) for split, clips in data.splits.items()
-            for p, t in zip(clips.paths, clips.targets)}
+    return {
+        Path(p).stem: (data.labels[t], split)
+        for split, clips in data.splits.items()
+        for p, t in zip(clips.paths, clips.targets)
+    }
 
 
 def test_a_manifest_gives_files_labels_and_the_splits_it_names(tmp_path: Path) -> None:
@@ -139,18 +145,28 @@ def test_a_manifest_with_every_split_given_and_the_official_split(tmp_path: Path
         _prepare(tmp_path, f"dataset.manifest={_manifest(tmp_path, rows)}", "dataset/split=official")
 
 
-@pytest.mark.parametrize("header,rows,message", [
-    ("file,genre", ["a.wav,rock"], r"has the columns file, genre\. Its header row must be path,label"),
-    ("path,label,split", ["a.wav,rock,holdout"], r"line 2 has the split 'holdout'\. Use train, val or test"),
-    ("path,label,split", ["audio/x/x_0.wav,rock,", "audio/x/../x/x_0.wav,jazz,"],
-     r"line 3 repeats the file of line 2 .* or it could land in two splits"),
-    ("path,label", ["audio/x/x_0.wav,"], r"line 2 has an empty label"),
-    ("path,label", ["nowhere/a.wav,rock", "nowhere/b.wav,jazz"],
-     r"none of the 2 files in '.*manifest.csv' exist \(e.g. .*nowhere/a.wav\)\. Relative paths are read from"),
-    ("path,label", [], r"lists no files"),
-])
-def test_manifest_errors_are_one_line_and_name_the_line(header: str, rows: list[str], message: str,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "header,rows,message",
+    [
+        ("file,genre", ["a.wav,rock"], r"has the columns file, genre\. Its header row must be path,label"),
+        ("path,label,split", ["a.wav,rock,holdout"], r"line 2 has the split 'holdout'\. Use train, val or test"),
+        (
+            "path,label,split",
+            ["audio/x/x_0.wav,rock,", "audio/x/../x/x_0.wav,jazz,"],
+            r"line 3 repeats the file of line 2 .* or it could land in two splits",
+        ),
+        ("path,label", ["audio/x/x_0.wav,"], r"line 2 has an empty label"),
+        (
+            "path,label",
+            ["nowhere/a.wav,rock", "nowhere/b.wav,jazz"],
+            r"none of the 2 files in '.*manifest.csv' exist \(e.g. .*nowhere/a.wav\)\. Relative paths are read from",
+        ),
+        ("path,label", [], r"lists no files"),
+    ],
+)
+def test_manifest_errors_are_one_line_and_name_the_line(
+    header: str, rows: list[str], message: str, tmp_path: Path
+) -> None:
     write_audio(tmp_path / "lists" / "audio" / "x" / "x_0.wav", tone(2.0, RATE, 300.0), RATE, "WAV")
     manifest = _manifest(tmp_path, rows, header)
     with pytest.raises(ConfigError, match=r"^dataset.manifest: .*" + message):

@@ -19,8 +19,11 @@ from helpers.dataset_trees import copy_tree, gtzan_names, tone, write_audio
 
 # The fixture's clips are 3 s at 11025 Hz; the runs resample them to 8 kHz.
 TINY = ["dataset.sample_rate=8000", "dataset.clip_seconds=3", "dataset.min_seconds=1"]
-PUBLISHED = {"train": set(torchaudio_gtzan.filtered_train), "val": set(torchaudio_gtzan.filtered_valid),
-             "test": set(torchaudio_gtzan.filtered_test)}
+PUBLISHED = {
+    "train": set(torchaudio_gtzan.filtered_train),
+    "val": set(torchaudio_gtzan.filtered_valid),
+    "test": set(torchaudio_gtzan.filtered_test),
+}
 
 
 def _prepare(root: Path, tmp_path: Path, cache: Path, *overrides: str) -> PreparedData:
@@ -33,8 +36,9 @@ def _names(data: PreparedData) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("copy", ["wav", "au"])
-def test_labels_counts_and_the_fault_filtered_split_of_both_copies(copy: str, gtzan_trees, tmp_path: Path,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_labels_counts_and_the_fault_filtered_split_of_both_copies(
+    copy: str, gtzan_trees, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = getattr(gtzan_trees, copy)
     with caplog.at_level(logging.WARNING):
         data = _prepare(root, tmp_path, tmp_path / "cache")  # the default split: fault_filtered
@@ -105,8 +109,11 @@ def test_a_second_run_decodes_nothing(gtzan_trees, tmp_path: Path, monkeypatch) 
 
 def test_pointing_at_the_archive_folder_suggests_the_genre_folder(gtzan_trees, tmp_path: Path) -> None:
     parent = gtzan_trees.wav.parent  # Data/, as the Kaggle archive unpacks, holding genres_original/
-    with pytest.raises(ConfigError, match=r"dataset.root: .* holds none of GTZAN's ten genre folders\. "
-                                          r"Did you mean '.*Data/genres_original'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dataset.root: .* holds none of GTZAN's ten genre folders\. "
+        r"Did you mean '.*Data/genres_original'\?",
+    ):
         _prepare(parent, tmp_path, tmp_path / "cache")
 
 
@@ -124,8 +131,7 @@ def test_missing_and_empty_genre_folders_and_merged_copies_are_one_line_errors(g
         _prepare(root, tmp_path, tmp_path / "cache")
 
 
-def test_missing_root_and_a_split_name_without_the_group_slash_are_one_line_errors(gtzan_trees,
-                                                                                 tmp_path: Path) -> None:
+def test_missing_root_and_a_split_name_without_the_group_slash_are_one_line_errors(gtzan_trees, tmp_path: Path) -> None:
     cfg = compose_run(["dataset=gtzan", *TINY], tmp_path, tmp_path / "cache")
     with pytest.raises(ConfigError, match=r"^dataset.root: is not set\. "):
         prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
@@ -137,7 +143,16 @@ def test_fault_filtered_split_refuses_a_dataset_that_is_not_gtzan(tmp_path: Path
     for genre in ("ambient", "polka"):
         for i in range(3):
             write_audio(tmp_path / "mine" / genre / f"take{i}.wav", tone(1.0, 8000, 300.0 + i), 8000, "WAV")
-    cfg = compose_run(["dataset=folder", f"dataset.root={tmp_path / 'mine'}", "dataset/split=fault_filtered",
-                       "dataset.sample_rate=8000", "dataset.clip_seconds=1"], tmp_path, tmp_path / "cache")
+    cfg = compose_run(
+        [
+            "dataset=folder",
+            f"dataset.root={tmp_path / 'mine'}",
+            "dataset/split=fault_filtered",
+            "dataset.sample_rate=8000",
+            "dataset.clip_seconds=1",
+        ],
+        tmp_path,
+        tmp_path / "cache",
+    )
     with pytest.raises(ConfigError, match=r"^dataset.split: none of the 6 files is named like a GTZAN clip"):
         prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)

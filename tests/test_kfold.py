@@ -13,17 +13,18 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from helpers import TINY_DEMO, compose_run
-from helpers.dataset_trees import FMATree, make_genre_folder
 from genre.data.prepare import prepare_data
 from genre.data.sources import AudioItem
 from genre.data.splits import KFoldSplit
+from helpers import TINY_DEMO, compose_run
+from helpers.dataset_trees import FMATree, make_genre_folder
 
 SIDES = ("train", "val", "test")
 
 
-def _folds(items: Sequence[AudioItem], folds: int, seed: int = 0, val: float = 0.2,
-           group: str | None = "group") -> list[list[str]]:
+def _folds(
+    items: Sequence[AudioItem], folds: int, seed: int = 0, val: float = 0.2, group: str | None = "group"
+) -> list[list[str]]:
     """Every fold's assignment of ``items``."""
     return [KFoldSplit(folds, fold, seed, val, group).assign(items) for fold in range(folds)]
 
@@ -95,8 +96,9 @@ def test_grouped_folds_keep_groups_on_one_side_with_an_honest_balance_bound() ->
             assert abs(_test_counts(items, assignment)[genre] - total / 4) <= max(1, largest[genre])
 
 
-@pytest.mark.parametrize("make,group", [(lambda: _items({"rock": 20, "jazz": 12, "pop": 9}), None),
-                                        (_artist_items, "group")])
+@pytest.mark.parametrize(
+    "make,group", [(lambda: _items({"rock": 20, "jazz": 12, "pop": 9}), None), (_artist_items, "group")]
+)
 def test_same_seed_same_folds_other_seed_other_folds(make, group: str | None) -> None:
     items = make()
     first = _folds(items, 3, seed=7, group=group)
@@ -119,26 +121,36 @@ def test_predefined_splits_are_ignored_and_ungrouped_clips_are_their_own_group()
     assert assignments == _folds(items, 3, group=None)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"folds": 1}, r"^folds: 1 is not a whole number of at least 2\. Use e\.g\. 5"),
-    ({"folds": 5, "fold": 5}, r"^fold: 5 is not in 0\.\.4\. Choose one of the 5 folds"),
-    ({"fold": -1}, r"^fold: -1 is not in 0\.\.4"),
-    ({"val": 0.0}, r"^val: 0\.0 is not a fraction in \(0, 1\)"),
-    ({"group": "artist"}, r"^group: 'artist' is not a field of the dataset's items \(group\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"folds": 1}, r"^folds: 1 is not a whole number of at least 2\. Use e\.g\. 5"),
+        ({"folds": 5, "fold": 5}, r"^fold: 5 is not in 0\.\.4\. Choose one of the 5 folds"),
+        ({"fold": -1}, r"^fold: -1 is not in 0\.\.4"),
+        ({"val": 0.0}, r"^val: 0\.0 is not a fraction in \(0, 1\)"),
+        ({"group": "artist"}, r"^group: 'artist' is not a field of the dataset's items \(group\)"),
+    ],
+)
 def test_bad_parameters_name_themselves(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         KFoldSplit(**kwargs)
 
 
 def test_impossible_splits_are_one_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"^folds: genre 'pop' has only 3 usable clip\(s\), fewer than folds=5, "
-                                         r".*Lower folds to at most 3 or add clips of 'pop'"):
+    with pytest.raises(
+        ValueError,
+        match=r"^folds: genre 'pop' has only 3 usable clip\(s\), fewer than folds=5, "
+        r".*Lower folds to at most 3 or add clips of 'pop'",
+    ):
         KFoldSplit(folds=5).assign(_items({"rock": 10, "pop": 3}))
-    few_artists = [AudioItem(p.path, p.label, group=f"artist {i % 3}") for i, p in
-                   enumerate(_items({"rock": 10, "pop": 10}))]
-    with pytest.raises(ValueError, match=r"^folds: the clips have only 3 distinct 'group' values, fewer than "
-                                         r"folds=5\. Lower folds or set group=null"):
+    few_artists = [
+        AudioItem(p.path, p.label, group=f"artist {i % 3}") for i, p in enumerate(_items({"rock": 10, "pop": 10}))
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"^folds: the clips have only 3 distinct 'group' values, fewer than "
+        r"folds=5\. Lower folds or set group=null",
+    ):
         KFoldSplit(folds=5, group="group").assign(few_artists)
     with pytest.raises(ValueError, match=r"^val: 0\.2 of the training folds needs 5 'group' groups, they have 2"):
         KFoldSplit(folds=3, val=0.2, group="group").assign(few_artists)
@@ -160,27 +172,39 @@ def test_on_the_demo_corpus(tmp_path: Path, cache_dir: Path) -> None:
     _check_partition(items, assignments)
     for assignment in assignments:
         assert set(_test_counts(items, assignment).values()) == {1}  # 4 clips per genre, 4 folds
-    data = prepare_data(compose_run([*overrides, "dataset.split.fold=1"], tmp_path, cache_dir).dataset,
-                        cache_dir, progress=False)
+    data = prepare_data(
+        compose_run([*overrides, "dataset.split.fold=1"], tmp_path, cache_dir).dataset, cache_dir, progress=False
+    )
     test = {Path(p).resolve() for p in data.splits["test"].paths}
     assert test == {Path(i.path).resolve() for i, side in zip(items, assignments[1]) if side == "test"}
 
 
 def test_on_the_fma_fixture_artists_never_straddle(fma_tree: FMATree, tmp_path: Path) -> None:
-    overrides = ["dataset=fma", f"dataset.metadata_root={fma_tree.metadata}", f"dataset.audio_root={fma_tree.audio}",
-                 "dataset.sample_rate=8000", "dataset.clip_seconds=10", "dataset/split=kfold",
-                 "dataset.split.folds=3", "dataset.split.val=0.5"]
+    overrides = [
+        "dataset=fma",
+        f"dataset.metadata_root={fma_tree.metadata}",
+        f"dataset.audio_root={fma_tree.audio}",
+        "dataset.sample_rate=8000",
+        "dataset.clip_seconds=10",
+        "dataset/split=kfold",
+        "dataset.split.folds=3",
+        "dataset.split.val=0.5",
+    ]
     cfg = compose_run(overrides, tmp_path, tmp_path / "cache")
     items = instantiate(cfg.dataset.source).items()
     # The fixture writes ('artist', 'id') = track id % 7, as tracks.csv's artist column.
     assert [item.group for item in items] == [f"artist {int(item.path.stem) % 7}" for item in items]
     by_track: dict[int, str] = {}
     for fold in range(3):
-        data = prepare_data(compose_run([*overrides, f"dataset.split.fold={fold}"], tmp_path,
-                                        tmp_path / "cache").dataset, tmp_path / "cache", progress=False)
+        data = prepare_data(
+            compose_run([*overrides, f"dataset.split.fold={fold}"], tmp_path, tmp_path / "cache").dataset,
+            tmp_path / "cache",
+            progress=False,
+        )
         artists = {side: {int(Path(p).stem) % 7 for p in clips.paths} for side, clips in data.splits.items()}
-        assert not (artists["train"] & artists["val"] or artists["train"] & artists["test"]
-                    or artists["val"] & artists["test"])
+        assert not (
+            artists["train"] & artists["val"] or artists["train"] & artists["test"] or artists["val"] & artists["test"]
+        )
         for path in data.splits["test"].paths:
             assert int(Path(path).stem) not in by_track
             by_track[int(Path(path).stem)] = f"fold {fold}"
@@ -197,8 +221,17 @@ def test_on_a_manifest_with_a_group_column(tmp_path: Path) -> None:
             rows.append(f"{file},{genre},{'' if (genre, i) == ('polka', 5) else f'{genre}-session{i // 2}'}")
     manifest = tmp_path / "list.csv"
     manifest.write_text("\n".join(rows) + "\n")
-    cfg = compose_run(["dataset=folder", f"dataset.manifest={manifest}", "dataset/split=kfold",
-                       "dataset.split.folds=3", "dataset.split.val=0.5"], tmp_path, tmp_path / "cache")
+    cfg = compose_run(
+        [
+            "dataset=folder",
+            f"dataset.manifest={manifest}",
+            "dataset/split=kfold",
+            "dataset.split.folds=3",
+            "dataset.split.val=0.5",
+        ],
+        tmp_path,
+        tmp_path / "cache",
+    )
     items = instantiate(cfg.dataset.source).items()
     assert Counter(item.group for item in items)[None] == 1 and len({i.group for i in items}) == 10
     assignments = _folds(items, 3, val=0.5)

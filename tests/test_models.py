@@ -183,8 +183,9 @@ def test_listconfig_hyperparameters_accepted() -> None:
         (ResNet, {"widths": [8, 16], "blocks_per_stage": [1]}),
     ],
 )
-def test_bad_hyperparameters_raise_value_error_naming_the_parameter(model_cls: type[GenreModel],
-                                                                    kwargs: dict[str, Any]) -> None:
+def test_bad_hyperparameters_raise_value_error_naming_the_parameter(
+    model_cls: type[GenreModel], kwargs: dict[str, Any]
+) -> None:
     # The library names its own parameter and the fix; the command line prefixes the config key.
     parameter = list(kwargs)[-1]
     with pytest.raises(ValueError, match=rf"^{parameter}: .+\. (Use|Give) "):
@@ -252,8 +253,9 @@ def test_readme_model_table_matches_the_models() -> None:
     assert set(rows) == {p.stem for p in _config_paths()}
     for name, counts in rows.items():
         cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
-        actual: list[int | None] = [hydra.utils.instantiate(cfg, n_bands=b, n_classes=6).n_parameters
-                                    for b in (12, 40, 128)]
+        actual: list[int | None] = [
+            hydra.utils.instantiate(cfg, n_bands=b, n_classes=6).n_parameters for b in (12, 40, 128)
+        ]
         if "freq_as_channel" in cfg:
             cfg.freq_as_channel = True
             actual.append(hydra.utils.instantiate(cfg, n_bands=128, n_classes=6).n_parameters)

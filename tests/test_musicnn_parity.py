@@ -91,7 +91,9 @@ def test_reproduces_the_original_extractor_given_its_float16_input(model):
     for layer, difference in worst.items():
         # Our mel and librosa's differ by ~1e-7, which now and then rounds to the next float16 (a step of
         # 4.9e-4 relative); bounded by one such step of the layer's scale (max_pool reaches 26-63 here).
-        scale = max(np.abs(REFERENCES[k]).max() for k in REFERENCES.files if k.startswith(f"{model}/extractor/{layer}/"))
+        scale = max(
+            np.abs(REFERENCES[k]).max() for k in REFERENCES.files if k.startswith(f"{model}/extractor/{layer}/")
+        )
         assert difference <= 4.9e-4 * scale, (layer, difference, scale)
 
 

@@ -24,26 +24,33 @@ def _script(name: str) -> Path:
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_console_script_prints_its_help(name: str, tmp_path: Path) -> None:
-    result = subprocess.run([str(_script(name)), "--help"], cwd=tmp_path, text=True, capture_output=True,
-                            timeout=120)
+    result = subprocess.run([str(_script(name)), "--help"], cwd=tmp_path, text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert SCRIPTS[name] in result.stdout
 
 
 def test_console_scripts_exit_with_mains_status(tmp_path: Path) -> None:
     # main() returns 2 for bad input; the wrapper must pass it on, not exit 0.
-    report = subprocess.run([str(_script("genre-report")), str(tmp_path / "missing")], cwd=tmp_path, text=True,
-                            capture_output=True, timeout=120)
+    report = subprocess.run(
+        [str(_script("genre-report")), str(tmp_path / "missing")],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert report.returncode == 2 and "sweep_dir" in report.stderr, report.stderr
     # The config tree comes from the installed package: an unknown option is reported from it.
-    prepare = subprocess.run([str(_script("genre-prepare")), "dataset=nope"], cwd=tmp_path, text=True,
-                             capture_output=True, timeout=120)
+    prepare = subprocess.run(
+        [str(_script("genre-prepare")), "dataset=nope"], cwd=tmp_path, text=True, capture_output=True, timeout=120
+    )
     assert prepare.returncode == 2 and "dataset/nope" in prepare.stderr, prepare.stderr
 
 
 def test_sweepers_are_found_by_hydra_from_the_installation(tmp_path: Path) -> None:
-    probe = ("from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
-             "print(sorted(p.__module__ + '.' + p.__name__ for p in Plugins.instance().discover(Sweeper)))")
+    probe = (
+        "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+        "print(sorted(p.__module__ + '.' + p.__name__ for p in Plugins.instance().discover(Sweeper)))"
+    )
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
     for name in ("hydra_plugins.genre_sweepers.GridSweeper", "hydra_plugins.genre_sweepers.OptunaSweeper"):

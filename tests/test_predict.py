@@ -36,15 +36,32 @@ def _test_clips(run_dir: Path, cache_dir: Path) -> list[Path]:
     return [Path(p) for p in prepare_data(config.dataset, cache_dir, progress=False).splits["test"].paths]
 
 
-def test_predicts_held_back_clips_with_the_runs_test_accuracy(trained_run: Path, cache_dir: Path,
-                                                              tmp_path: Path) -> None:
+def test_predicts_held_back_clips_with_the_runs_test_accuracy(
+    trained_run: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     clips = _test_clips(trained_run, cache_dir)
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt this is not audio")
     env = {**os.environ, "GENRE_CACHE": str(cache_dir)}
-    result = subprocess.run([sys.executable, "-m", "genre.predict", str(trained_run), *map(str, clips), str(broken),
-                             "--format", "json", "--top-k", "2"], cwd=REPO, env=env, text=True, capture_output=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genre.predict",
+            str(trained_run),
+            *map(str, clips),
+            str(broken),
+            "--format",
+            "json",
+            "--top-k",
+            "2",
+        ],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr  # some files skipped, the rest predicted
     assert f"skipped {broken}" in result.stderr and "Traceback" not in result.stderr
     predictions = json.loads(result.stdout)
@@ -57,8 +74,9 @@ def test_predicts_held_back_clips_with_the_runs_test_accuracy(trained_run: Path,
         assert len(probabilities) == 2 and probabilities[0] >= probabilities[1] > 0 and sum(probabilities) <= 1 + 1e-6
 
 
-def test_csv_table_folders_and_segments(trained_run: Path, cache_dir: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_csv_table_folders_and_segments(
+    trained_run: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     clips = _test_clips(trained_run, cache_dir)[:2]
     folder = tmp_path / "music" / "nested"
     folder.mkdir(parents=True)

@@ -19,11 +19,31 @@ from helpers import REPO, TINY_DEMO, run_cli
 # Dropout, SpecAugment, mixup and random gain all draw random numbers: the resumed run only matches
 # if every generator state, the data order and the crops are restored. 4 crops per clip in batches
 # of 4 give 12 steps per epoch, so a signal lands inside an epoch.
-ARGS = [*TINY_DEMO, "feature=mel", "model=cnn", "model.channels=[8,16]", "trainer.segment_seconds=1.0",
-        "trainer.crops_per_clip=4", "trainer.batch_size=4", "trainer.epochs=2", "trainer.progress=false",
-        "augment=[gain,specaugment,mixup]", "seed=5"]
-COMPARED = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss", "test/acc", "test/loss",
-            "test/segment_acc", "test/segment_loss", "train/loss", "train/acc")
+ARGS = [
+    *TINY_DEMO,
+    "feature=mel",
+    "model=cnn",
+    "model.channels=[8,16]",
+    "trainer.segment_seconds=1.0",
+    "trainer.crops_per_clip=4",
+    "trainer.batch_size=4",
+    "trainer.epochs=2",
+    "trainer.progress=false",
+    "augment=[gain,specaugment,mixup]",
+    "seed=5",
+]
+COMPARED = (
+    "val/acc",
+    "val/loss",
+    "val/segment_acc",
+    "val/segment_loss",
+    "test/acc",
+    "test/loss",
+    "test/segment_acc",
+    "test/segment_loss",
+    "train/loss",
+    "train/acc",
+)
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -37,8 +57,14 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
 
     interrupted = tmp_path / "interrupted"
     env = {**os.environ, "GENRE_CACHE": str(cache_dir), "HYDRA_FULL_ERROR": "0"}
-    process = subprocess.Popen([sys.executable, str(REPO / "run.py"), *ARGS, f"hydra.run.dir={interrupted}"],
-                               cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "run.py"), *ARGS, f"hydra.run.dir={interrupted}"],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # last.pt first appears at the end of epoch 1; epoch 2's twelve steps start right after it.
     deadline = time.monotonic() + 300
     while not (interrupted / "last.pt").exists():

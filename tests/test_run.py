@@ -48,28 +48,33 @@ def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path
 def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> None:
     results = []
     for name in ("a", "b"):
-        cfg = compose_run(["feature=mel", "model=cnn", *TINY_RUN, "trainer.epochs=2", "seed=7"],
-                          tmp_path / name, cache_dir)
+        cfg = compose_run(
+            ["feature=mel", "model=cnn", *TINY_RUN, "trainer.epochs=2", "seed=7"], tmp_path / name, cache_dir
+        )
         run_experiment(cfg)
         results.append(json.loads((tmp_path / name / "metrics.json").read_text()))
     for key in ("val/acc", "val/loss", "test/acc", "test/loss", "train/loss"):
         assert results[0][key] == results[1][key], key
 
 
-@pytest.mark.parametrize("args,expected", [
-    ([*TINY_DEMO, "feature=nope"], "Could not find 'feature/nope'"),
-    ([*TINY_DEMO, "model=transformerxl"], "Could not find 'model/transformerxl'"),
-    (["dataset=folder", "dataset.root=/does/not/exist"], "dataset.root: '/does/not/exist' is not a directory"),
-    ([*TINY_DEMO, "trainer.segment_seconds=10"], "trainer.segment_seconds: 10 s is longer than the 4.0 s clips"),
-    ([*TINY_DEMO, "objective=test/acc"], "objective: 'test/acc' is not one of"),
-    # Library ValueErrors from objects the run builds itself (outside instantiate) name their config key too.
-    ([*TINY_DEMO, "scheduler=exponential", "scheduler.gamma=2"], "scheduler.gamma: 2"),
-    ([*TINY_DEMO, "trainer.early_stopping.patience=0"], "trainer.early_stopping.patience: 0"),
-    ([*TINY_DEMO, "trainer.device=tpu9"], "trainer.device: "),
-])
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ([*TINY_DEMO, "feature=nope"], "Could not find 'feature/nope'"),
+        ([*TINY_DEMO, "model=transformerxl"], "Could not find 'model/transformerxl'"),
+        (["dataset=folder", "dataset.root=/does/not/exist"], "dataset.root: '/does/not/exist' is not a directory"),
+        ([*TINY_DEMO, "trainer.segment_seconds=10"], "trainer.segment_seconds: 10 s is longer than the 4.0 s clips"),
+        ([*TINY_DEMO, "objective=test/acc"], "objective: 'test/acc' is not one of"),
+        # Library ValueErrors from objects the run builds itself (outside instantiate) name their config key too.
+        ([*TINY_DEMO, "scheduler=exponential", "scheduler.gamma=2"], "scheduler.gamma: 2"),
+        ([*TINY_DEMO, "trainer.early_stopping.patience=0"], "trainer.early_stopping.patience: 0"),
+        ([*TINY_DEMO, "trainer.device=tpu9"], "trainer.device: "),
+    ],
+)
 @pytest.mark.slow
-def test_bad_input_is_a_clear_error_not_a_traceback(args: list[str], expected: str, tmp_path: Path,
-                                                     cache_dir: Path) -> None:
+def test_bad_input_is_a_clear_error_not_a_traceback(
+    args: list[str], expected: str, tmp_path: Path, cache_dir: Path
+) -> None:
     result = run_cli([*TINY_TRAINING, *args], tmp_path, cache_dir, check=False)
     assert result.returncode != 0
     assert expected in result.stderr

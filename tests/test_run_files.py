@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import run_cli
 from genre.predict import main as predict_main
 from genre.run_files import (
     CHECKPOINT_VERSION,
@@ -19,6 +18,7 @@ from genre.run_files import (
     Position,
     RunMetrics,
 )
+from helpers import run_cli
 
 
 class _Payload:
@@ -27,7 +27,7 @@ class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker
 
-    def __reduce__(self):  # noqa: ANN204 - pickle protocol
+    def __reduce__(self):
         return (open, (str(self.marker), "w"))
 
 
@@ -38,14 +38,25 @@ def _crafted(path: Path, marker: Path) -> Path:
 
 
 def _checkpoint() -> Checkpoint:
-    return Checkpoint(config={"model": {"_target_": "x"}, "seed": 1}, labels=["blues", "rock"], audio_cache="abc",
-                      model={"w": torch.randn(3, 2)}, features={"mean": torch.zeros(4, 1)},
-                      optimizer={"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]},
-                      schedule={"steps": 3}, scaler={}, step=7, position=Position(epoch=2, batch=1, loss_sum=0.5,
-                                                                                 correct=3, seen=4),
-                      early_stopping={"best": 0.5}, history=[{"epoch": 1, "val/acc": 0.5}],
-                      rng=[{"torch": torch.get_rng_state(), "python": (3, (1, 2), None)}], train_seconds=1.5,
-                      world_size=1, epoch=1, metrics={"val/acc": 0.5})
+    return Checkpoint(
+        config={"model": {"_target_": "x"}, "seed": 1},
+        labels=["blues", "rock"],
+        audio_cache="abc",
+        model={"w": torch.randn(3, 2)},
+        features={"mean": torch.zeros(4, 1)},
+        optimizer={"state": {}, "param_groups": [{"lr": 0.1, "params": [0]}]},
+        schedule={"steps": 3},
+        scaler={},
+        step=7,
+        position=Position(epoch=2, batch=1, loss_sum=0.5, correct=3, seen=4),
+        early_stopping={"best": 0.5},
+        history=[{"epoch": 1, "val/acc": 0.5}],
+        rng=[{"torch": torch.get_rng_state(), "python": (3, (1, 2), None)}],
+        train_seconds=1.5,
+        world_size=1,
+        epoch=1,
+        metrics={"val/acc": 0.5},
+    )
 
 
 def test_checkpoint_round_trips_through_weights_only_load(tmp_path: Path) -> None:
@@ -114,11 +125,24 @@ def test_resume_refuses_a_crafted_checkpoint_in_one_line(tmp_path: Path, cache_d
 
 
 def _metrics() -> RunMetrics:
-    return RunMetrics(scores={"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75}, objective="val/loss",
-                      objective_mode="min", best_epoch=3, epochs=4, epochs_run=4, stopped_early=False, n_parameters=10,
-                      train_seconds=2.0, labels=["a", "b"], n_clips={"train": 4, "val": 2, "test": 2}, skipped=0,
-                      aggregate="mean", world_size=1, resumed=False,
-                      perf={"perf/clips_per_second": 100.0, "perf/data_wait_fraction": 0.25})
+    return RunMetrics(
+        scores={"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75},
+        objective="val/loss",
+        objective_mode="min",
+        best_epoch=3,
+        epochs=4,
+        epochs_run=4,
+        stopped_early=False,
+        n_parameters=10,
+        train_seconds=2.0,
+        labels=["a", "b"],
+        n_clips={"train": 4, "val": 2, "test": 2},
+        skipped=0,
+        aggregate="mean",
+        world_size=1,
+        resumed=False,
+        perf={"perf/clips_per_second": 100.0, "perf/data_wait_fraction": 0.25},
+    )
 
 
 def test_run_metrics_round_trip_and_objective(tmp_path: Path) -> None:

@@ -14,20 +14,43 @@ def _job(sweep: Path, num: int, lr: str, scores: dict[str, float], objective: st
     run_dir = sweep / str(num)
     (run_dir / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create([f"optimizer.lr={lr}"]), run_dir / ".hydra" / "overrides.yaml")
-    OmegaConf.save(OmegaConf.create({"hydra": {"job": {"num": num}, "runtime": {"choices": {"model": "cnn"}}}}),
-                   run_dir / ".hydra" / "hydra.yaml")
-    OmegaConf.save(OmegaConf.create({"objective": objective, "objective_mode": mode}), run_dir / ".hydra" / "config.yaml")
-    RunMetrics(scores=scores, objective=objective, objective_mode=mode, best_epoch=1, epochs=2, epochs_run=2,
-               stopped_early=False, n_parameters=5, train_seconds=1.0, labels=["a", "b"],
-               n_clips={"train": 2, "val": 2, "test": 2}, skipped=0, aggregate="mean", world_size=1,
-               resumed=False).write(run_dir)
+    OmegaConf.save(
+        OmegaConf.create({"hydra": {"job": {"num": num}, "runtime": {"choices": {"model": "cnn"}}}}),
+        run_dir / ".hydra" / "hydra.yaml",
+    )
+    OmegaConf.save(
+        OmegaConf.create({"objective": objective, "objective_mode": mode}), run_dir / ".hydra" / "config.yaml"
+    )
+    RunMetrics(
+        scores=scores,
+        objective=objective,
+        objective_mode=mode,
+        best_epoch=1,
+        epochs=2,
+        epochs_run=2,
+        stopped_early=False,
+        n_parameters=5,
+        train_seconds=1.0,
+        labels=["a", "b"],
+        n_clips={"train": 2, "val": 2, "test": 2},
+        skipped=0,
+        aggregate="mean",
+        world_size=1,
+        resumed=False,
+    ).write(run_dir)
 
 
 def test_summary_ranks_by_the_configured_objective_and_shows_it(tmp_path: Path) -> None:
     # val/acc would rank job 0 first; the runs' objective (val/segment_loss, lower is better) ranks job 1 first.
     for num, lr, acc, segment_loss in ((0, "0.1", 0.9, 0.8), (1, "0.01", 0.5, 0.2), (2, "0.001", 0.7, 0.5)):
-        _job(tmp_path, num, lr, {"val/acc": acc, "val/segment_loss": segment_loss, "test/acc": acc},
-             "val/segment_loss", "min")
+        _job(
+            tmp_path,
+            num,
+            lr,
+            {"val/acc": acc, "val/segment_loss": segment_loss, "test/acc": acc},
+            "val/segment_loss",
+            "min",
+        )
     summary = summarise_sweep(tmp_path)
     assert list(summary.frame["job"]) == [1, 2, 0]
     header = summary.table.splitlines()[2]

@@ -19,15 +19,18 @@ SEARCHED_FEATURES = ("midi", "chroma", "mel", "mfcc")
 
 def _choices(expression: str) -> list[str]:
     assert expression.startswith("choice(") and expression.endswith(")"), expression
-    return [item.strip() for item in expression[len("choice("):-1].split(",")]
+    return [item.strip() for item in expression[len("choice(") : -1].split(",")]
 
 
 def test_default_sweeper_is_the_failure_tolerant_grid_with_summary_callbacks() -> None:
     cfg = compose_config([])
     assert cfg.hydra.sweeper._target_ == "hydra_plugins.genre_sweepers.GridSweeper"
     targets = {node._target_ for node in cfg.hydra.callbacks.values()}
-    assert {"genre.sweeps.callbacks.JobStatusRecorder", "genre.sweeps.callbacks.SweepSummary",
-            "genre.sweeps.callbacks.JobEnvironment"} <= targets
+    assert {
+        "genre.sweeps.callbacks.JobStatusRecorder",
+        "genre.sweeps.callbacks.SweepSummary",
+        "genre.sweeps.callbacks.JobEnvironment",
+    } <= targets
 
 
 @pytest.mark.parametrize("mode,direction", [("max", "maximize"), ("min", "minimize")])
@@ -40,8 +43,15 @@ def test_optuna_preset_stores_the_study_by_name_and_follows_the_objective(mode: 
     assert sweeper.sampler._target_ == "genre.sweeps.sampler.TrialSeededTPESampler"
     assert sweeper.sampler.seed == cfg.seed
     assert 0.0 < sweeper.max_failure_rate < 1.0
-    assert set(sweeper.params) >= {"feature", "model", "optimizer.lr", "optimizer.weight_decay", "model.dropout",
-                                   "trainer.batch_size", "feature.transform.hop_length"}
+    assert set(sweeper.params) >= {
+        "feature",
+        "model",
+        "optimizer.lr",
+        "optimizer.weight_decay",
+        "model.dropout",
+        "trainer.batch_size",
+        "feature.transform.hop_length",
+    }
     assert "log" in sweeper.params["optimizer.lr"]
 
 
@@ -94,9 +104,11 @@ def test_failure_budget_rejects_rates_outside_zero_to_one() -> None:
 
 def _sample(study: optuna.Study) -> dict:
     trial = study.ask()
-    params = {"lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
-              "feature": trial.suggest_categorical("feature", ["midi", "chroma", "mel", "mfcc"]),
-              "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
+    params = {
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "feature": trial.suggest_categorical("feature", ["midi", "chroma", "mel", "mfcc"]),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+    }
     study.tell(trial, 0.5)
     return params
 
@@ -104,8 +116,10 @@ def _sample(study: optuna.Study) -> dict:
 def _shared_workers(sampler_class) -> tuple[list[dict], list[dict]]:
     """Two workers (their own sampler, same seed) taking turns on one study, as processes sharing a URL do."""
     storage = optuna.storages.InMemoryStorage()
-    studies = [optuna.create_study(study_name="shared", storage=storage, load_if_exists=True,
-                                   sampler=sampler_class(seed=7)) for _ in range(2)]
+    studies = [
+        optuna.create_study(study_name="shared", storage=storage, load_if_exists=True, sampler=sampler_class(seed=7))
+        for _ in range(2)
+    ]
     first, second = [], []
     for _ in range(3):
         first.append(_sample(studies[0]))
@@ -129,8 +143,9 @@ def test_trial_seeded_tpe_gives_workers_different_trials_and_stays_reproducible(
 
 
 @pytest.mark.parametrize("make_dir,expected", [(False, "is not a directory"), (True, "no job dirs")])
-def test_report_on_a_wrong_dir_is_a_one_line_error(make_dir: bool, expected: str, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_report_on_a_wrong_dir_is_a_one_line_error(
+    make_dir: bool, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from genre.report import main
 
     target = tmp_path / "multirun"
@@ -141,10 +156,10 @@ def test_report_on_a_wrong_dir_is_a_one_line_error(make_dir: bool, expected: str
     assert error.startswith("error: sweep_dir: ") and expected in error and error.count("\n") == 1
 
 
-@pytest.mark.parametrize("device,num,expected", [("auto", 4, 1), ("cuda", 2, 2), ("cuda:0", 4, None),
-                                                 ("cpu", 4, None)])
-def test_job_environment_spreads_jobs_over_visible_gpus(device: str, num: int, expected: int | None,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("device,num,expected", [("auto", 4, 1), ("cuda", 2, 2), ("cuda:0", 4, None), ("cpu", 4, None)])
+def test_job_environment_spreads_jobs_over_visible_gpus(
+    device: str, num: int, expected: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
     from genre.sweeps.callbacks import JobEnvironment
@@ -153,8 +168,9 @@ def test_job_environment_spreads_jobs_over_visible_gpus(device: str, num: int, e
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
     monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
-    config = OmegaConf.create({"trainer": {"device": device},
-                               "hydra": {"job": {"num": num}, "launcher": {"n_jobs": 3}}})
+    config = OmegaConf.create(
+        {"trainer": {"device": device}, "hydra": {"job": {"num": num}, "launcher": {"n_jobs": 3}}}
+    )
     JobEnvironment().on_job_start(config)
     assert chosen == ([] if expected is None else [expected])
 
@@ -190,14 +206,33 @@ def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
         fake.write_text(f"#!/bin/sh\n{body}\n")
         fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HYDRA_FULL_ERROR": "0"}
-    result = subprocess.run([sys.executable, str(RUN_PY), "-m", "hydra/launcher=slurm",
-                             "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=600", "model=cnn,crnn",
-                             f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path, env=env, text=True,
-                            capture_output=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(RUN_PY),
+            "-m",
+            "hydra/launcher=slurm",
+            "hydra.launcher.partition=gpu",
+            "hydra.launcher.timeout_min=600",
+            "model=cnn,crnn",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert result.returncode != 0  # the stand-in refuses the job
     script = (tmp_path / "submitted.sh").read_text()
-    for directive in ("--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=8", "--mem=32GB", "--time=600",
-                      "--array=0-1%2"):
+    for directive in (
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--cpus-per-task=8",
+        "--mem=32GB",
+        "--time=600",
+        "--array=0-1%2",
+    ):
         assert f"#SBATCH {directive}" in script, (directive, script)
 
 

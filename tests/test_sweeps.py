@@ -32,8 +32,13 @@ METRICS = ("val/acc", "val/loss", "test/acc", "test/loss")
 CHEAP_SEARCH = ["model=cnn", "feature=choice(mel,mfcc)", *TINY_RUN]
 
 
-def _sweep(args: list[str], cwd: Path, cache: Path, name: str = "sweep", check: bool = True,
-           ) -> tuple[subprocess.CompletedProcess, Path]:
+def _sweep(
+    args: list[str],
+    cwd: Path,
+    cache: Path,
+    name: str = "sweep",
+    check: bool = True,
+) -> tuple[subprocess.CompletedProcess, Path]:
     sweep_dir = cwd / name
     return run_cli(["-m", *args, f"hydra.sweep.dir={sweep_dir}"], cwd, cache, check=check), sweep_dir
 
@@ -65,8 +70,9 @@ def _is_png(path: Path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
-def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(tmp_path: Path, cache_dir: Path,
-                                                                 capsys: pytest.CaptureFixture) -> None:
+def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
     result, sweep = _sweep(["feature=mel,chroma", "model=cnn,fcn", *TINY_RUN], tmp_path, cache_dir)
     jobs = _job_dirs(sweep)
     assert len(jobs) == 4
@@ -97,8 +103,11 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(tmp_path: Path, 
     # `tensorboard --logdir <sweep dir>` finds every job in HPARAMS with its swept values and metrics.
     mux = EventMultiplexer().AddRunsFromDirectory(str(sweep))
     mux.Reload()
-    sessions = {run: tags for run, tags in mux.PluginRunToTagToContent("hparams").items()
-                if "_hparams_/session_start_info" in tags}
+    sessions = {
+        run: tags
+        for run, tags in mux.PluginRunToTagToContent("hparams").items()
+        if "_hparams_/session_start_info" in tags
+    }
     assert len(sessions) == 4
     for run, tags in sessions.items():
         run_dir = sweep / Path(run).parts[0]
@@ -120,10 +129,23 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(tmp_path: Path, 
 
 def test_report_marks_a_job_killed_midway(tmp_path: Path, cache_dir: Path) -> None:
     sweep = tmp_path / "sweep"
-    command = [sys.executable, str(REPO / "run.py"), "-m", *TINY_RUN, "model=cnn", "trainer.epochs=1,500",
-               f"hydra.sweep.dir={sweep}"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=_env(cache_dir), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        str(REPO / "run.py"),
+        "-m",
+        *TINY_RUN,
+        "model=cnn",
+        "trainer.epochs=1,500",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=_env(cache_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         # Kill the sweep once its second (long) job has finished an epoch.
@@ -134,8 +156,9 @@ def test_report_marks_a_job_killed_midway(tmp_path: Path, cache_dir: Path) -> No
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-    report = subprocess.run([sys.executable, "-m", "genre.report", str(sweep)], cwd=REPO, text=True,
-                            capture_output=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "genre.report", str(sweep)], cwd=REPO, text=True, capture_output=True, timeout=120
+    )
     assert report.returncode == 0, report.stderr
     summary = pd.read_csv(sweep / "summary.csv").set_index("job")
     assert summary.loc[0, "status"] == "completed"
@@ -149,8 +172,11 @@ def test_report_marks_a_job_killed_midway(tmp_path: Path, cache_dir: Path) -> No
 def test_grid_sweep_goes_on_past_failed_jobs_and_records_why(tmp_path: Path, cache_dir: Path) -> None:
     # Jobs 0 and 1 raise while building the model (dropout 2.0), job 2's loss becomes NaN in epoch 2
     # (lr 1e30), job 3 trains.
-    result, sweep = _sweep([*TINY_RUN, "model=cnn", "trainer.epochs=2", "model.dropout=2.0,0.3",
-                            "optimizer.lr=1e30,1e-3"], tmp_path, cache_dir)
+    result, sweep = _sweep(
+        [*TINY_RUN, "model=cnn", "trainer.epochs=2", "model.dropout=2.0,0.3", "optimizer.lr=1e30,1e-3"],
+        tmp_path,
+        cache_dir,
+    )
     summary = pd.read_csv(sweep / "summary.csv").set_index("job")
     assert list(summary.loc[[0, 1, 2, 3], "status"]) == ["failed", "failed", "failed", "completed"]
     assert summary.loc[0, "error"].startswith("InstantiationException") and "model.dropout" in summary.loc[0, "error"]
@@ -190,15 +216,28 @@ def test_optuna_records_a_nan_trial_as_failed_and_goes_on(tmp_path: Path, cache_
     # Two trials queued in the study before the search (as a user would queue known configurations):
     # after one step at lr 1e30 the validation loss is NaN; the second trial trains.
     (tmp_path / "optuna").mkdir()
-    study = optuna.create_study(study_name=STUDY, storage=f"sqlite:///{tmp_path / 'optuna' / STUDY}.db",
-                                direction="maximize")
+    study = optuna.create_study(
+        study_name=STUDY, storage=f"sqlite:///{tmp_path / 'optuna' / STUDY}.db", direction="maximize"
+    )
     for lr in (1e30, 1e-3):
         study.enqueue_trial({"optimizer.lr": lr})
-    result, sweep = _sweep(["hparams_search=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.params=null",
-                            *TINY_RUN, "model=cnn", "optimizer.lr=tag(log,interval(1e-4,1e31))"], tmp_path, cache_dir)
+    result, sweep = _sweep(
+        [
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.params=null",
+            *TINY_RUN,
+            "model=cnn",
+            "optimizer.lr=tag(log,interval(1e-4,1e31))",
+        ],
+        tmp_path,
+        cache_dir,
+    )
     trials = _study(tmp_path).trials
-    assert [(t.params["optimizer.lr"], t.state) for t in trials] == [(1e30, TrialState.FAIL),
-                                                                     (1e-3, TrialState.COMPLETE)]
+    assert [(t.params["optimizer.lr"], t.state) for t in trials] == [
+        (1e30, TrialState.FAIL),
+        (1e-3, TrialState.COMPLETE),
+    ]
     summary = pd.read_csv(sweep / "summary.csv").set_index("job")
     assert summary.loc[0, "status"] == "failed"
     assert summary.loc[0, "error"].startswith("FloatingPointError: non-finite final metrics")
@@ -212,16 +251,25 @@ def test_optuna_records_a_nan_trial_as_failed_and_goes_on(tmp_path: Path, cache_
 
 def test_optuna_stops_once_more_than_max_failure_rate_of_trials_fail(tmp_path: Path, cache_dir: Path) -> None:
     # Every trial raises (dropout 2.0): with max_failure_rate=0.5 of 4 trials, the third failure stops it.
-    result, _ = _sweep(["hparams_search=optuna", "hydra.sweeper.n_trials=4", "model.dropout=2.0", *CHEAP_SEARCH],
-                       tmp_path, cache_dir, check=False)
+    result, _ = _sweep(
+        ["hparams_search=optuna", "hydra.sweeper.n_trials=4", "model.dropout=2.0", *CHEAP_SEARCH],
+        tmp_path,
+        cache_dir,
+        check=False,
+    )
     assert result.returncode != 0
     assert "max_failure_rate=0.5" in result.stdout + result.stderr
     assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL] * 3
 
 
-@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                                      ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1",
-                                       "hydra.launcher.timeout_min=10"]], ids=["joblib", "submitit_local"])
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        ["hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10"],
+    ],
+    ids=["joblib", "submitit_local"],
+)
 def test_parallel_launchers_leave_two_complete_runs(launcher: list[str], tmp_path: Path, cache_dir: Path) -> None:
     _, sweep = _sweep([*launcher, "model=cnn", "feature=mel,mfcc", *TINY_RUN], tmp_path, cache_dir)
     jobs = _job_dirs(sweep)
@@ -251,12 +299,19 @@ def postgres_url() -> Iterator[str]:
 
     # Not under pytest's tmp dir: as root the server runs as `postgres`, which cannot enter root's 0700 dirs.
     state = Path(tempfile.mkdtemp(prefix="genre-pg-"))
-    started = subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "start", str(state)], text=True,
-                             capture_output=True, env={**os.environ, "POSTGRES_INSTALL": "no"}, timeout=120)
+    started = subprocess.run(
+        ["bash", str(REPO / ".ci" / "postgres.sh"), "start", str(state)],
+        text=True,
+        capture_output=True,
+        env={**os.environ, "POSTGRES_INSTALL": "no"},
+        timeout=120,
+    )
     if started.returncode != 0:
         subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "stop", str(state)], capture_output=True)
-        pytest.skip("no PostgreSQL server: set GENRE_TEST_POSTGRES_URL, or run `make test`, which installs and "
-                    f"starts one ({started.stderr.strip().splitlines()[-1] if started.stderr.strip() else 'failed'})")
+        pytest.skip(
+            "no PostgreSQL server: set GENRE_TEST_POSTGRES_URL, or run `make test`, which installs and "
+            f"starts one ({started.stderr.strip().splitlines()[-1] if started.stderr.strip() else 'failed'})"
+        )
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
@@ -264,16 +319,28 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_two_sweep_processes_share_one_postgres_study_without_running_a_trial_twice(
-        postgres_url: str, tmp_path: Path, cache_dir: Path) -> None:
+    postgres_url: str, tmp_path: Path, cache_dir: Path
+) -> None:
     study_name = f"shared-{os.getpid()}-{time.time_ns()}"
     workers = []
     for index in range(2):
-        command = [sys.executable, str(REPO / "run.py"), "-m", "hparams_search=optuna", *CHEAP_SEARCH,
-                   f"hydra.sweeper.storage={postgres_url}", f"hydra.sweeper.study_name={study_name}",
-                   "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=1",
-                   f"hydra.sweep.dir={tmp_path / f'worker{index}'}"]
-        workers.append(subprocess.Popen(command, cwd=tmp_path, env=_env(cache_dir), text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        command = [
+            sys.executable,
+            str(REPO / "run.py"),
+            "-m",
+            "hparams_search=optuna",
+            *CHEAP_SEARCH,
+            f"hydra.sweeper.storage={postgres_url}",
+            f"hydra.sweeper.study_name={study_name}",
+            "hydra.sweeper.n_trials=2",
+            "hydra.sweeper.n_jobs=1",
+            f"hydra.sweep.dir={tmp_path / f'worker{index}'}",
+        ]
+        workers.append(
+            subprocess.Popen(
+                command, cwd=tmp_path, env=_env(cache_dir), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+        )
     for worker in workers:
         output, _ = worker.communicate(timeout=600)
         assert worker.returncode == 0, output[-3000:]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tf_bundle import write_bundle
 
 from genre.pretrained.musicnn import model_tensor_names
 from genre.pretrained.tf_checkpoint import CheckpointFormatError, TFCheckpoint
+from tf_bundle import write_bundle
 
 
 def _known_tensors() -> dict[str, np.ndarray]:

@@ -21,13 +21,13 @@ from genre.features.spectral import MelSpectrogram
 from genre.models.linear import LinearBaseline
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint
 from genre.training.device import resolve_precision
+from genre.training.distributed import DistContext
 from genre.training.early_stopping import EarlyStopping
 from genre.training.interrupt import StopRequest
 from genre.training.loaders import eval_loader, train_loader
 from genre.training.schedules import warmup_cosine
 from genre.training.seeding import restore_rng_state, seed_everything
 from genre.training.trainer import RunIdentity, Trainer
-from genre.training.distributed import DistContext
 
 SAMPLE_RATE = 8000
 SAMPLES = 2048
@@ -67,9 +67,20 @@ def _trainer(stop: StopRequest | None = None, epochs: int = 4) -> tuple[Trainer,
     model = LinearBaseline(n_bands=features.n_bands, n_classes=CLASSES)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
     schedule = warmup_cosine(optimizer, epochs=epochs, steps_per_epoch=6)
-    trainer = Trainer(model, features, optimizer, schedule, device=CPU, precision=resolve_precision("32", CPU),
-                      loss_fn=nn.CrossEntropyLoss(), augment=Augmentations([], CLASSES), segment_samples=1024,
-                      aggregate="mean", progress=False, stop=stop)
+    trainer = Trainer(
+        model,
+        features,
+        optimizer,
+        schedule,
+        device=CPU,
+        precision=resolve_precision("32", CPU),
+        loss_fn=nn.CrossEntropyLoss(),
+        augment=Augmentations([], CLASSES),
+        segment_samples=1024,
+        aggregate="mean",
+        progress=False,
+        stop=stop,
+    )
     if isinstance(stop, _StopAfter):
         stop.trainer = trainer
     return trainer, EarlyStopping(name="val/loss", mode="min")
@@ -123,8 +134,9 @@ def test_interrupted_fit_continued_from_last_pt_matches_an_uninterrupted_one(tmp
     tracker.load_state_dict(saved.early_stopping)
     restore_rng_state(saved.rng[0], CPU)
     train, val = _loaders()
-    result = resumed.fit(train, val, epochs=4, tracker=tracker, run_dir=tmp_path / "run", identity=IDENTITY,
-                         resume=saved)
+    result = resumed.fit(
+        train, val, epochs=4, tracker=tracker, run_dir=tmp_path / "run", identity=IDENTITY, resume=saved
+    )
     assert [entry["epoch"] for entry in result.history] == [1, 2, 3, 4]
     for name, tensor in reference.module.state_dict().items():
         assert torch.equal(tensor, resumed.module.state_dict()[name]), name

@@ -4,6 +4,7 @@ stopping, augmentation and the resumable sampler."""
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ CONF = CONFIG_DIR
 
 
 # --- segments and clip-level aggregation ---------------------------------------------------------------
+
 
 def test_split_segments_is_consecutive_and_drops_the_remainder() -> None:
     audio = torch.arange(2 * 10, dtype=torch.float32).reshape(2, 10)
@@ -46,8 +48,7 @@ def test_mean_and_vote_can_disagree() -> None:
 
 def test_summarize_reports_clip_and_segment_levels() -> None:
     # Clip 0 (target 0): segments right, right, wrong -> clip right. Clip 1 (target 1): wrong, wrong, right.
-    logits = torch.tensor([[[2.0, 0.0], [2.0, 0.0], [0.0, 1.0]],
-                           [[2.0, 0.0], [2.0, 0.0], [0.0, 1.0]]])
+    logits = torch.tensor([[[2.0, 0.0], [2.0, 0.0], [0.0, 1.0]], [[2.0, 0.0], [2.0, 0.0], [0.0, 1.0]]])
     targets = torch.tensor([0, 1])
     mean = summarize(logits, targets, "mean")
     assert mean.acc == 0.5 and mean.segment_acc == pytest.approx(3 / 6)
@@ -61,8 +62,9 @@ def test_summarize_reports_clip_and_segment_levels() -> None:
 SCHEDULERS = sorted(p.stem for p in (CONF / "scheduler").glob("*.yaml"))
 
 
-def _lrs(name: str, epochs: int = 6, steps: int = 10, objective: list[float] | None = None,
-         **overrides: float) -> list[float]:
+def _lrs(
+    name: str, epochs: int = 6, steps: int = 10, objective: list[float] | None = None, **overrides: float
+) -> list[float]:
     cfg = OmegaConf.load(CONF / "scheduler" / f"{name}.yaml")
     if "mode" in cfg:
         cfg.mode = "max"
@@ -81,7 +83,9 @@ def _lrs(name: str, epochs: int = 6, steps: int = 10, objective: list[float] | N
 
 
 def test_every_scheduler_named_in_the_issue_has_a_config() -> None:
-    assert {"none", "cosine", "cosine_restarts", "linear", "exponential", "step", "plateau", "onecycle"} <= set(SCHEDULERS)
+    assert {"none", "cosine", "cosine_restarts", "linear", "exponential", "step", "plateau", "onecycle"} <= set(
+        SCHEDULERS
+    )
 
 
 @pytest.mark.parametrize("name", SCHEDULERS)
@@ -89,9 +93,9 @@ def test_optional_warmup_ramps_linearly(name: str) -> None:
     lrs = _lrs(name, warmup_epochs=1.0, warmup_start_factor=0.1)
     assert lrs[0] == pytest.approx(0.1, rel=1e-6)
     ramp = lrs[:11]
-    assert all(b > a for a, b in zip(ramp, ramp[1:])), ramp
+    assert all(b > a for a, b in pairwise(ramp)), ramp
     if name != "onecycle":  # OneCycleLR's own warm-up follows anneal_strategy (cos by default)
-        steps = [b - a for a, b in zip(ramp, ramp[1:])]
+        steps = [b - a for a, b in pairwise(ramp)]
         assert max(steps) == pytest.approx(min(steps), rel=1e-6), steps
     assert max(lrs) == pytest.approx(1.0, rel=1e-6)
 
@@ -128,6 +132,7 @@ def test_plateau_follows_the_objective_mode() -> None:
 
 # --- weight decay, early stopping -----------------------------------------------------------------------
 
+
 def test_weight_decay_spares_biases_and_norms() -> None:
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(3))
     model(torch.randn(2, 1, 5, 5))
@@ -153,6 +158,7 @@ def test_early_stopping_counts_epochs_without_improvement() -> None:
 
 
 # --- augmentation ---------------------------------------------------------------------------------------
+
 
 class _Identity(nn.Module):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -207,6 +213,7 @@ def test_augment_configs_instantiate(option: str) -> None:
 
 # --- sampler --------------------------------------------------------------------------------------------
 
+
 def test_epoch_sampler_order_depends_on_seed_and_epoch_and_can_start_midway() -> None:
     data = list(range(20))
     sampler = EpochSampler(data, num_replicas=1, rank=0, seed=3)
@@ -226,6 +233,7 @@ def test_epoch_sampler_order_depends_on_seed_and_epoch_and_can_start_midway() ->
 
 
 # --- interruption ---------------------------------------------------------------------------------------
+
 
 def test_stop_request_records_signals_and_a_second_ctrl_c_stops_at_once() -> None:
     import os

@@ -10,14 +10,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from helpers import TINY_DEMO, compose_run, run_cli
 from omegaconf import OmegaConf
+
+from helpers import TINY_DEMO, compose_run, run_cli
 
 pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
 
 # musicnn reads 3-s patches: the tiny corpus's 4-s clips hold one, training and evaluation crops are 3 s.
-PROBE = [*TINY_DEMO, "feature=musicnn", "trainer.segment_seconds=3.0", "trainer.epochs=2", "trainer.batch_size=8",
-         "trainer.progress=false"]
+PROBE = [
+    *TINY_DEMO,
+    "feature=musicnn",
+    "trainer.segment_seconds=3.0",
+    "trainer.epochs=2",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+]
 
 
 def _metrics(run_dir: Path) -> dict:
@@ -51,8 +58,11 @@ def test_linear_and_mlp_probes_share_one_embedding_cache_and_predict(tmp_path: P
 @pytest.mark.slow
 def test_sweep_mel_and_musicnn_with_cnn_and_mlp_ends_with_its_summary(tmp_path: Path, cache_dir: Path) -> None:
     sweep = tmp_path / "sweep"
-    run_cli(["-m", *PROBE, "trainer.epochs=1", "feature=mel,musicnn", "model=cnn,mlp", f"hydra.sweep.dir={sweep}"],
-            tmp_path, cache_dir)
+    run_cli(
+        ["-m", *PROBE, "trainer.epochs=1", "feature=mel,musicnn", "model=cnn,mlp", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+        cache_dir,
+    )
     summary = pd.read_csv(sweep / "summary.csv")
     assert len(summary) == 4 and set(summary["status"]) == {"completed"}, summary
     print(summary[["job", "test/acc"]].to_string())
@@ -60,8 +70,9 @@ def test_sweep_mel_and_musicnn_with_cnn_and_mlp_ends_with_its_summary(tmp_path: 
 
 
 @pytest.mark.slow
-def test_an_interrupted_probe_resumes_to_the_uninterrupted_result(tmp_path: Path, cache_dir: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_probe_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from genre.errors import TrainingInterrupted
     from genre.experiment import run_experiment
     from genre.training.trainer import Trainer
@@ -108,6 +119,7 @@ def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, ca
         gpu = feature.to("cuda")(audio.to("cuda")).cpu()
     assert (gpu - cpu).abs().max() <= 1e-3 * cpu.abs().max()
     run_dir = tmp_path / "cuda"
-    value = run_experiment(compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"],
-                                       run_dir, cache_dir))
+    value = run_experiment(
+        compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"], run_dir, cache_dir)
+    )
     assert value == _metrics(run_dir)["val/acc"]

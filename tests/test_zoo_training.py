@@ -30,8 +30,9 @@ TRAINING = [arg for arg in TINY_TRAINING if not arg.startswith("model.")]
 @pytest.mark.parametrize("model", sorted(SMALL))
 @pytest.mark.parametrize("feature", FEATURES)
 def test_every_model_trains_on_every_feature(feature: str, model: str, tmp_path: Path, cache_dir: Path) -> None:
-    cfg = compose_run([f"feature={feature}", f"model={model}", *TINY_DEMO, *TRAINING, *SMALL[model]], tmp_path,
-                      cache_dir)
+    cfg = compose_run(
+        [f"feature={feature}", f"model={model}", *TINY_DEMO, *TRAINING, *SMALL[model]], tmp_path, cache_dir
+    )
     value = run_experiment(cfg)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert 0.0 <= value <= 1.0 and value == metrics["val/acc"]
@@ -43,8 +44,11 @@ def test_every_model_trains_on_every_feature(feature: str, model: str, tmp_path:
 # Model-level tests cover every 2-D model with freq_as_channel; two end-to-end runs check the plumbing.
 @pytest.mark.parametrize("model", ["cnn", "crnn"])
 def test_freq_as_channel_trains(model: str, tmp_path: Path, cache_dir: Path) -> None:
-    cfg = compose_run(["feature=mfcc", f"model={model}", "model.freq_as_channel=true", *TINY_DEMO, *TRAINING,
-                       *SMALL[model]], tmp_path, cache_dir)
+    cfg = compose_run(
+        ["feature=mfcc", f"model={model}", "model.freq_as_channel=true", *TINY_DEMO, *TRAINING, *SMALL[model]],
+        tmp_path,
+        cache_dir,
+    )
     run_experiment(cfg)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["epochs_run"] == 1 and 0.0 <= metrics["test/acc"] <= 1.0

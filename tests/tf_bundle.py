@@ -14,9 +14,17 @@ from pathlib import Path
 import numpy as np
 
 MAGIC = 0xDB4775248B80FB57
-DTYPE_CODES = {np.dtype("float32"): 1, np.dtype("float64"): 2, np.dtype("int32"): 3, np.dtype("uint8"): 4,
-               np.dtype("int16"): 5, np.dtype("int8"): 6, np.dtype("int64"): 9, np.dtype("bool"): 10,
-               np.dtype("float16"): 19}
+DTYPE_CODES = {
+    np.dtype("float32"): 1,
+    np.dtype("float64"): 2,
+    np.dtype("int32"): 3,
+    np.dtype("uint8"): 4,
+    np.dtype("int16"): 5,
+    np.dtype("int8"): 6,
+    np.dtype("int64"): 9,
+    np.dtype("bool"): 10,
+    np.dtype("float16"): 19,
+}
 
 
 def varint(value: int) -> bytes:
@@ -70,8 +78,9 @@ def block(entries: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
     return bytes(out)
 
 
-def write_bundle(prefix: str, tensors: dict[str, np.ndarray], *, block_entries: int = 3,
-                 restart_interval: int = 2) -> None:
+def write_bundle(
+    prefix: str, tensors: dict[str, np.ndarray], *, block_entries: int = 3, restart_interval: int = 2
+) -> None:
     """Write ``tensors`` as a checkpoint at ``prefix`` (several data blocks of ``block_entries`` entries)."""
     data = bytearray()
     records: list[tuple[bytes, bytes]] = [(b"", field(1, 0, 1) + field(3, 2, field(1, 0, 1)))]  # header
@@ -83,7 +92,7 @@ def write_bundle(prefix: str, tensors: dict[str, np.ndarray], *, block_entries: 
     table = bytearray()
     index: list[tuple[bytes, bytes]] = []
     for start in range(0, len(records), block_entries):
-        chunk = records[start:start + block_entries]
+        chunk = records[start : start + block_entries]
         body = block(chunk, restart_interval)
         index.append((chunk[-1][0] + b"\xff", varint(len(table)) + varint(len(body))))
         table += body + b"\x00" + struct.pack("<I", 0)

@@ -21,8 +21,14 @@ class SpecAugment(Augmentation):
 
     stage = "features"
 
-    def __init__(self, freq_masks: int = 2, freq_mask_fraction: float = 0.15, time_masks: int = 2,
-                 time_mask_fraction: float = 0.1, p: float = 1.0) -> None:
+    def __init__(
+        self,
+        freq_masks: int = 2,
+        freq_mask_fraction: float = 0.15,
+        time_masks: int = 2,
+        time_mask_fraction: float = 0.1,
+        p: float = 1.0,
+    ) -> None:
         super().__init__()
         for key, value in (("freq_mask_fraction", freq_mask_fraction), ("time_mask_fraction", time_mask_fraction)):
             if not 0.0 <= value <= 1.0:
@@ -47,5 +53,7 @@ class SpecAugment(Augmentation):
         return features
 
     def extra_repr(self) -> str:
-        return (f"freq_masks={self.freq_masks}, freq_mask_fraction={self.freq_mask_fraction}, "
-                f"time_masks={self.time_masks}, time_mask_fraction={self.time_mask_fraction}, p={self.p}")
+        return (
+            f"freq_masks={self.freq_masks}, freq_mask_fraction={self.freq_mask_fraction}, "
+            f"time_masks={self.time_masks}, time_mask_fraction={self.time_mask_fraction}, p={self.p}"
+        )

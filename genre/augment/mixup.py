@@ -33,8 +33,7 @@ class Mixup(Augmentation):
         alpha = torch.tensor(self.alpha)
         lam = torch.distributions.Beta(alpha, alpha).sample().item()
         perm = torch.randperm(features.shape[0]).to(features.device)
-        return (lam * features + (1.0 - lam) * features[perm],
-                lam * probabilities + (1.0 - lam) * probabilities[perm])
+        return (lam * features + (1.0 - lam) * features[perm], lam * probabilities + (1.0 - lam) * probabilities[perm])
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, p={self.p}"

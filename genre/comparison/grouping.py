@@ -33,20 +33,25 @@ FOLD_KEY = "dataset.split.fold"
 REPEAT_KEYS: tuple[str, ...] = (SEED_KEY, FOLD_KEY)
 MODES = ("max", "min")
 # One sentence for summaries: what the "not worse" column means, and what it does not.
-NOT_WORSE_MEANING = ("'not worse' marks configurations whose difference from the best could be chance: "
-                     "a paired test on the same seeds/folds/clips, Holm-adjusted over all comparisons, "
-                     f"does not reject 'equally good' at alpha {ALPHA}; it does not say they are equal.")
+NOT_WORSE_MEANING = (
+    "'not worse' marks configurations whose difference from the best could be chance: "
+    "a paired test on the same seeds/folds/clips, Holm-adjusted over all comparisons, "
+    f"does not reject 'equally good' at alpha {ALPHA}; it does not say they are equal."
+)
 
 
 def _check_columns(jobs: pd.DataFrame, names: Sequence[str], parameter: str) -> None:
     missing = [name for name in names if name not in jobs.columns]
     if missing:
-        raise ValueError(f"{parameter}: the jobs frame has no column {', '.join(map(repr, missing))} "
-                         f"(columns: {', '.join(map(str, jobs.columns))})")
+        raise ValueError(
+            f"{parameter}: the jobs frame has no column {', '.join(map(repr, missing))} "
+            f"(columns: {', '.join(map(str, jobs.columns))})"
+        )
 
 
-def configurations(jobs: pd.DataFrame, config_keys: Sequence[str],
-                   repeat_keys: Sequence[str] = REPEAT_KEYS) -> list[tuple[tuple, pd.DataFrame]]:
+def configurations(
+    jobs: pd.DataFrame, config_keys: Sequence[str], repeat_keys: Sequence[str] = REPEAT_KEYS
+) -> list[tuple[tuple, pd.DataFrame]]:
     """The jobs grouped by ``config_keys``: (the keys' values, that configuration's jobs), in first-seen order.
 
     ValueError when a config key is also a repeat key, or when two jobs of one configuration have the
@@ -65,8 +70,10 @@ def configurations(jobs: pd.DataFrame, config_keys: Sequence[str],
         values = values if isinstance(values, tuple) else (values,)
         repeats = rows[present].astype(str).agg("/".join, axis=1) if present else pd.Series("", index=rows.index)
         if repeats.duplicated().any():
-            raise ValueError(f"jobs: configuration {dict(zip(config_keys, values))} has more than one job for "
-                             f"{', '.join(present) or 'its single run'} = {repeats[repeats.duplicated()].iloc[0]}")
+            raise ValueError(
+                f"jobs: configuration {dict(zip(config_keys, values))} has more than one job for "
+                f"{', '.join(present) or 'its single run'} = {repeats[repeats.duplicated()].iloc[0]}"
+            )
         groups.append((values if config_keys else (), rows.drop(columns="_all", errors="ignore")))
     return groups
 
@@ -74,12 +81,22 @@ def configurations(jobs: pd.DataFrame, config_keys: Sequence[str],
 def metric_columns(metric: str, rows: pd.DataFrame, confidence: float = CONFIDENCE) -> dict[str, float]:
     """``{metric} mean``, ``std``, ``low``, ``high`` and ``±`` (t interval) of one metric over ``rows``."""
     interval = t_interval(rows[metric].to_numpy(dtype=float), confidence)
-    return {f"{metric} mean": interval.mean, f"{metric} std": interval.std, f"{metric} low": interval.low,
-            f"{metric} high": interval.high, f"{metric} ±": interval.half_width}
+    return {
+        f"{metric} mean": interval.mean,
+        f"{metric} std": interval.std,
+        f"{metric} low": interval.low,
+        f"{metric} high": interval.high,
+        f"{metric} ±": interval.half_width,
+    }
 
 
-def configuration_table(jobs: pd.DataFrame, config_keys: Sequence[str], metrics: Sequence[str],
-                        repeat_keys: Sequence[str] = REPEAT_KEYS, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def configuration_table(
+    jobs: pd.DataFrame,
+    config_keys: Sequence[str],
+    metrics: Sequence[str],
+    repeat_keys: Sequence[str] = REPEAT_KEYS,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
     """One row per configuration: its config keys, n (jobs) and, per metric, mean/std/low/high/±."""
     _check_columns(jobs, metrics, "metrics")
     rows = []
@@ -92,8 +109,7 @@ def configuration_table(jobs: pd.DataFrame, config_keys: Sequence[str], metrics:
     return pd.DataFrame(rows)
 
 
-def _matched(best: pd.DataFrame, other: pd.DataFrame, present: Sequence[str], columns: Sequence[str]
-             ) -> pd.DataFrame:
+def _matched(best: pd.DataFrame, other: pd.DataFrame, present: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
     """The jobs of ``best`` and ``other`` paired on the repeat keys both have (``<column>_best``/``_other``)."""
     keep = [c for c in columns if c in best.columns]
     left, right = best[[*present, *keep]], other[[*present, *keep]]
@@ -103,9 +119,16 @@ def _matched(best: pd.DataFrame, other: pd.DataFrame, present: Sequence[str], co
     return left.add_suffix("_best").merge(right.add_suffix("_other"), how="cross")
 
 
-def _pair_test(best: pd.DataFrame, other: pd.DataFrame, objective: str, present: Sequence[str],
-               n_train: str, n_test: str, job_key: str,
-               predictions: Mapping[Hashable, ClipPredictions] | None) -> tuple[SignificanceResult, float]:
+def _pair_test(
+    best: pd.DataFrame,
+    other: pd.DataFrame,
+    objective: str,
+    present: Sequence[str],
+    n_train: str,
+    n_test: str,
+    job_key: str,
+    predictions: Mapping[Hashable, ClipPredictions] | None,
+) -> tuple[SignificanceResult, float]:
     """The right paired test of ``other`` against ``best`` on their shared repeats, and the mean difference."""
     matched = _matched(best, other, present, [objective, job_key, n_train, n_test])
     if matched.empty:
@@ -114,24 +137,41 @@ def _pair_test(best: pd.DataFrame, other: pd.DataFrame, objective: str, present:
     difference = float(np.mean(a - b))
     if FOLD_KEY in present and matched[FOLD_KEY].nunique() > 1:
         if f"{n_train}_best" not in matched or f"{n_test}_best" not in matched:
-            raise ValueError(f"n_train: cross-validated configurations need the columns {n_train!r} and {n_test!r} "
-                             "(each job's training and test clip counts) for the corrected t-test")
-        return corrected_resampled_t_test(a, b, matched[f"{n_train}_best"].to_numpy(float),
-                                          matched[f"{n_test}_best"].to_numpy(float)), difference
+            raise ValueError(
+                f"n_train: cross-validated configurations need the columns {n_train!r} and {n_test!r} "
+                "(each job's training and test clip counts) for the corrected t-test"
+            )
+        return corrected_resampled_t_test(
+            a, b, matched[f"{n_train}_best"].to_numpy(float), matched[f"{n_test}_best"].to_numpy(float)
+        ), difference
     if len(matched) > 1:
         return paired_t_test(a, b), difference
-    jobs = (matched[f"{job_key}_other"].iloc[0], matched[f"{job_key}_best"].iloc[0]) \
-        if f"{job_key}_best" in matched else None
+    jobs = (
+        (matched[f"{job_key}_other"].iloc[0], matched[f"{job_key}_best"].iloc[0])
+        if f"{job_key}_best" in matched
+        else None
+    )
     if predictions is None or jobs is None or not all(job in predictions for job in jobs):
-        return SignificanceResult("none", math.nan, math.nan, 1, "single runs: McNemar's test needs their "
-                                  "predictions"), difference
+        return SignificanceResult(
+            "none", math.nan, math.nan, 1, "single runs: McNemar's test needs their predictions"
+        ), difference
     return mcnemar_on_clips(predictions[jobs[0]], predictions[jobs[1]]), difference
 
 
-def compare_with_best(jobs: pd.DataFrame, config_keys: Sequence[str], objective: str, mode: str = "max", *,
-                      repeat_keys: Sequence[str] = REPEAT_KEYS, n_train: str = "n_train", n_test: str = "n_test",
-                      job_key: str = "job", predictions: Mapping[Hashable, ClipPredictions] | None = None,
-                      alpha: float = ALPHA, confidence: float = CONFIDENCE) -> pd.DataFrame:
+def compare_with_best(
+    jobs: pd.DataFrame,
+    config_keys: Sequence[str],
+    objective: str,
+    mode: str = "max",
+    *,
+    repeat_keys: Sequence[str] = REPEAT_KEYS,
+    n_train: str = "n_train",
+    n_test: str = "n_test",
+    job_key: str = "job",
+    predictions: Mapping[Hashable, ClipPredictions] | None = None,
+    alpha: float = ALPHA,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
     """One row per configuration, best first: config keys, n, the objective's mean/std/interval, and the
     comparison with the best configuration (by mean objective, ``mode`` max or min).
 
@@ -153,21 +193,22 @@ def compare_with_best(jobs: pd.DataFrame, config_keys: Sequence[str], objective:
     table = []
     for rank, index in enumerate(order):
         values, rows = groups[index]
-        row: dict[str, object] = {**dict(zip(config_keys, values)), "n": len(rows),
-                                  **metric_columns(objective, rows, confidence)}
+        row: dict[str, object] = {
+            **dict(zip(config_keys, values)),
+            "n": len(rows),
+            **metric_columns(objective, rows, confidence),
+        }
         if rank == 0:
             result, difference = SignificanceResult("best", math.nan, math.nan, len(rows)), 0.0
         else:
-            result, difference = _pair_test(best_rows, rows, objective, present, n_train, n_test, job_key,
-                                            predictions)
+            result, difference = _pair_test(best_rows, rows, objective, present, n_train, n_test, job_key, predictions)
         row.update({"difference": difference, "test": result.test, "p": result.p_value, "note": result.note})
         table.append(row)
     frame = pd.DataFrame(table)
     adjusted, reject = holm(frame["p"].to_numpy(float), alpha)
     worse_side = frame["difference"] < 0 if mode == "max" else frame["difference"] > 0
     frame["p (Holm)"] = adjusted
-    frame["not worse"] = [None if math.isnan(p) else not (r and w)
-                          for p, r, w in zip(adjusted, reject, worse_side)]
+    frame["not worse"] = [None if math.isnan(p) else not (r and w) for p, r, w in zip(adjusted, reject, worse_side)]
     frame.loc[0, "not worse"] = True
     columns = [c for c in frame.columns if c != "note"] + ["note"]
     return frame[columns]

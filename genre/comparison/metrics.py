@@ -36,31 +36,40 @@ class ClassificationMetrics:
     def flat(self, prefix: str = "") -> dict[str, float]:
         """One flat mapping for metrics files and TensorBoard: ``{prefix}acc``, ``{prefix}balanced_acc``,
         ``{prefix}macro_f1``, ``{prefix}recall/<class>``, ``{prefix}f1/<class>``."""
-        values = {f"{prefix}acc": self.accuracy, f"{prefix}balanced_acc": self.balanced_accuracy,
-                  f"{prefix}macro_f1": self.macro_f1}
+        values = {
+            f"{prefix}acc": self.accuracy,
+            f"{prefix}balanced_acc": self.balanced_accuracy,
+            f"{prefix}macro_f1": self.macro_f1,
+        }
         values.update({f"{prefix}recall/{name}": value for name, value in self.recall.items()})
         values.update({f"{prefix}f1/{name}": value for name, value in self.f1.items()})
         return values
 
 
-def label_arrays(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                 n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def label_arrays(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, n_classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Both label sequences as equal-length, non-empty integer arrays (ids in ``0..n_classes-1`` if given)."""
     true, pred = np.asarray(y_true), np.asarray(y_pred)
     for name, array in (("y_true", true), ("y_pred", pred)):
         if array.ndim != 1 or array.size == 0 or not np.issubdtype(array.dtype, np.integer):
-            raise ValueError(f"{name}: expected a non-empty 1-D array of integer label ids "
-                             f"(got shape {array.shape}, dtype {array.dtype})")
+            raise ValueError(
+                f"{name}: expected a non-empty 1-D array of integer label ids "
+                f"(got shape {array.shape}, dtype {array.dtype})"
+            )
         if n_classes is not None and (array.min() < 0 or array.max() >= n_classes):
-            raise ValueError(f"{name}: label ids must be in 0..{n_classes - 1} (the labels list), "
-                             f"found {int(array.min())}..{int(array.max())}")
+            raise ValueError(
+                f"{name}: label ids must be in 0..{n_classes - 1} (the labels list), "
+                f"found {int(array.min())}..{int(array.max())}"
+            )
     if true.shape != pred.shape:
         raise ValueError(f"y_pred: {pred.size} predictions for {true.size} true labels")
     return true, pred
 
 
-def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray,
-                           labels: Sequence[str]) -> ClassificationMetrics:
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, labels: Sequence[str]
+) -> ClassificationMetrics:
     """Accuracy, balanced accuracy (mean recall over the classes present in ``y_true``), macro-F1 and
     per-class recall/F1 for every class name in ``labels``; ``y_true``/``y_pred`` are ids into ``labels``."""
     if not labels:
@@ -75,14 +84,24 @@ def classification_metrics(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[
         balanced = balanced_accuracy_score(true, pred)
     macro_f1 = float(np.nanmean(f1)) if not np.isnan(f1).all() else math.nan
     return ClassificationMetrics(
-        n=int(true.size), accuracy=float(accuracy_score(true, pred)), balanced_accuracy=float(balanced),
-        macro_f1=macro_f1, recall={name: float(r) for name, r in zip(labels, recall)},
+        n=int(true.size),
+        accuracy=float(accuracy_score(true, pred)),
+        balanced_accuracy=float(balanced),
+        macro_f1=macro_f1,
+        recall={name: float(r) for name, r in zip(labels, recall)},
         f1={name: float(v) for name, v in zip(labels, f1)},
-        support={name: int(s) for name, s in zip(labels, support)})
+        support={name: int(s) for name, s in zip(labels, support)},
+    )
 
 
-def bootstrap_accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, *,
-                       confidence: float = CONFIDENCE, n_resamples: int = 2000, seed: int = 0) -> Interval:
+def bootstrap_accuracy(
+    y_true: Sequence[int] | np.ndarray,
+    y_pred: Sequence[int] | np.ndarray,
+    *,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
     """Clip-level accuracy with a seeded bootstrap ``confidence`` interval (resampling clips).
 
     The percentile method, not BCa: for a mean of 0/1 outcomes at the sizes we test (tens to
@@ -101,7 +120,13 @@ def bootstrap_accuracy(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int]
     accuracy = float(correct.mean())
     if correct.size < 2 or correct.min() == correct.max():
         return Interval(accuracy, accuracy, accuracy, confidence)
-    result = stats.bootstrap((correct,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                             method="percentile", rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (correct,),
+        np.mean,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     low, high = result.confidence_interval
     return Interval(accuracy, float(low), float(high), confidence)

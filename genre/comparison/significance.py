@@ -62,8 +62,9 @@ def _degenerate(test: str, differences: np.ndarray) -> SignificanceResult | None
     if np.ptp(differences) <= _TOLERANCE * max(1.0, abs(mean)):
         if abs(mean) <= _TOLERANCE:
             return SignificanceResult(test, 0.0, 1.0, n, "identical scores: no difference to test")
-        return SignificanceResult(test, math.copysign(math.inf, mean), 0.0, n,
-                                  "the difference is the same on every pair (zero variance)")
+        return SignificanceResult(
+            test, math.copysign(math.inf, mean), 0.0, n, "the difference is the same on every pair (zero variance)"
+        )
     return None
 
 
@@ -77,9 +78,12 @@ def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     return SignificanceResult("paired t-test", float(result.statistic), float(result.pvalue), differences.size)
 
 
-def corrected_resampled_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
-                               n_train: float | Sequence[float] | np.ndarray,
-                               n_test: float | Sequence[float] | np.ndarray) -> SignificanceResult:
+def corrected_resampled_t_test(
+    a: Sequence[float] | np.ndarray,
+    b: Sequence[float] | np.ndarray,
+    n_train: float | Sequence[float] | np.ndarray,
+    n_test: float | Sequence[float] | np.ndarray,
+) -> SignificanceResult:
     """Nadeau & Bengio's corrected resampled t-test of ``a`` against ``b``, matched by fold, two-sided.
 
     Nadeau & Bengio, "Inference for the generalization error", Machine Learning 52 (2003); applied to
@@ -105,8 +109,9 @@ def corrected_resampled_t_test(a: Sequence[float] | np.ndarray, b: Sequence[floa
     return SignificanceResult("corrected resampled t-test", float(statistic), float(p_value), j)
 
 
-def _test_train_ratio(n_train: float | Sequence[float] | np.ndarray, n_test: float | Sequence[float] | np.ndarray
-                      ) -> float:
+def _test_train_ratio(
+    n_train: float | Sequence[float] | np.ndarray, n_test: float | Sequence[float] | np.ndarray
+) -> float:
     """mean(n_test) / mean(n_train), both positive."""
     counts = {}
     for name, value in (("n_train", n_train), ("n_test", n_test)):
@@ -134,8 +139,9 @@ class McNemarResult(SignificanceResult):
         return self.table[1][0]
 
 
-def mcnemar_exact(y_true: Sequence[int] | np.ndarray, pred_a: Sequence[int] | np.ndarray,
-                  pred_b: Sequence[int] | np.ndarray) -> McNemarResult:
+def mcnemar_exact(
+    y_true: Sequence[int] | np.ndarray, pred_a: Sequence[int] | np.ndarray, pred_b: Sequence[int] | np.ndarray
+) -> McNemarResult:
     """McNemar's exact test (statsmodels) of two classifiers' predictions on the same clips, two-sided.
 
     Only the clips exactly one of them gets right count: under "same accuracy" each such clip is a
@@ -145,12 +151,15 @@ def mcnemar_exact(y_true: Sequence[int] | np.ndarray, pred_a: Sequence[int] | np
     true, first = label_arrays(y_true, pred_a)
     _, second = label_arrays(true, pred_b)
     right_a, right_b = first == true, second == true
-    table = ((int(np.sum(right_a & right_b)), int(np.sum(right_a & ~right_b))),
-             (int(np.sum(~right_a & right_b)), int(np.sum(~right_a & ~right_b))))
+    table = (
+        (int(np.sum(right_a & right_b)), int(np.sum(right_a & ~right_b))),
+        (int(np.sum(~right_a & right_b)), int(np.sum(~right_a & ~right_b))),
+    )
     result = mcnemar(np.array(table), exact=True)
     note = "" if table[0][1] + table[1][0] else "no clip on which exactly one is right"
-    return McNemarResult("McNemar exact", float(result.statistic), float(result.pvalue), int(true.size), note,
-                         table=table)
+    return McNemarResult(
+        "McNemar exact", float(result.statistic), float(result.pvalue), int(true.size), note, table=table
+    )
 
 
 @dataclass(frozen=True)
@@ -170,12 +179,15 @@ def mcnemar_on_clips(a: ClipPredictions, b: ClipPredictions) -> McNemarResult:
         raise ValueError("clip_ids: a run lists a clip twice")
     if set(order_b) != set(a.clip_ids):
         only_a, only_b = set(a.clip_ids) - set(order_b), set(order_b) - set(a.clip_ids)
-        raise ValueError(f"b: the runs were tested on different clips ({len(only_a)} only in a, {len(only_b)} only "
-                         f"in b, e.g. {min(only_a or only_b)}); compare runs on the same test split")
+        raise ValueError(
+            f"b: the runs were tested on different clips ({len(only_a)} only in a, {len(only_b)} only "
+            f"in b, e.g. {min(only_a or only_b)}); compare runs on the same test split"
+        )
     index = np.array([order_b[clip] for clip in a.clip_ids])
     if not np.array_equal(np.asarray(a.y_true), np.asarray(b.y_true)[index]):
-        raise ValueError("b: the runs give the same clips different true labels; were they run on the same "
-                         "labels list?")
+        raise ValueError(
+            "b: the runs give the same clips different true labels; were they run on the same labels list?"
+        )
     return mcnemar_exact(a.y_true, a.y_pred, np.asarray(b.y_pred)[index])
 
 

@@ -107,10 +107,12 @@ class AudioCache:
             raise IndexError(f"row {row}, samples {start}:{start + length} outside the cache ({len(self)} x {n})")
         # Straight from the kernel into the array: one copy, and torch can take the array as it is.
         audio = np.empty(length, dtype=np.int16)
-        got = os.preadv(self._file(), [audio], SAMPLE_BYTES * (row * n + start))
+        got = os.preadv(self._file(), [audio.data], SAMPLE_BYTES * (row * n + start))
         if got != audio.nbytes:
-            raise OSError(f"{self.directory / DATA_FILE} is shorter than its index says (row {row}); "
-                          "delete that folder to rebuild it")
+            raise OSError(
+                f"{self.directory / DATA_FILE} is shorter than its index says (row {row}); "
+                "delete that folder to rebuild it"
+            )
         return audio
 
     def close(self) -> None:
@@ -150,8 +152,14 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: str | os.PathLike, *,
-               workers: int | None = None, progress: bool = True) -> AudioCache:
+def open_cache(
+    paths: Sequence[str | os.PathLike],
+    fmt: ClipFormat,
+    cache_root: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+) -> AudioCache:
     """Open the cache of ``paths`` in ``fmt``, building it first if no finished one exists.
 
     Safe to call from many processes at once: one builds, the others wait for its lock and then
@@ -161,8 +169,11 @@ def open_cache(paths: Sequence[str | os.PathLike], fmt: ClipFormat, cache_root: 
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError("paths.cache_dir", f"cannot create the audio cache folder '{root}' ({exc.strerror})",
-                          "Point GENRE_CACHE or paths.cache_dir at a writable folder") from exc
+        raise ConfigError(
+            "paths.cache_dir",
+            f"cannot create the audio cache folder '{root}' ({exc.strerror})",
+            "Point GENRE_CACHE or paths.cache_dir at a writable folder",
+        ) from exc
     # Resolved once here: for FMA's 100k tracks each pass over the paths costs seconds.
     resolved = _resolved(paths)
     key = _key(resolved, fmt)
@@ -270,8 +281,9 @@ def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[Decode
                     position += 1
                     yield result
         except BrokenProcessPool:
-            log.warning("A decoder process died; decoding the %d files that were in flight one at a time",
-                        submitted - position)
+            log.warning(
+                "A decoder process died; decoding the %d files that were in flight one at a time", submitted - position
+            )
             for path in paths[position:submitted]:
                 position += 1
                 yield _decode_alone(path, fmt)
@@ -282,13 +294,17 @@ def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
     needed = n_files * fmt.clip_samples * SAMPLE_BYTES
     free = shutil.disk_usage(root).free
     if needed > free:
-        raise ConfigError("paths.cache_dir", f"'{root}' has {free / 1e9:.1f} GB free but the audio cache of "
-                          f"{n_files} clips needs up to {needed / 1e9:.1f} GB",
-                          "Free space there or point GENRE_CACHE / paths.cache_dir at a bigger disk")
+        raise ConfigError(
+            "paths.cache_dir",
+            f"'{root}' has {free / 1e9:.1f} GB free but the audio cache of "
+            f"{n_files} clips needs up to {needed / 1e9:.1f} GB",
+            "Free space there or point GENRE_CACHE / paths.cache_dir at a bigger disk",
+        )
 
 
-def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None,
-           progress: bool) -> BuildStats:
+def _build(
+    ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None, progress: bool
+) -> BuildStats:
     """Decode ``ordered`` into a tmp dir next to ``root / key`` and rename it into place when complete."""
     started = time.perf_counter()
     _check_space(root, len(ordered), fmt)
@@ -298,8 +314,14 @@ def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers
     log.info("Decoding %d files into the audio cache %s (%d workers)", len(ordered), root / key, workers)
     try:
         stored, skipped = _write_rows(tmp / DATA_FILE, ordered, fmt, workers, progress)
-        index = {"version": CACHE_VERSION, "format": asdict(fmt), "paths": stored, "skipped": skipped,
-                 "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "decode_seconds": time.perf_counter() - started}
+        index = {
+            "version": CACHE_VERSION,
+            "format": asdict(fmt),
+            "paths": stored,
+            "skipped": skipped,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "decode_seconds": time.perf_counter() - started,
+        }
         with open(tmp / INDEX_FILE, "w") as handle:
             json.dump(index, handle, indent=1)
             handle.flush()
@@ -311,20 +333,27 @@ def _build(ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers
         # An error or Ctrl-C: leave nothing behind (a SIGKILL leaves tmp, which the next builder removes).
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    stats = BuildStats(decoded=len(ordered), skipped=len(skipped), seconds=time.perf_counter() - started,
-                       built=True, workers=workers)
+    stats = BuildStats(
+        decoded=len(ordered), skipped=len(skipped), seconds=time.perf_counter() - started, built=True, workers=workers
+    )
     log.info("Audio cache built: %d clips, %d skipped, %.1f s", len(stored), len(skipped), stats.seconds)
     return stats
 
 
-def _write_rows(data_path: Path, ordered: list[str], fmt: ClipFormat, workers: int,
-                progress: bool) -> tuple[list[str], dict[str, str]]:
+def _write_rows(
+    data_path: Path, ordered: list[str], fmt: ClipFormat, workers: int, progress: bool
+) -> tuple[list[str], dict[str, str]]:
     """Decode every file and append its row to ``data_path`` (flushed to disk); return stored and skipped."""
     stored: list[str] = []
     skipped: dict[str, str] = {}
     with open(data_path, "wb") as data:
-        bar = tqdm(_decoded(ordered, fmt, workers), total=len(ordered), desc="decoding audio", unit="file",
-                   disable=not progress)
+        bar = tqdm(
+            _decoded(ordered, fmt, workers),
+            total=len(ordered),
+            desc="decoding audio",
+            unit="file",
+            disable=not progress,
+        )
         for path, clip, reason in bar:
             if clip is None:
                 skipped[path] = reason or "unknown"

@@ -21,8 +21,15 @@ class ClipDataset(Dataset):
     Waveforms stay int16 until they reach the run's device, halving the bytes copied.
     """
 
-    def __init__(self, cache: AudioCache, rows: Sequence[int], targets: Sequence[int],
-                 segment_samples: int | None = None, seed: int = 0, crops_per_clip: int = 1) -> None:
+    def __init__(
+        self,
+        cache: AudioCache,
+        rows: Sequence[int] | np.ndarray,
+        targets: Sequence[int] | np.ndarray,
+        segment_samples: int | None = None,
+        seed: int = 0,
+        crops_per_clip: int = 1,
+    ) -> None:
         if len(rows) != len(targets):
             raise ValueError("rows and targets differ in length")
         if segment_samples is not None and not 0 < segment_samples <= cache.clip_samples:

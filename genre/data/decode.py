@@ -82,8 +82,9 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
         with warnings.catch_warnings():
             # librosa warns before falling back to audioread; the outcome is what we report.
             warnings.simplefilter("ignore")
-            audio, _ = librosa.load(path, sr=fmt.sample_rate, mono=True, duration=fmt.clip_seconds,
-                                    res_type="soxr_hq", dtype=np.float32)
+            audio, _ = librosa.load(
+                path, sr=fmt.sample_rate, mono=True, duration=fmt.clip_seconds, res_type="soxr_hq", dtype=np.float32
+            )
     except Exception as exc:  # every decoder failure is a reason to skip, never a crash
         raise DecodeError(f"undecodable ({_why_undecodable(path, exc)})") from exc
     if audio.size == 0:

@@ -88,11 +88,12 @@ class EmbeddingTable:
     def read(self, row: int, start: int = 0, length: int | None = None) -> np.ndarray:
         """Steps ``start:start+length`` of clip ``row`` as a new ``(length, dims)`` float32 array."""
         length = self.steps - start if length is None else length
-        if not (0 <= row < self.rows and 0 <= start and start + length <= self.steps):
-            raise IndexError(f"row {row}, steps {start}:{start + length} outside the embeddings "
-                             f"({self.rows} x {self.steps})")
+        if not (0 <= row < self.rows and start >= 0 and start + length <= self.steps):
+            raise IndexError(
+                f"row {row}, steps {start}:{start + length} outside the embeddings ({self.rows} x {self.steps})"
+            )
         if self.values is not None:
-            return self.values[row, start:start + length].copy()
+            return self.values[row, start : start + length].copy()
         out = np.empty((length, self.dims), dtype=np.float32)
         got = os.preadv(self._file(), [out.data], VALUE_BYTES * self.dims * (row * self.steps + start))
         if got != out.nbytes:
@@ -102,19 +103,27 @@ class EmbeddingTable:
 
 def embedding_key(audio: AudioCache, identity: dict[str, Any]) -> str:
     """A hash of the audio cache (its own key hashes every file) and the feature's identity."""
-    text = json.dumps({"version": EMBEDDING_CACHE_VERSION, "audio": audio.directory.name, "feature": identity},
-                      sort_keys=True)
+    text = json.dumps(
+        {"version": EMBEDDING_CACHE_VERSION, "audio": audio.directory.name, "feature": identity}, sort_keys=True
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def compute_embeddings(audio: AudioCache, embed: Embedder, device: torch.device, *, batch_clips: int,
-                       write: Callable[[np.ndarray], None], progress: bool) -> None:
+def compute_embeddings(
+    audio: AudioCache,
+    embed: Embedder,
+    device: torch.device,
+    *,
+    batch_clips: int,
+    write: Callable[[np.ndarray], None],
+    progress: bool,
+) -> None:
     """Run ``embed`` on every clip of ``audio`` (in row order, ``batch_clips`` at a time) and hand each
     batch's ``(clips, steps, dims)`` float32 activations to ``write``."""
     rows = range(len(audio))
     bar = tqdm(range(0, len(audio), batch_clips), desc="embedding clips", unit="batch", disable=not progress)
     for start in bar:
-        chunk = np.stack([audio.read(row) for row in rows[start:start + batch_clips]])
+        chunk = np.stack([audio.read(row) for row in rows[start : start + batch_clips]])
         with torch.no_grad():
             out = embed(int16_to_float(torch.from_numpy(chunk).to(device)))
         write(np.ascontiguousarray(out.transpose(1, 2).float().cpu().numpy()))
@@ -136,8 +145,16 @@ def _load(directory: Path, expected: dict[str, Any]) -> EmbeddingTable | None:
     return EmbeddingTable(rows=rows, steps=steps, dims=dims, directory=directory)
 
 
-def _build(staging: Path, audio: AudioCache, embed: Embedder, device: torch.device, description: dict[str, Any],
-           *, batch_clips: int, progress: bool) -> None:
+def _build(
+    staging: Path,
+    audio: AudioCache,
+    embed: Embedder,
+    device: torch.device,
+    description: dict[str, Any],
+    *,
+    batch_clips: int,
+    progress: bool,
+) -> None:
     staging.mkdir()
     started = time.perf_counter()
     with open(staging / DATA_FILE, "wb") as data:
@@ -155,36 +172,48 @@ def _build(staging: Path, audio: AudioCache, embed: Embedder, device: torch.devi
         os.fsync(handle.fileno())
 
 
-def open_embeddings(audio: AudioCache, embed: Embedder, identity: dict[str, Any], *, steps: int, dims: int,
-                    cache_root: str | os.PathLike[str], device: torch.device, persist: bool = True,
-                    batch_clips: int = 4, progress: bool = True) -> EmbeddingTable:
+def open_embeddings(
+    audio: AudioCache,
+    embed: Embedder,
+    identity: dict[str, Any],
+    *,
+    steps: int,
+    dims: int,
+    cache_root: str | os.PathLike[str],
+    device: torch.device,
+    persist: bool = True,
+    batch_clips: int = 4,
+    progress: bool = True,
+) -> EmbeddingTable:
     """The activations of every clip of ``audio``: from the embedding cache (built first when missing or
     damaged), or with ``persist=False`` computed here into memory.
 
     ``steps``/``dims``: what ``embed`` returns per clip (checked). Safe to call from many processes at once.
     """
     if not persist:
-        started = time.perf_counter()
-        values = np.empty((len(audio), steps, dims), dtype=np.float32)
-        done = [0]
-
-        def keep(batch: np.ndarray) -> None:
-            values[done[0]:done[0] + len(batch)] = batch
-            done[0] += len(batch)
-
-        compute_embeddings(audio, embed, device, batch_clips=batch_clips, write=keep, progress=progress)
-        stats = EmbeddingStats(built=True, seconds=time.perf_counter() - started, persisted=False)
-        return EmbeddingTable(rows=len(audio), steps=steps, dims=dims, values=values, stats=stats)
+        return _in_memory(
+            audio, embed, steps=steps, dims=dims, device=device, batch_clips=batch_clips, progress=progress
+        )
     root = Path(cache_root).expanduser() / "embeddings"
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError("paths.cache_dir", f"cannot create the embedding cache folder '{root}' ({exc.strerror})",
-                          "Point GENRE_CACHE or paths.cache_dir at a writable folder") from exc
+        raise ConfigError(
+            "paths.cache_dir",
+            f"cannot create the embedding cache folder '{root}' ({exc.strerror})",
+            "Point GENRE_CACHE or paths.cache_dir at a writable folder",
+        ) from exc
     key = embedding_key(audio, identity)
     final = root / key
-    description = {"version": EMBEDDING_CACHE_VERSION, "audio_cache": audio.directory.name, "feature": identity,
-                   "rows": len(audio), "steps": steps, "dims": dims, "layout": "rows x steps x dims, float32 LE"}
+    description = {
+        "version": EMBEDDING_CACHE_VERSION,
+        "audio_cache": audio.directory.name,
+        "feature": identity,
+        "rows": len(audio),
+        "steps": steps,
+        "dims": dims,
+        "layout": "rows x steps x dims, float32 LE",
+    }
     table = _load(final, description)
     if table is not None:
         return table
@@ -193,25 +222,65 @@ def open_embeddings(audio: AudioCache, embed: Embedder, identity: dict[str, Any]
         if table is not None:
             table.stats.waited_seconds = waited
             return table
-        if final.exists():
-            log.warning("Embedding cache %s is incomplete or damaged; rebuilding it", final)
-            remove_directory(final)
-        for stale in root.glob(f".{key}.tmp-*"):
-            # Only a killed build leaves these: nobody else builds this key while we hold the lock.
-            shutil.rmtree(stale, ignore_errors=True)
-        staging = temporary_sibling(final)
-        started = time.perf_counter()
-        log.info("Computing %s for %d clips into the embedding cache %s", identity.get("layer", "the feature"),
-                 len(audio), final)
-        try:
-            _build(staging, audio, embed, device, description, batch_clips=batch_clips, progress=progress)
-            replace_directory(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        seconds = time.perf_counter() - started
+        seconds = _build_locked(
+            root, key, audio, embed, device, description, batch_clips=batch_clips, progress=progress
+        )
     table = _load(final, description)
     if table is None:  # pragma: no cover - would mean the file system lost what we just wrote
         raise RuntimeError(f"the embedding cache {final} was built but cannot be opened")
     table.stats = EmbeddingStats(built=True, seconds=seconds, waited_seconds=waited)
     return table
+
+
+def _in_memory(
+    audio: AudioCache, embed: Embedder, *, steps: int, dims: int, device: torch.device, batch_clips: int, progress: bool
+) -> EmbeddingTable:
+    """Every clip's activations computed into memory (no cache written)."""
+    started = time.perf_counter()
+    values = np.empty((len(audio), steps, dims), dtype=np.float32)
+    done = [0]
+
+    def keep(batch: np.ndarray) -> None:
+        values[done[0] : done[0] + len(batch)] = batch
+        done[0] += len(batch)
+
+    compute_embeddings(audio, embed, device, batch_clips=batch_clips, write=keep, progress=progress)
+    stats = EmbeddingStats(built=True, seconds=time.perf_counter() - started, persisted=False)
+    return EmbeddingTable(rows=len(audio), steps=steps, dims=dims, values=values, stats=stats)
+
+
+def _build_locked(
+    root: Path,
+    key: str,
+    audio: AudioCache,
+    embed: Embedder,
+    device: torch.device,
+    description: dict[str, Any],
+    *,
+    batch_clips: int,
+    progress: bool,
+) -> float:
+    """Build ``root/key`` (under its lock, held by the caller): clear what a killed or damaged build left,
+    compute into a staging folder, rename it into place. Returns the seconds it took."""
+    final = root / key
+    if final.exists():
+        log.warning("Embedding cache %s is incomplete or damaged; rebuilding it", final)
+        remove_directory(final)
+    for stale in root.glob(f".{key}.tmp-*"):
+        # Only a killed build leaves these: nobody else builds this key while we hold the lock.
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = temporary_sibling(final)
+    started = time.perf_counter()
+    log.info(
+        "Computing %s for %d clips into the embedding cache %s",
+        description["feature"].get("layer", "the feature"),
+        len(audio),
+        final,
+    )
+    try:
+        _build(staging, audio, embed, device, description, batch_clips=batch_clips, progress=progress)
+        replace_directory(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return time.perf_counter() - started

@@ -20,14 +20,24 @@ class EmbeddingDataset(Dataset):
     computed on. Without it, whole clips are returned (evaluation uses every patch).
     """
 
-    def __init__(self, table: EmbeddingTable, rows: Sequence[int] | np.ndarray, targets: Sequence[int] | np.ndarray, *,
-                 window_steps: int | None = None, steps_per_patch: int = 1, seed: int = 0,
-                 crops_per_clip: int = 1) -> None:
+    def __init__(
+        self,
+        table: EmbeddingTable,
+        rows: Sequence[int] | np.ndarray,
+        targets: Sequence[int] | np.ndarray,
+        *,
+        window_steps: int | None = None,
+        steps_per_patch: int = 1,
+        seed: int = 0,
+        crops_per_clip: int = 1,
+    ) -> None:
         if len(rows) != len(targets):
             raise ValueError("rows and targets differ in length")
         if window_steps is not None and not (0 < window_steps <= table.steps and window_steps % steps_per_patch == 0):
-            raise ValueError(f"window_steps={window_steps} must be a positive multiple of steps_per_patch="
-                             f"{steps_per_patch} and at most the clip's {table.steps} steps")
+            raise ValueError(
+                f"window_steps={window_steps} must be a positive multiple of steps_per_patch="
+                f"{steps_per_patch} and at most the clip's {table.steps} steps"
+            )
         if crops_per_clip < 1 or (window_steps is None and crops_per_clip != 1):
             raise ValueError(f"crops_per_clip={crops_per_clip} needs window_steps and must be >= 1")
         self.table = table

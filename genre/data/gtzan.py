@@ -17,8 +17,18 @@ from pathlib import Path
 
 from genre.data.sources import AudioItem, audio_files
 
-GTZAN_GENRES: tuple[str, ...] = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
-                                 "reggae", "rock")
+GTZAN_GENRES: tuple[str, ...] = (
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
+)
 GTZAN_EXTENSIONS: tuple[str, ...] = (".wav", ".au")
 # Where people unpack it: the folder above the genre folders, as the archives name it.
 _COPIES = ("genres_original", "genres", "Data/genres_original", "gtzan/genres_original", "gtzan/genres")
@@ -37,36 +47,50 @@ class GTZANSource:
         Raises ValueError naming ``root`` (and the folder) when it is not a complete GTZAN copy.
         """
         if not self.root.is_dir():
-            raise ValueError(f"root: '{self.root}' is not a directory. "
-                             "Point it at GTZAN's genres_original/ (WAV) or genres/ (AU) folder")
+            raise ValueError(
+                f"root: '{self.root}' is not a directory. "
+                "Point it at GTZAN's genres_original/ (WAV) or genres/ (AU) folder"
+            )
         missing = [genre for genre in GTZAN_GENRES if not (self.root / genre).is_dir()]
         if len(missing) == len(GTZAN_GENRES):
             nested = next((self.root / copy for copy in _COPIES if (self.root / copy / "blues").is_dir()), None)
-            fix = (f"Did you mean '{nested}'?" if nested is not None else
-                   "Point it at the folder holding blues/, classical/, ... rock/ (genres_original/ or genres/)")
+            fix = (
+                f"Did you mean '{nested}'?"
+                if nested is not None
+                else "Point it at the folder holding blues/, classical/, ... rock/ (genres_original/ or genres/)"
+            )
             raise ValueError(f"root: '{self.root}' holds none of GTZAN's ten genre folders. {fix}")
         if missing:
-            raise ValueError(f"root: '{self.root}' lacks GTZAN's genre folder(s) {', '.join(missing)}. "
-                             "Unpack the whole archive again, or use dataset=folder for a subset of genres")
+            raise ValueError(
+                f"root: '{self.root}' lacks GTZAN's genre folder(s) {', '.join(missing)}. "
+                "Unpack the whole archive again, or use dataset=folder for a subset of genres"
+            )
         items: list[AudioItem] = []
         for genre in GTZAN_GENRES:
             folder = self.root / genre
             files = audio_files(folder, GTZAN_EXTENSIONS)
             if not files:
-                raise ValueError(f"root: genre folder '{folder}' holds no .wav or .au files. "
-                                 "Unpack the archive again; GTZAN has 100 clips per genre")
+                raise ValueError(
+                    f"root: genre folder '{folder}' holds no .wav or .au files. "
+                    "Unpack the archive again; GTZAN has 100 clips per genre"
+                )
             stems: dict[str, Path] = {}
             for path in files:
                 if path.stem in stems:
                     # Both copies merged into one tree: the same clip twice could sit in train and test.
-                    raise ValueError(f"root: '{folder}' holds both {stems[path.stem].name} and {path.name}. "
-                                     "Use one copy of GTZAN (genres_original/ or genres/), not both merged")
+                    raise ValueError(
+                        f"root: '{folder}' holds both {stems[path.stem].name} and {path.name}. "
+                        "Use one copy of GTZAN (genres_original/ or genres/), not both merged"
+                    )
                 stems[path.stem] = path
             items.extend(AudioItem(path=path, label=genre) for path in files)
         counts = {genre: sum(item.label == genre for item in items) for genre in GTZAN_GENRES}
         if set(counts.values()) != {100}:
-            self.notes.append("GTZAN copy with " + ", ".join(f"{g} {n}" for g, n in counts.items() if n != 100)
-                              + " clips (a complete copy has 100 per genre)")
+            self.notes.append(
+                "GTZAN copy with "
+                + ", ".join(f"{g} {n}" for g, n in counts.items() if n != 100)
+                + " clips (a complete copy has 100 per genre)"
+            )
         return items
 
 
@@ -87,12 +111,20 @@ class FaultFilteredSplit:
         """Each item's split from the published lists, by clip name; None for files the lists leave out."""
         from torchaudio.datasets import gtzan  # imported only when this split is used
 
-        membership = {name: split for split, names in (("train", gtzan.filtered_train),
-                                                       ("val", gtzan.filtered_valid),
-                                                       ("test", gtzan.filtered_test)) for name in names}
+        membership = {
+            name: split
+            for split, names in (
+                ("train", gtzan.filtered_train),
+                ("val", gtzan.filtered_valid),
+                ("test", gtzan.filtered_test),
+            )
+            for name in names
+        }
         splits = [membership.get(clip_name(item.path)) for item in items]
         if items and not any(splits):
-            raise ValueError(f"none of the {len(items)} files is named like a GTZAN clip in the fault-filtered "
-                             f"lists (<genre>.000NN, e.g. {Path(items[0].path).name}). "
-                             "Use dataset/split=stratified for datasets other than GTZAN")
+            raise ValueError(
+                f"none of the {len(items)} files is named like a GTZAN clip in the fault-filtered "
+                f"lists (<genre>.000NN, e.g. {Path(items[0].path).name}). "
+                "Use dataset/split=stratified for datasets other than GTZAN"
+            )
         return splits

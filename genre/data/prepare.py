@@ -63,8 +63,9 @@ class PreparedData:
         """A human-readable report: which cache, what it holds, counts per split, what was skipped and why."""
         stats, fmt = self.cache.stats, self.cache.fmt
         if stats.built:
-            how = (f"built by this run: {stats.decoded} files decoded in {stats.seconds:.1f} s "
-                   f"by {stats.workers} workers")
+            how = (
+                f"built by this run: {stats.decoded} files decoded in {stats.seconds:.1f} s by {stats.workers} workers"
+            )
         else:
             how = "reused: nothing decoded"
             if stats.waited_seconds:
@@ -73,10 +74,12 @@ class PreparedData:
         if fmt.min_seconds > 0:
             short += f", files under min_seconds={fmt.min_seconds:g} s skipped"
         counts = ", ".join(f"{name} {len(clips)}" for name, clips in self.splits.items())
-        lines = [f"audio cache: {self.cache.directory} ({how})",
-                 f"clips: {fmt.sample_rate} Hz mono, {fmt.clip_seconds:g} s; {short}",
-                 *self.notes,
-                 f"{len(self.labels)} genres ({', '.join(self.labels)}); clips: {counts}"]
+        lines = [
+            f"audio cache: {self.cache.directory} ({how})",
+            f"clips: {fmt.sample_rate} Hz mono, {fmt.clip_seconds:g} s; {short}",
+            *self.notes,
+            f"{len(self.labels)} genres ({', '.join(self.labels)}); clips: {counts}",
+        ]
         if self.unsplit:
             lines.append(f"in no split: {self.unsplit} files (left out by dataset.split)")
         lines.append(f"skipped files: {len(self.skipped)}")
@@ -90,9 +93,12 @@ class PreparedData:
 
 def clip_format(dataset: DictConfig) -> ClipFormat:
     """The clip format of a dataset config, validated."""
-    fmt = ClipFormat(sample_rate=int(dataset.sample_rate), clip_seconds=float(dataset.clip_seconds),
-                     min_seconds=float(dataset.get("min_seconds", 0.0)),
-                     short_clips=str(dataset.get("short_clips", "pad")))
+    fmt = ClipFormat(
+        sample_rate=int(dataset.sample_rate),
+        clip_seconds=float(dataset.clip_seconds),
+        min_seconds=float(dataset.get("min_seconds", 0.0)),
+        short_clips=str(dataset.get("short_clips", "pad")),
+    )
     if fmt.sample_rate <= 0:
         raise ConfigError("dataset.sample_rate", f"{fmt.sample_rate} is not a positive rate", "Use e.g. 22050")
     if fmt.clip_seconds <= 0:
@@ -108,8 +114,11 @@ def _splitter(dataset: DictConfig):
     split = dataset.get("split")
     if not isinstance(split, DictConfig) or "_target_" not in split:
         # `dataset.split=fault_filtered` replaces the split's config by a string; the group wants a slash.
-        raise ConfigError("dataset.split", f"'{split}' is not a split config",
-                          "Choose a split with dataset/split=<name> (a slash: stratified, fault_filtered, official, kfold)")
+        raise ConfigError(
+            "dataset.split",
+            f"'{split}' is not a split config",
+            "Choose a split with dataset/split=<name> (a slash: stratified, fault_filtered, official, kfold)",
+        )
     return instantiate(split)
 
 
@@ -120,8 +129,11 @@ def _resolve_unique(items: Sequence[AudioItem]) -> list[str]:
     for item in items:
         resolved = os.path.realpath(item.path)
         if resolved in seen:
-            raise ConfigError("dataset", f"'{seen[resolved]}' and '{item.path}' are the same file",
-                              "List every file once (check for links or duplicate manifest rows)")
+            raise ConfigError(
+                "dataset",
+                f"'{seen[resolved]}' and '{item.path}' are the same file",
+                "List every file once (check for links or duplicate manifest rows)",
+            )
         seen[resolved] = Path(item.path)
     return list(seen)
 
@@ -133,8 +145,11 @@ def _source_keys(dataset: DictConfig) -> dict[str, str]:
     the key is recognised by name and value, not by the interpolation.
     """
     source = dataset.source
-    return {str(name): f"dataset.{name}" for name in source
-            if name != "source" and name in dataset and dataset.get(str(name)) == source.get(str(name))}
+    return {
+        str(name): f"dataset.{name}"
+        for name in source
+        if name != "source" and name in dataset and dataset.get(str(name)) == source.get(str(name))
+    }
 
 
 def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool = True) -> PreparedData:
@@ -142,8 +157,11 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     # Mandatory keys (???) the user did not give; OmegaConf.missing_keys trips over interpolations to them.
     missing = [str(key) for key in dataset if OmegaConf.is_missing(dataset, key)]
     if missing:
-        raise ConfigError(f"dataset.{missing[0]}", "is not set", f"Add dataset.{missing[0]}=... to the command "
-                          "line (see the README's Datasets section)")
+        raise ConfigError(
+            f"dataset.{missing[0]}",
+            "is not set",
+            f"Add dataset.{missing[0]}=... to the command line (see the README's Datasets section)",
+        )
     fmt = clip_format(dataset)
     splitter = _splitter(dataset)
     source = instantiate(dataset.source)
@@ -158,11 +176,17 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
     for path, reason in sorted(skipped.items())[:SKIPPED_LISTED]:
         log.warning("Skipped %s: %s", path, reason)
     if len(skipped) > SKIPPED_LISTED:
-        log.warning("Skipped %d more files; every one with its reason is in %s", len(skipped) - SKIPPED_LISTED,
-                    cache.directory / "index.json")
+        log.warning(
+            "Skipped %d more files; every one with its reason is in %s",
+            len(skipped) - SKIPPED_LISTED,
+            cache.directory / "index.json",
+        )
     if not usable:
-        raise ConfigError("dataset", f"none of the {len(items)} files could be decoded "
-                          f"(e.g. {next(iter(skipped.items()), ('?', '?'))})", "Check the dataset's audio files")
+        raise ConfigError(
+            "dataset",
+            f"none of the {len(items)} files could be decoded (e.g. {next(iter(skipped.items()), ('?', '?'))})",
+            "Check the dataset's audio files",
+        )
     with config_keys("dataset.split"):
         assignment = splitter.assign([item for item, _ in usable])
     in_split = [(item, path, split) for (item, path), split in zip(usable, assignment) if split is not None]
@@ -173,11 +197,19 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
         chosen = [(item, path) for item, path, split in in_split if split == name]
         if not chosen:
             raise ConfigError("dataset.split", f"the {name} split is empty", "Adjust the split ratios")
-        splits[name] = SplitClips(rows=np.array([cache.row_of[path] for _, path in chosen], dtype=np.int64),
-                                  targets=np.array([label_id[item.label] for item, _ in chosen], dtype=np.int64),
-                                  paths=[path for _, path in chosen])
-    return PreparedData(cache=cache, labels=labels, splits=splits, skipped=skipped,
-                        notes=list(getattr(source, "notes", [])), unsplit=len(usable) - len(in_split))
+        splits[name] = SplitClips(
+            rows=np.array([cache.row_of[path] for _, path in chosen], dtype=np.int64),
+            targets=np.array([label_id[item.label] for item, _ in chosen], dtype=np.int64),
+            paths=[path for _, path in chosen],
+        )
+    return PreparedData(
+        cache=cache,
+        labels=labels,
+        splits=splits,
+        skipped=skipped,
+        notes=list(getattr(source, "notes", [])),
+        unsplit=len(usable) - len(in_split),
+    )
 
 
 @one_line_user_errors
@@ -188,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m genre.data.prepare",
         description="Decode a dataset into the shared audio cache, so that every run and sweep job only reads it. "
-                    "Takes the same overrides as run.py; only dataset.* and paths.* matter here.")
+        "Takes the same overrides as run.py; only dataset.* and paths.* matter here.",
+    )
     parser.add_argument("overrides", nargs="*", help="e.g. dataset=gtzan dataset.root=/data/gtzan/genres_original")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)

@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
 # What librosa.load reads through soundfile or audioread; anything else in a genre folder is ignored.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif", ".m4a", ".opus")
 
@@ -35,8 +34,9 @@ def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
 
     Broken symbolic links are kept: the cache reports them as skipped instead of losing them silently.
     """
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in extensions and not p.name.startswith(".") and not p.is_dir())
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in extensions and not p.name.startswith(".") and not p.is_dir()
+    )
 
 
 class FolderSource:
@@ -47,9 +47,12 @@ class FolderSource:
     given, else from the manifest's folder.
     """
 
-    def __init__(self, root: str | os.PathLike | None = None,
-                 extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS,
-                 manifest: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        extensions: tuple[str, ...] | list[str] = AUDIO_EXTENSIONS,
+        manifest: str | os.PathLike | None = None,
+    ) -> None:
         self.root = Path(root).expanduser() if root is not None else None
         self.extensions = tuple(e.lower() for e in extensions)
         self.manifest = manifest
@@ -64,15 +67,18 @@ class FolderSource:
             from genre.data.manifest import ManifestSource  # pandas only when a manifest is used
 
             source = ManifestSource(self.manifest, base=self.root)
-            items = source.items()
+            listed = source.items()
             self.notes = source.notes
-            return items
+            return listed
         if self.root is None:
-            raise ValueError("root: no dataset folder given. Set it to the folder of genre folders "
-                             "(or set manifest to a CSV list of files)")
+            raise ValueError(
+                "root: no dataset folder given. Set it to the folder of genre folders "
+                "(or set manifest to a CSV list of files)"
+            )
         if not self.root.is_dir():
-            raise ValueError(f"root: '{self.root}' is not a directory. "
-                             "Point it at the folder that holds one sub-folder per genre")
+            raise ValueError(
+                f"root: '{self.root}' is not a directory. Point it at the folder that holds one sub-folder per genre"
+            )
         genre_dirs = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not genre_dirs:
             raise ValueError(f"root: '{self.root}' holds no genre sub-folders. Expected <root>/<genre>/<audio files>")
@@ -80,8 +86,10 @@ class FolderSource:
         for genre_dir in genre_dirs:
             files = audio_files(genre_dir, self.extensions)
             if not files:
-                raise ValueError(f"root: genre folder '{genre_dir}' holds no audio files "
-                                 f"({', '.join(self.extensions)}). Add audio files to it or remove the empty folder")
+                raise ValueError(
+                    f"root: genre folder '{genre_dir}' holds no audio files "
+                    f"({', '.join(self.extensions)}). Add audio files to it or remove the empty folder"
+                )
             items.extend(AudioItem(path=f, label=genre_dir.name) for f in files)
         return items
 
@@ -89,8 +97,15 @@ class FolderSource:
 class DemoSource:
     """The generated demo corpus: synthesised once into ``root``, then read like any genre folder."""
 
-    def __init__(self, root: str | os.PathLike, clips_per_genre: int = 40, clip_seconds: float = 30.0,
-                 sample_rate: int = 22050, seed: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        clips_per_genre: int = 40,
+        clip_seconds: float = 30.0,
+        sample_rate: int = 22050,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
         self.root = Path(root).expanduser()
         self.clips_per_genre = clips_per_genre
         self.clip_seconds = clip_seconds
@@ -105,8 +120,16 @@ class DemoSource:
         from genre.demo import generate_demo_corpus
 
         if self.clips_per_genre < 3:
-            raise ValueError(f"clips_per_genre: {self.clips_per_genre} is too few. "
-                             "Use at least 3 so every genre has a train, val and test clip")
-        generate_demo_corpus(self.root, clips_per_genre=self.clips_per_genre, clip_seconds=self.clip_seconds,
-                             sample_rate=self.sample_rate, seed=self.seed, progress=self.progress)
+            raise ValueError(
+                f"clips_per_genre: {self.clips_per_genre} is too few. "
+                "Use at least 3 so every genre has a train, val and test clip"
+            )
+        generate_demo_corpus(
+            self.root,
+            clips_per_genre=self.clips_per_genre,
+            clip_seconds=self.clip_seconds,
+            sample_rate=self.sample_rate,
+            seed=self.seed,
+            progress=self.progress,
+        )
         return FolderSource(self.root, extensions=(".wav",)).items()

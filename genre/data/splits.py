@@ -59,8 +59,10 @@ class StratifiedSplit:
         for label in sorted(by_label):
             indices = by_label[label]
             if len(indices) < 3:
-                raise ValueError(f"genre '{label}' has only {len(indices)} usable clip(s). "
-                                 "A stratified split needs at least 3 per genre; add clips or drop the genre")
+                raise ValueError(
+                    f"genre '{label}' has only {len(indices)} usable clip(s). "
+                    "A stratified split needs at least 3 per genre; add clips or drop the genre"
+                )
             order = [indices[i] for i in rng.permutation(len(indices))]
             n_test = max(1, round(len(order) * self.test))
             n_val = max(1, round(len(order) * self.val))
@@ -77,8 +79,10 @@ class PredefinedSplit:
         """Return each item's own split; every item must have one."""
         missing = [item for item in items if item.split is None]
         if missing:
-            raise ValueError(f"{len(missing)} of {len(items)} files have no predefined split "
-                             f"(e.g. {missing[0].path}). Use dataset/split=stratified for this dataset")
+            raise ValueError(
+                f"{len(missing)} of {len(items)} files have no predefined split "
+                f"(e.g. {missing[0].path}). Use dataset/split=stratified for this dataset"
+            )
         return [item.split for item in items]
 
 
@@ -102,8 +106,9 @@ class KFoldSplit:
     round(1 / val) folds (so ``val`` is then met to the nearest 1/n).
     """
 
-    def __init__(self, folds: int = 5, fold: int = 0, seed: int = 0, val: float = 0.15,
-                 group: str | None = "group") -> None:
+    def __init__(
+        self, folds: int = 5, fold: int = 0, seed: int = 0, val: float = 0.15, group: str | None = "group"
+    ) -> None:
         if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
             raise ValueError(f"folds: {folds!r} is not a whole number of at least 2. Use e.g. 5")
         if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < folds:
@@ -111,8 +116,10 @@ class KFoldSplit:
         if not 0.0 < val < 1.0:
             raise ValueError(f"val: {val!r} is not a fraction in (0, 1). Use e.g. 0.15")
         if group is not None and group not in _GROUP_FIELDS:
-            raise ValueError(f"group: '{group}' is not a field of the dataset's items "
-                             f"({', '.join(_GROUP_FIELDS)}). Use group (or null for no grouping)")
+            raise ValueError(
+                f"group: '{group}' is not a field of the dataset's items "
+                f"({', '.join(_GROUP_FIELDS)}). Use group (or null for no grouping)"
+            )
         self.folds, self.fold, self.seed, self.val, self.group = folds, fold, seed, val, group
 
     def assign(self, items: Sequence[AudioItem]) -> list[str]:
@@ -140,19 +147,27 @@ class KFoldSplit:
         if all(value is None for value in values):
             return None
         ids: dict[object, int] = {}
-        return np.array([ids.setdefault(value if value is not None else ("ungrouped", i), len(ids))
-                         for i, value in enumerate(values)])
+        return np.array(
+            [
+                ids.setdefault(value if value is not None else ("ungrouped", i), len(ids))
+                for i, value in enumerate(values)
+            ]
+        )
 
     def _check_counts(self, labels: np.ndarray, groups: np.ndarray | None) -> None:
         names, counts = np.unique(labels, return_counts=True)
         if counts.min() < self.folds:
             rare = names[counts.argmin()]
-            raise ValueError(f"folds: genre '{rare}' has only {counts.min()} usable clip(s), fewer than folds="
-                             f"{self.folds}, so some test folds would lack it. Lower folds to at most "
-                             f"{counts.min()} or add clips of '{rare}'")
+            raise ValueError(
+                f"folds: genre '{rare}' has only {counts.min()} usable clip(s), fewer than folds="
+                f"{self.folds}, so some test folds would lack it. Lower folds to at most "
+                f"{counts.min()} or add clips of '{rare}'"
+            )
         if groups is not None and np.unique(groups).size < self.folds:
-            raise ValueError(f"folds: the clips have only {np.unique(groups).size} distinct '{self.group}' values, "
-                             f"fewer than folds={self.folds}. Lower folds or set group=null")
+            raise ValueError(
+                f"folds: the clips have only {np.unique(groups).size} distinct '{self.group}' values, "
+                f"fewer than folds={self.folds}. Lower folds or set group=null"
+            )
 
     def _test_fold(self, labels: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
         """The positions of fold ``fold``'s test clips."""
@@ -180,13 +195,17 @@ class KFoldSplit:
                 cv = StratifiedShuffleSplit(n_splits=1, test_size=n_val, random_state=self.seed)
                 _, val = next(cv.split(placeholder, labels))
             except ValueError as exc:
-                raise ValueError(f"val: cannot hold out {n_val} of the {len(labels)} training clips stratified by "
-                                 f"genre ({exc}). {fix}") from exc
+                raise ValueError(
+                    f"val: cannot hold out {n_val} of the {len(labels)} training clips stratified by "
+                    f"genre ({exc}). {fix}"
+                ) from exc
             return val
         n_splits = max(2, round(1 / self.val))
         if np.unique(groups).size < n_splits:
-            raise ValueError(f"val: {self.val} of the training folds needs {n_splits} '{self.group}' groups, they "
-                             f"have {np.unique(groups).size}. {fix}")
+            raise ValueError(
+                f"val: {self.val} of the training folds needs {n_splits} '{self.group}' groups, they "
+                f"have {np.unique(groups).size}. {fix}"
+            )
         cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=self.seed)
         with warnings.catch_warnings():
             # "The least populated class has only n members": known and documented — grouped validation

@@ -30,9 +30,16 @@ MARKER_NAME = ".demo-corpus.json"
 _PARTIAL_TAG = "partial"
 
 
-def generate_demo_corpus(root: str | os.PathLike, *, clips_per_genre: int = 40, clip_seconds: float = 30.0,
-                         sample_rate: int = 22050, seed: int = 0, progress: bool = True,
-                         workers: int | None = None) -> pathlib.Path:
+def generate_demo_corpus(
+    root: str | os.PathLike,
+    *,
+    clips_per_genre: int = 40,
+    clip_seconds: float = 30.0,
+    sample_rate: int = 22050,
+    seed: int = 0,
+    progress: bool = True,
+    workers: int | None = None,
+) -> pathlib.Path:
     """Write the demo corpus to ``root`` as ``<root>/<genre>/<genre>.NNNNN.wav`` unless it is already there.
 
     Files are 16-bit PCM mono WAVs, byte-identical for identical arguments (each clip is seeded from
@@ -81,9 +88,15 @@ def _corpus_params(clips_per_genre: int, clip_seconds: float, sample_rate: int, 
         raise ValueError(f"sample_rate must be >= 8000 Hz, got {sample_rate}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
-    return {"format": "genre-demo-corpus", "version": FORMAT_VERSION, "genres": list(DEMO_GENRES),
-            "clips_per_genre": int(clips_per_genre), "clip_seconds": float(clip_seconds),
-            "sample_rate": int(sample_rate), "seed": int(seed)}
+    return {
+        "format": "genre-demo-corpus",
+        "version": FORMAT_VERSION,
+        "genres": list(DEMO_GENRES),
+        "clips_per_genre": int(clips_per_genre),
+        "clip_seconds": float(clip_seconds),
+        "sample_rate": int(sample_rate),
+        "seed": int(seed),
+    }
 
 
 def _corpus_state(root: pathlib.Path, params: dict) -> str:
@@ -133,8 +146,11 @@ def _render_corpus(out_dir: pathlib.Path, params: dict, *, progress: bool, worke
     """Write every clip into ``out_dir``, in parallel processes unless ``workers == 1``."""
     for genre in DEMO_GENRES:
         (out_dir / genre).mkdir()
-    jobs = [(str(out_dir), genre, i, params["clip_seconds"], params["sample_rate"], params["seed"])
-            for genre in DEMO_GENRES for i in range(params["clips_per_genre"])]
+    jobs = [
+        (str(out_dir), genre, i, params["clip_seconds"], params["sample_rate"], params["seed"])
+        for genre in DEMO_GENRES
+        for i in range(params["clips_per_genre"])
+    ]
     workers = min(workers, len(jobs))
     with tqdm(total=len(jobs), desc="Generating demo corpus", unit="clip", disable=not progress) as bar:
         if workers == 1:  # in-process: no start-up cost for tiny corpora

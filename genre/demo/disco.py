@@ -37,11 +37,13 @@ def compose_disco(ctx: Context) -> Arrangement:
     rng = ctx.rng
     tl = draw_timeline(rng, (112, 130), humanize_s=0.003)
     n_bars = tl.bars_for(ctx.seconds)
-    changes = chord_changes(rng, _DISCO_VAMPS[int(rng.integers(len(_DISCO_VAMPS)))], float(rng.choice([4, 8])),
-                            n_bars * 4, ctx.tonic)
+    changes = chord_changes(
+        rng, _DISCO_VAMPS[int(rng.integers(len(_DISCO_VAMPS)))], float(rng.choice([4, 8])), n_bars * 4, ctx.tonic
+    )
     parts = []
-    bass = [(p / 2, 0.5, bass_pitch(changes.at(p / 2).root, 33) + (12 if p % 2 else 0), 0.75)
-            for p in range(n_bars * 8)]
+    bass = [
+        (p / 2, 0.5, bass_pitch(changes.at(p / 2).root, 33) + (12 if p % 2 else 0), 0.75) for p in range(n_bars * 8)
+    ]
     parts.append(Part(pick(rng, (SYNTH_BASS, FINGER_BASS)), tl.notes(bass, 0.8), draw_gain(rng, 0.3)))
 
     use = {"stabs": rng.random() < 0.6, "strings": rng.random() < 0.5, "guitar": rng.random() < 0.4}
@@ -54,8 +56,11 @@ def compose_disco(ctx: Context) -> Arrangement:
         pad = comping(changes, ((0.0, 4.0),), n_bars, 4, rng.uniform(62, 70), rng, vel=0.5)
         parts.append(Part(STRINGS.jittered(rng), tl.notes(pad, 1.0), draw_gain(rng, 0.1)))
     if use["guitar"]:  # 16th "chicken scratch"
-        scratch = [e for e in comping(changes, tuple((k / 4, 0.2) for k in range(16)), n_bars, 4, 67, rng, vel=0.35)
-                   if rng.random() < 0.7]
+        scratch = [
+            e
+            for e in comping(changes, tuple((k / 4, 0.2) for k in range(16)), n_bars, 4, 67, rng, vel=0.35)
+            if rng.random() < 0.7
+        ]
         parts.append(Part(MUTED_GUITAR.jittered(rng), tl.notes(scratch, 1.0), draw_gain(rng, 0.1)))
     if rng.random() < 0.5:
         rhythm = phrase_rhythm(rng, n_bars, 4, 0.25, fill=0.5, lengths=(1, 2, 2, 3), rest_bar_p=0.4)

@@ -17,6 +17,7 @@ Hit = tuple[float, str, float]
 
 def drum_kit(rng: np.random.Generator, sr: int) -> dict[str, Audio]:
     """Synthesise one clip's drum samples (tunings and decays drawn per clip)."""
+
     def noise(seconds: float) -> Audio:
         return white_noise(rng, int(seconds * sr))
 
@@ -30,12 +31,12 @@ def drum_kit(rng: np.random.Generator, sr: int) -> dict[str, Audio]:
     f_end, f_start = rng.uniform(45, 62), rng.uniform(110, 190)
     freq = f_end + (f_start - f_end) * np.exp(-t / rng.uniform(0.02, 0.05))
     kick = np.sin(2 * np.pi * np.cumsum(freq) / sr).astype(np.float32) * decay_curve(n, rng.uniform(0.1, 0.22), sr)
-    kick[:int(0.004 * sr)] += band(noise(0.004), 1500.0, None) * np.float32(0.4)  # beater click
+    kick[: int(0.004 * sr)] += band(noise(0.004), 1500.0, None) * np.float32(0.4)  # beater click
     kit["kick"] = kick
 
     n = int(0.3 * sr)
     body = np.sin(2 * np.pi * rng.uniform(170, 230) * t[:n]).astype(np.float32) * decay_curve(n, 0.05, sr)
-    kit["snare"] = (0.5 * body + band(noise(0.3), 1200.0, 9000.0) * decay_curve(n, rng.uniform(0.08, 0.16), sr))
+    kit["snare"] = 0.5 * body + band(noise(0.3), 1200.0, 9000.0) * decay_curve(n, rng.uniform(0.08, 0.16), sr)
     claps = np.zeros(int(0.25 * sr), dtype=np.float32)
     for k in range(3):  # three hands slightly apart, then the room tail
         burst = band(noise(0.03), 900.0, 3000.0) * decay_curve(int(0.03 * sr), 0.006, sr)
@@ -47,8 +48,11 @@ def drum_kit(rng: np.random.Generator, sr: int) -> dict[str, Audio]:
     n = int(1.2 * sr)
     ride = band(noise(1.2), 5000.0, None) * decay_curve(n, 0.35, sr) * np.float32(0.6)
     for ratio in (1.0, 1.47, 1.93):  # a few inharmonic bell partials give the ride its "ping"
-        ride += (np.sin(2 * np.pi * rng.uniform(2900, 3300) * ratio * ramps(n)[1] / sr).astype(np.float32)
-                 * decay_curve(n, 0.5, sr) * np.float32(0.15))
+        ride += (
+            np.sin(2 * np.pi * rng.uniform(2900, 3300) * ratio * ramps(n)[1] / sr).astype(np.float32)
+            * decay_curve(n, 0.5, sr)
+            * np.float32(0.15)
+        )
     kit["ride"] = ride
     n = int(1.8 * sr)
     kit["crash"] = band(noise(1.8), 3500.0, None) * decay_curve(n, 0.6, sr)

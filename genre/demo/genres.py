@@ -31,12 +31,12 @@ COMPOSERS: dict[str, Callable[[Context], Arrangement]] = {
 }
 
 
-def synthesize_clip(genre: str, index: int, *, clip_seconds: float, sample_rate: int, seed: int
-                    ) -> npt.NDArray[np.int16]:
+def synthesize_clip(
+    genre: str, index: int, *, clip_seconds: float, sample_rate: int, seed: int
+) -> npt.NDArray[np.int16]:
     """Render clip ``index`` of ``genre`` as int16 samples, deterministic in (seed, genre, index)."""
     rng = np.random.default_rng([seed, DEMO_GENRES.index(genre), index])
-    ctx = Context(rng=rng, sr=sample_rate, n=max(1, round(clip_seconds * sample_rate)),
-                  tonic=int(rng.integers(12)))
+    ctx = Context(rng=rng, sr=sample_rate, n=max(1, round(clip_seconds * sample_rate)), tonic=int(rng.integers(12)))
     arrangement = COMPOSERS[genre](ctx)
     mix = mix_down(arrangement, ctx)
     mix = add_noise(mix, rng, sample_rate, snr_db=rng.uniform(10.0, 40.0))

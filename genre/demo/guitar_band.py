@@ -40,10 +40,10 @@ _ROCK_PROGRESSIONS: tuple[Progression, ...] = (
     [(0, MIN), (1, MAJ), (0, MIN), (10, MAJ)],
 )
 _ROCK_STRUMS: tuple[tuple[tuple[float, float], ...], ...] = (
-    tuple((p / 2, 0.5) for p in range(8)),                    # straight 8th chugs
-    ((0.0, 1.5), (1.5, 1.0), (2.5, 0.5), (3.0, 1.0)),         # syncopated
+    tuple((p / 2, 0.5) for p in range(8)),  # straight 8th chugs
+    ((0.0, 1.5), (1.5, 1.0), (2.5, 0.5), (3.0, 1.0)),  # syncopated
     ((0.0, 0.5), (0.5, 0.5), (1.0, 1.0), (2.0, 0.5), (2.5, 0.5), (3.0, 1.0)),
-    ((0.0, 4.0),),                                            # let ring
+    ((0.0, 4.0),),  # let ring
 )
 _MINOR_PENTATONIC = (0, 3, 5, 7, 10)
 
@@ -89,12 +89,14 @@ def _rhythm_section(rng: np.random.Generator, tl: Timeline, changes: Changes, n_
     for bar in range(n_bars):
         for pos, dur in strum:
             at = bar * 4 + pos
-            root = 40 + (changes.at(at).root - 40) % 12          # E2..D#3, like a guitar's low strings
+            root = 40 + (changes.at(at).root - 40) % 12  # E2..D#3, like a guitar's low strings
             v = (0.8 if pos % 1 == 0 else 0.65) * rng.uniform(0.9, 1.1)
             power.extend((at, dur, root + i, v) for i in POWER)
             bass.append((at, dur, bass_pitch(changes.at(at).root, 28), v))
-    return [Part(guitar, tl.notes(power, 0.98), draw_gain(rng, 0.3), bus="amp"),
-            Part(pick(rng, (FINGER_BASS, UPRIGHT_BASS)), tl.notes(bass, 0.9), draw_gain(rng, 0.3))]
+    return [
+        Part(guitar, tl.notes(power, 0.98), draw_gain(rng, 0.3), bus="amp"),
+        Part(pick(rng, (FINGER_BASS, UPRIGHT_BASS)), tl.notes(bass, 0.9), draw_gain(rng, 0.3)),
+    ]
 
 
 def _amp_drives(rng: np.random.Generator, *, metal: bool) -> dict[str, Drive]:

@@ -21,8 +21,8 @@ class Context:
 
     rng: np.random.Generator
     sr: int
-    n: int       # output length in samples
-    tonic: int   # pitch class of the key, 0 = C
+    n: int  # output length in samples
+    tonic: int  # pitch class of the key, 0 = C
 
     @property
     def seconds(self) -> float:
@@ -73,7 +73,7 @@ def mix_down(arrangement: Arrangement, ctx: Context) -> Audio:
         for start, dur, midi, vel in part.notes:
             if start >= ctx.seconds or start + dur + part.instrument.release <= 0:
                 continue
-            wave = render_note(part.instrument, dur, midi, sr, int(rng.integers(2 ** 32)))
+            wave = render_note(part.instrument, dur, midi, sr, int(rng.integers(2**32)))
             add_at(bus, round(start * sr), wave, vel * part.gain)
     mix = np.zeros(n, dtype=np.float32)
     for name, bus in buses.items():
@@ -82,8 +82,9 @@ def mix_down(arrangement: Arrangement, ctx: Context) -> Audio:
             peak = float(np.max(np.abs(bus))) or 1.0
             bus = np.tanh(bus * np.float32(drive.gain / peak)) * np.float32(drive.level / math.tanh(drive.gain))
             # Cabinet: 4th-order Butterworth low-pass as two biquads (Q values of the Butterworth poles).
-            bus = filtered(bus, biquad("lowpass", drive.cutoff_hz, sr, 0.5412),
-                           biquad("lowpass", drive.cutoff_hz, sr, 1.3066))
+            bus = filtered(
+                bus, biquad("lowpass", drive.cutoff_hz, sr, 0.5412), biquad("lowpass", drive.cutoff_hz, sr, 1.3066)
+            )
         mix += bus
     if arrangement.drums:
         kit = drum_kit(rng, sr)

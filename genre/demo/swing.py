@@ -35,7 +35,9 @@ from genre.demo.theory import (
 
 _BLUES_FORMS: tuple[Progression, ...] = (
     [(0, DOM7)] * 4 + [(5, DOM7)] * 2 + [(0, DOM7)] * 2 + [(7, DOM7), (5, DOM7), (0, DOM7), (7, DOM7)],
-    [(0, DOM7), (5, DOM7), (0, DOM7), (0, DOM7)] + [(5, DOM7)] * 2 + [(0, DOM7)] * 2
+    [(0, DOM7), (5, DOM7), (0, DOM7), (0, DOM7)]
+    + [(5, DOM7)] * 2
+    + [(0, DOM7)] * 2
     + [(7, DOM7), (5, DOM7), (0, DOM7), (7, DOM7)],
     [(0, MIN7)] * 4 + [(5, MIN7)] * 2 + [(0, MIN7)] * 2 + [(8, DOM7), (7, DOM7), (0, MIN7), (7, DOM7)],
 )
@@ -46,10 +48,10 @@ _JAZZ_PROGRESSIONS: tuple[Progression, ...] = (
     [(0, MAJ7), (9, DOM7), (2, MIN7), (7, DOM7)],
 )
 _SWING_COMPING: tuple[tuple[tuple[float, float], ...], ...] = (
-    ((0.0, 1.0), (1.5, 0.5)),                      # Charleston
-    ((0.0, 3.8),),                                 # whole-bar pads
-    ((1.0, 0.6), (3.0, 0.6)),                      # on 2 and 4
-    ((0.0, 1.4), (2.5, 1.2)),                      # anticipated 3
+    ((0.0, 1.0), (1.5, 0.5)),  # Charleston
+    ((0.0, 3.8),),  # whole-bar pads
+    ((1.0, 0.6), (3.0, 0.6)),  # on 2 and 4
+    ((0.0, 1.4), (2.5, 1.2)),  # anticipated 3
 )
 _BLUES_SCALE = (0, 3, 5, 6, 7, 10)
 _MODES = {MIN7: (0, 2, 3, 5, 7, 9, 10), DOM7: (0, 2, 4, 5, 7, 9, 10), MAJ7: (0, 2, 4, 5, 7, 9, 11)}
@@ -86,13 +88,18 @@ def _swing_changes(rng: np.random.Generator, beats: int, tonic: int, *, jazz: bo
     if jazz:
         progression = _JAZZ_PROGRESSIONS[int(rng.integers(len(_JAZZ_PROGRESSIONS)))]
         nines: dict[tuple[int, ...], tuple[int, ...]] = {MIN7: MIN9, DOM7: DOM9, MAJ7: MAJ9}
-        return chord_changes(rng, progression, float(rng.choice([2, 4])), beats, tonic,
-                             enrich=lambda q: nines[q] if rng.random() < 0.5 else q)
+        return chord_changes(
+            rng,
+            progression,
+            float(rng.choice([2, 4])),
+            beats,
+            tonic,
+            enrich=lambda q: nines[q] if rng.random() < 0.5 else q,
+        )
     return chord_changes(rng, _BLUES_FORMS[int(rng.choice(3, p=[0.45, 0.35, 0.2]))], 4.0, beats, tonic)
 
 
-def _comping_parts(rng: np.random.Generator, tl: Timeline, changes: Changes, n_bars: int, *,
-                   jazz: bool) -> list[Part]:
+def _comping_parts(rng: np.random.Generator, tl: Timeline, changes: Changes, n_bars: int, *, jazz: bool) -> list[Part]:
     """Comping, plus an optional sustained organ pad under it; jazz drops the root (rootless voicings)."""
     comp_inst = pick(rng, (EPIANO, ORGAN, CLEAN_GUITAR, VIBES))
     pattern = _SWING_COMPING[int(rng.integers(len(_SWING_COMPING)))]
@@ -116,7 +123,7 @@ def _walking_bass(rng: np.random.Generator, changes: Changes, beats: int, *, jaz
             if step == 0:
                 pitch = root
             elif nxt is not chord or step == int(changes.beats_per_chord) - 1:
-                pitch = bass_pitch(nxt.root) + int(rng.choice((-1, 1)))   # chromatic approach
+                pitch = bass_pitch(nxt.root) + int(rng.choice((-1, 1)))  # chromatic approach
             else:
                 pitch = root + int(rng.choice([i for i in chord.intervals if 0 < i < 12]))
         else:
@@ -133,8 +140,9 @@ def _chord_scale(chord: Chord) -> np.ndarray:
     return scale_mask(_MODES[base], chord.root)
 
 
-def _lead_part(rng: np.random.Generator, tl: Timeline, changes: Changes, n_bars: int, tonic: int, *,
-               jazz: bool) -> Part:
+def _lead_part(
+    rng: np.random.Generator, tl: Timeline, changes: Changes, n_bars: int, tonic: int, *, jazz: bool
+) -> Part:
     """The melody: chord scales with chromatic neighbours (jazz) or the blues scale of the key (blues)."""
     rhythm = phrase_rhythm(rng, n_bars, 4, 0.5, fill=0.7, lengths=(1, 1, 1, 2, 3), rest_bar_p=0.35)
     if jazz:
@@ -155,7 +163,7 @@ def _swing_drums(rng: np.random.Generator, tl: Timeline, n_bars: int) -> list[Hi
         hits: list[Hit] = []
         if ride:  # "ding, ding-a ding, ding-a"
             hits += [(p, "ride", v) for p, v in ((0, 0.5), (1, 0.6), (1.5, 0.35), (2, 0.5), (3, 0.6), (3.5, 0.35))]
-        else:     # shuffled hats
+        else:  # shuffled hats
             hits += [(p / 2, "hat", 0.5 if p % 2 == 0 else 0.3) for p in range(8)]
         hits += [(1.0, "hat", 0.35), (3.0, "hat", 0.35)]
         hits += [(float(b), "kick", 0.3) for b in range(4)] if feather else [(0.0, "kick", 0.6), (2.0, "kick", 0.5)]

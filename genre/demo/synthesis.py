@@ -26,21 +26,22 @@ _PHASE_SHIFT = 32 - _TABLE_BITS  # 32-bit fixed-point phase -> table index
 
 _SPECTRA: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "sine": lambda k: (k == 1).astype(np.float64),
-    "saw": lambda k: 1.0 / k,                                    # bright, all harmonics
-    "square": lambda k: np.where(k % 2 == 1, 1.0 / k, 0.0),      # hollow, odd harmonics
-    "reed": lambda k: np.where(k % 2 == 1, 1.0 / k, 0.3 / k),    # sax/clarinet-like: odd-dominant
-    "mellow": lambda k: 1.0 / k ** 2,                            # dark, bass-like
-    "string": lambda k: 1.0 / k ** 1.3,
-    "piano": lambda k: 1.0 / k ** 1.6,
+    "saw": lambda k: 1.0 / k,  # bright, all harmonics
+    "square": lambda k: np.where(k % 2 == 1, 1.0 / k, 0.0),  # hollow, odd harmonics
+    "reed": lambda k: np.where(k % 2 == 1, 1.0 / k, 0.3 / k),  # sax/clarinet-like: odd-dominant
+    "mellow": lambda k: 1.0 / k**2,  # dark, bass-like
+    "string": lambda k: 1.0 / k**1.3,
+    "piano": lambda k: 1.0 / k**1.6,
     "flute": lambda k: np.select([k == 1, k == 2, k == 3], [1.0, 0.22, 0.07], 0.0),
     # Hammond drawbars 8' 4' 2 2/3' 2' 1 3/5' 1': harmonics 1, 2, 3, 4, 5, 8.
-    "organ": lambda k: np.select([k == 1, k == 2, k == 3, k == 4, k == 5, k == 8],
-                                 [1.0, 0.8, 0.6, 0.45, 0.2, 0.3], 0.0),
+    "organ": lambda k: np.select(
+        [k == 1, k == 2, k == 3, k == 4, k == 5, k == 8], [1.0, 0.8, 0.6, 0.45, 0.2, 0.3], 0.0
+    ),
 }
 
 # Inharmonic partials (frequency ratio, amplitude, decay-time scale) for bar percussion.
 _BELLS: dict[str, tuple[tuple[float, float, float], ...]] = {
-    "vibes": ((1.0, 1.0, 1.0), (3.98, 0.35, 0.35), (9.96, 0.12, 0.15)),       # tuned bars, nearly harmonic
+    "vibes": ((1.0, 1.0, 1.0), (3.98, 0.35, 0.35), (9.96, 0.12, 0.15)),  # tuned bars, nearly harmonic
     "celesta": ((1.0, 1.0, 1.0), (2.76, 0.45, 0.5), (5.40, 0.25, 0.25), (8.93, 0.12, 0.12)),  # free bars
 }
 
@@ -51,7 +52,7 @@ def _wavetable(spectrum: str, n_harmonics: int) -> Audio:
     n_harmonics = max(1, min(n_harmonics, _TABLE_SIZE // 2 - 1))
     k = np.arange(1, n_harmonics + 1, dtype=np.float64)
     bins = np.zeros(_TABLE_SIZE // 2 + 1, dtype=np.complex128)
-    bins[1:n_harmonics + 1] = -1j * _SPECTRA[spectrum](k)
+    bins[1 : n_harmonics + 1] = -1j * _SPECTRA[spectrum](k)
     table = np.fft.irfft(bins, n=_TABLE_SIZE)
     return (table / np.max(np.abs(table))).astype(np.float32)
 
@@ -73,7 +74,7 @@ def ramps(n: int) -> tuple[npt.NDArray[np.int64], Audio]:
 
 def _phase_index(freq: float, n: int, sr: int, phase0: int) -> npt.NDArray[np.int64]:
     """Table indices of a constant-frequency oscillator (exact integer phase, no drift)."""
-    inc = int(round(freq / sr * 2 ** 32))
+    inc = int(round(freq / sr * 2**32))
     return ((ramps(n)[0] * inc + phase0) >> _PHASE_SHIFT) & _TABLE_MASK
 
 
@@ -83,12 +84,11 @@ def _lfo(rate: float, sr: int, n: int) -> Audio:
     return (1.0 - np.cos(2.0 * np.pi * rate / sr * np.arange(n))).astype(np.float32)
 
 
-def _vibrato_index(freq: float, n: int, sr: int, phase0: int, depth: float, rate: float
-                   ) -> npt.NDArray[np.int64]:
+def _vibrato_index(freq: float, n: int, sr: int, phase0: int, depth: float, rate: float) -> npt.NDArray[np.int64]:
     """Table indices of an oscillator with sinusoidal vibrato (analytic phase integral, fixed point)."""
     lfo = _lfo(rate, sr, max(n, int(_MAX_LFO_S * sr)))[:n]
-    wobble = (lfo * np.float32(freq * depth / (2.0 * np.pi * rate) * 2 ** 32)).astype(np.int64)
-    inc = int(round(freq / sr * 2 ** 32))
+    wobble = (lfo * np.float32(freq * depth / (2.0 * np.pi * rate) * 2**32)).astype(np.int64)
+    inc = int(round(freq / sr * 2**32))
     return ((ramps(n)[0] * inc + phase0 + wobble) >> _PHASE_SHIFT) & _TABLE_MASK
 
 
@@ -153,7 +153,8 @@ def _bell_wave(inst: Instrument, f0: float, n: int, sr: int, phase0: int) -> Aud
     for ratio, amp, decay_scale in _BELLS[inst.spectrum]:
         if f0 * ratio < nyquist:
             wave += _SINE[_phase_index(f0 * ratio, n, sr, phase0)] * (
-                decay_curve(n, inst.decay * decay_scale, sr) * np.float32(amp))
+                decay_curve(n, inst.decay * decay_scale, sr) * np.float32(amp)
+            )
     return wave
 
 
@@ -173,12 +174,17 @@ def _table_wave(inst: Instrument, f0: float, n: int, sr: int, phase0: int) -> Au
     nyquist = 0.45 * sr
     n_harm = int(min(inst.cutoff_hz, nyquist) / f0)
     table = _wavetable(inst.spectrum, n_harm)
-    freqs = [f0] if inst.detune_cents <= 0 else [f0 * 2 ** (-inst.detune_cents / 2400),
-                                                  f0 * 2 ** (inst.detune_cents / 2400)]
+    freqs = (
+        [f0]
+        if inst.detune_cents <= 0
+        else [f0 * 2 ** (-inst.detune_cents / 2400), f0 * 2 ** (inst.detune_cents / 2400)]
+    )
     # Unison oscillators start at different phases (and vibrate at slightly different rates).
     phases = [(phase0 + 0x5A5A5A5A * j) & 0xFFFFFFFF for j in range(len(freqs))]
-    indices = [_vibrato_index(f, n, sr, p, inst.vibrato, 5.0 + 0.4 * j) if inst.vibrato
-               else _phase_index(f, n, sr, p) for j, (f, p) in enumerate(zip(freqs, phases))]
+    indices = [
+        _vibrato_index(f, n, sr, p, inst.vibrato, 5.0 + 0.4 * j) if inst.vibrato else _phase_index(f, n, sr, p)
+        for j, (f, p) in enumerate(zip(freqs, phases))
+    ]
     wave = table[indices[0]]
     for idx in indices[1:]:
         wave += table[idx]
@@ -220,7 +226,7 @@ def add_at(bus: Audio, start: int, wave: Audio, gain: float) -> None:
         wave, start = wave[-start:], 0
     end = min(len(bus), start + len(wave))
     if end > start:
-        bus[start:end] += wave[:end - start] * np.float32(gain)
+        bus[start:end] += wave[: end - start] * np.float32(gain)
 
 
 def white_noise(rng: np.random.Generator, n: int) -> Audio:

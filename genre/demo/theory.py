@@ -27,9 +27,9 @@ class Timeline:
     rng: np.random.Generator
     bpm: float
     beats_per_bar: int = 4
-    swing: float = 0.5        # where the off-beat 8th falls within the beat; 0.5 = straight
+    swing: float = 0.5  # where the off-beat 8th falls within the beat; 0.5 = straight
     humanize_s: float = 0.006
-    offset_s: float = 0.0     # song time at which the clip starts
+    offset_s: float = 0.0  # song time at which the clip starts
 
     @property
     def beat_s(self) -> float:
@@ -52,8 +52,13 @@ class Timeline:
         return [(self.seconds(pos), dur * self.beat_s * legato, float(midi), vel) for pos, dur, midi, vel in events]
 
 
-def draw_timeline(rng: np.random.Generator, bpm_range: tuple[float, float], beats_per_bar: int = 4,
-                  swing: float = 0.5, humanize_s: float = 0.006) -> Timeline:
+def draw_timeline(
+    rng: np.random.Generator,
+    bpm_range: tuple[float, float],
+    beats_per_bar: int = 4,
+    swing: float = 0.5,
+    humanize_s: float = 0.006,
+) -> Timeline:
     """A tempo drawn from the genre's range with +-8 % jitter; the clip starts anywhere in a bar."""
     bpm = rng.uniform(*bpm_range) * rng.uniform(0.92, 1.08)
     tl = Timeline(rng, bpm, beats_per_bar, swing, humanize_s)
@@ -72,7 +77,7 @@ Progression = Sequence[tuple[int, tuple[int, ...]]]  # (root semitones above the
 class Chord:
     """A chord as an absolute root pitch class and its quality's intervals."""
 
-    root: int                   # absolute pitch class
+    root: int  # absolute pitch class
     intervals: tuple[int, ...]
 
     @property
@@ -98,8 +103,14 @@ class Changes:
             yield i * self.beats_per_chord, chord
 
 
-def chord_changes(rng: np.random.Generator, progression: Progression, beats_per_chord: float, total_beats: float,
-                  tonic: int, enrich: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda q: q) -> Changes:
+def chord_changes(
+    rng: np.random.Generator,
+    progression: Progression,
+    beats_per_chord: float,
+    total_beats: float,
+    tonic: int,
+    enrich: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda q: q,
+) -> Changes:
     """Cycle ``progression`` from a random chord (clips are excerpts) to cover ``total_beats``."""
     start = int(rng.integers(len(progression)))
     count = math.ceil(total_beats / beats_per_chord) + 1
@@ -133,8 +144,16 @@ def bass_pitch(pitch_class: int, low: int = 31) -> int:
     return low + (pitch_class - low) % 12
 
 
-def comping(changes: Changes, pattern: Sequence[tuple[float, float]], n_bars: int, beats_per_bar: int,
-            center: float, rng: np.random.Generator, drop_root: bool = False, vel: float = 0.6) -> list[BeatNote]:
+def comping(
+    changes: Changes,
+    pattern: Sequence[tuple[float, float]],
+    n_bars: int,
+    beats_per_bar: int,
+    center: float,
+    rng: np.random.Generator,
+    drop_root: bool = False,
+    vel: float = 0.6,
+) -> list[BeatNote]:
     """Chord hits: every (position in bar, length) of ``pattern`` plays the chord sounding there."""
     events: list[BeatNote] = []
     previous: list[int] | None = None
@@ -157,9 +176,17 @@ def scale_mask(pitch_classes: Sequence[int] | frozenset[int], tonic: int) -> np.
     return mask
 
 
-def melody_line(rng: np.random.Generator, rhythm: Sequence[tuple[float, float]], changes: Changes,
-                scale: Callable[[Chord], np.ndarray], low: int, high: int, chord_tone_p: float = 0.7,
-                chromatic_p: float = 0.0, vel: float = 0.7) -> list[BeatNote]:
+def melody_line(
+    rng: np.random.Generator,
+    rhythm: Sequence[tuple[float, float]],
+    changes: Changes,
+    scale: Callable[[Chord], np.ndarray],
+    low: int,
+    high: int,
+    chord_tone_p: float = 0.7,
+    chromatic_p: float = 0.0,
+    vel: float = 0.7,
+) -> list[BeatNote]:
     """A mostly stepwise random walk in ``scale``, landing on chord tones on the beat."""
     pitches = np.arange(low, high + 1)
     current = int(rng.integers(low + 5, high - 4))
@@ -167,8 +194,7 @@ def melody_line(rng: np.random.Generator, rhythm: Sequence[tuple[float, float]],
     for pos, dur in rhythm:
         chord = changes.at(pos)
         on_beat = pos % 1 == 0
-        mask = (scale_mask(sorted(chord.pitch_classes), 0) if on_beat and rng.random() < chord_tone_p
-                else scale(chord))
+        mask = scale_mask(sorted(chord.pitch_classes), 0) if on_beat and rng.random() < chord_tone_p else scale(chord)
         candidates = pitches[mask[pitches % 12]]
         weights = np.exp(-np.abs(candidates - current) / 2.5)
         weights[candidates == current] *= 0.3
@@ -180,8 +206,15 @@ def melody_line(rng: np.random.Generator, rhythm: Sequence[tuple[float, float]],
     return events
 
 
-def phrase_rhythm(rng: np.random.Generator, n_bars: int, beats_per_bar: int, grid: float, fill: float,
-                  lengths: Sequence[int], rest_bar_p: float) -> list[tuple[float, float]]:
+def phrase_rhythm(
+    rng: np.random.Generator,
+    n_bars: int,
+    beats_per_bar: int,
+    grid: float,
+    fill: float,
+    lengths: Sequence[int],
+    rest_bar_p: float,
+) -> list[tuple[float, float]]:
     """Melodic rhythm: bars of notes on a ``grid`` (lengths in grid steps), with whole bars of rest between."""
     rhythm: list[tuple[float, float]] = []
     for bar in range(n_bars):

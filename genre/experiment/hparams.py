@@ -30,8 +30,14 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
                 params[key] = float(value)
             except ValueError:
                 params[key] = value
-    params.update({"optimizer.lr": float(cfg.optimizer.lr), "trainer.batch_size": int(cfg.trainer.batch_size),
-                   "trainer.epochs": int(cfg.trainer.epochs), "trainer.segment_seconds":
-                   float(cfg.trainer.segment_seconds), "eval.aggregate": str(cfg.eval.aggregate),
-                   "seed": int(cfg.seed)})
+    params.update(
+        {
+            "optimizer.lr": float(cfg.optimizer.lr),
+            "trainer.batch_size": int(cfg.trainer.batch_size),
+            "trainer.epochs": int(cfg.trainer.epochs),
+            "trainer.segment_seconds": float(cfg.trainer.segment_seconds),
+            "eval.aggregate": str(cfg.eval.aggregate),
+            "seed": int(cfg.seed),
+        }
+    )
     return params

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -48,8 +48,10 @@ def run_experiment(cfg: DictConfig) -> float:
     check_config(cfg)
     hparams = run_hparams(cfg)
     # The run's own config, resolved; Hydra's node (present when composed with return_hydra_config) is not ours.
-    own = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"]), resolve=True)
-    assert isinstance(own, dict)
+    own = cast(
+        dict[str, Any],
+        OmegaConf.to_container(OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"]), resolve=True),
+    )
     Path(own["paths"]["output_dir"]).mkdir(parents=True, exist_ok=True)
     if launched_by_torchrun():
         ctx = torchrun_context()
@@ -81,8 +83,9 @@ def _log_file() -> str | None:
     return None
 
 
-def _run_in_group(ctx: DistContext, init_method: str, own: dict[str, Any], hparams: dict[str, Any],
-                  resume_from: str | None) -> float:
+def _run_in_group(
+    ctx: DistContext, init_method: str, own: dict[str, Any], hparams: dict[str, Any], resume_from: str | None
+) -> float:
     device = replica_device(resolve_device(own["trainer"]["device"]), ctx)
     init_process_group(ctx, device, init_method)
     try:
@@ -93,14 +96,25 @@ def _run_in_group(ctx: DistContext, init_method: str, own: dict[str, Any], hpara
         destroy_process_group()
 
 
-def _spawned_worker(ctx: DistContext, init_method: str, results: Any, own: dict[str, Any], hparams: dict[str, Any],
-                    resume_from: str | None, log_file: str | None) -> None:
+def _spawned_worker(
+    ctx: DistContext,
+    init_method: str,
+    results: Any,
+    own: dict[str, Any],
+    hparams: dict[str, Any],
+    resume_from: str | None,
+    log_file: str | None,
+) -> None:
     """Entry point of a process started for ``trainer.devices=N``: rank 0 reports the outcome."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if ctx.is_main and log_file:
         handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(level=logging.INFO if ctx.is_main else logging.WARNING, handlers=handlers, force=True,
-                        format=f"[%(asctime)s][%(name)s][%(levelname)s][rank {ctx.rank}] - %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if ctx.is_main else logging.WARNING,
+        handlers=handlers,
+        force=True,
+        format=f"[%(asctime)s][%(name)s][%(levelname)s][rank {ctx.rank}] - %(message)s",
+    )
     # The CPU's cores are shared among the processes (on GPUs this only affects the data pipeline).
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
     try:

@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -69,8 +69,9 @@ class Tested:
 class Run:
     """One process's part of a run; :meth:`execute` runs the phases in order and returns the objective."""
 
-    def __init__(self, cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, resume_from: str | None,
-                 stop: StopRequest) -> None:
+    def __init__(
+        self, cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, resume_from: str | None, stop: StopRequest
+    ) -> None:
         self.cfg = cfg
         self.hparams = hparams
         self.ctx = ctx
@@ -85,9 +86,14 @@ class Run:
         """Run every phase; return the run's objective (its best validation metric)."""
         seed_everything(self.seed, bool(self.cfg.trainer.deterministic))
         if self.ctx.is_main:
-            log.info("Run dir %s | device %s | precision %s | processes %d%s", self.run_dir, self.device,
-                     self.precision, self.ctx.world_size,
-                     f" | resuming from {self.resume_from}" if self.resume_from else "")
+            log.info(
+                "Run dir %s | device %s | precision %s | processes %d%s",
+                self.run_dir,
+                self.device,
+                self.precision,
+                self.ctx.world_size,
+                f" | resuming from {self.resume_from}" if self.resume_from else "",
+            )
         data = self.build_data()
         pipeline = self.build_pipeline(data)
         data = self.embed_data(data, pipeline)
@@ -110,26 +116,49 @@ class Run:
         """List, decode (once, into the shared cache) and split the dataset; make the loaders."""
         cfg, ctx, trainer_cfg = self.cfg, self.ctx, self.cfg.trainer
         # Rank 0 generates/decodes first; the others then only open the finished cache.
-        prepared = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=bool(trainer_cfg.progress)) \
-            if ctx.is_main else None
+        prepared = (
+            prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=bool(trainer_cfg.progress)) if ctx.is_main else None
+        )
         ctx.barrier()
         prepared = prepared or prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
         if ctx.is_main:
             log.info("%s", prepared.summary())
         splits, cache = prepared.splits, prepared.cache
         segment = int(round(float(trainer_cfg.segment_seconds) * int(cfg.dataset.sample_rate)))
-        crops = ClipDataset(cache, splits["train"].rows, splits["train"].targets, segment_samples=segment,
-                            seed=self.seed, crops_per_clip=int(trainer_cfg.crops_per_clip))
+        crops = ClipDataset(
+            cache,
+            splits["train"].rows,
+            splits["train"].targets,
+            segment_samples=segment,
+            seed=self.seed,
+            crops_per_clip=int(trainer_cfg.crops_per_clip),
+        )
         workers, batch = int(trainer_cfg.num_workers), int(trainer_cfg.eval_batch_size)
 
         def clips(name: str, shard: bool = True) -> DataLoader:
-            return eval_loader(ClipDataset(cache, splits[name].rows, splits[name].targets), batch_size=batch,
-                               ctx=ctx, device=self.device, num_workers=workers, shard=shard)
+            return eval_loader(
+                ClipDataset(cache, splits[name].rows, splits[name].targets),
+                batch_size=batch,
+                ctx=ctx,
+                device=self.device,
+                num_workers=workers,
+                shard=shard,
+            )
 
-        return RunData(prepared=prepared, val=clips("val"), test=clips("test"),
-                       train_clips=clips("train", shard=False),
-                       crops=train_loader(crops, batch_size=int(trainer_cfg.batch_size), seed=self.seed, ctx=ctx,
-                                          device=self.device, num_workers=workers))
+        return RunData(
+            prepared=prepared,
+            val=clips("val"),
+            test=clips("test"),
+            train_clips=clips("train", shard=False),
+            crops=train_loader(
+                crops,
+                batch_size=int(trainer_cfg.batch_size),
+                seed=self.seed,
+                ctx=ctx,
+                device=self.device,
+                num_workers=workers,
+            ),
+        )
 
     # --- build pipeline ---------------------------------------------------------------------------------
 
@@ -148,10 +177,17 @@ class Run:
         loaders switched to them (windows on the patch grid for training, every patch for evaluation)."""
         if not is_frozen_embedding(pipeline.features.transform):
             return data
-        loaders = embedded_loaders(self.cfg, data.prepared, pipeline.features.transform, ctx=self.ctx,
-                                   device=self.device, seed=self.seed)
-        return replace(data, crops=loaders.crops, val=loaders.val, test=loaders.test,
-                       train_clips=loaders.train_clips, eval_segment=loaders.eval_segment)
+        loaders = embedded_loaders(
+            self.cfg, data.prepared, pipeline.features.transform, ctx=self.ctx, device=self.device, seed=self.seed
+        )
+        return replace(
+            data,
+            crops=loaders.crops,
+            val=loaders.val,
+            test=loaders.test,
+            train_clips=loaders.train_clips,
+            eval_segment=loaders.eval_segment,
+        )
 
     # --- start fresh or restore -------------------------------------------------------------------------
 
@@ -161,48 +197,71 @@ class Run:
             return None
         checkpoint = Checkpoint.load(self.resume_from, map_location=self.device)
         if int(checkpoint.world_size) != self.ctx.world_size:
-            raise ConfigError("trainer.devices", f"the run trained on {checkpoint.world_size} process(es), "
-                              f"not {self.ctx.world_size}", "Resume with the same number of processes")
+            raise ConfigError(
+                "trainer.devices",
+                f"the run trained on {checkpoint.world_size} process(es), not {self.ctx.world_size}",
+                "Resume with the same number of processes",
+            )
         cache = data.prepared.cache.directory.name
         if checkpoint.audio_cache != cache and self.ctx.is_main:
             # The cache key hashes every file's size and mtime: the audio changed since the run started.
-            log.warning("The dataset's audio changed since this run started (audio cache %s, now %s): the resumed "
-                        "run will not match an uninterrupted one", checkpoint.audio_cache, cache)
+            log.warning(
+                "The dataset's audio changed since this run started (audio cache %s, now %s): the resumed "
+                "run will not match an uninterrupted one",
+                checkpoint.audio_cache,
+                cache,
+            )
         return checkpoint
 
     def open_logger(self, data: RunData, restored: Checkpoint | None) -> RunLogger | None:
         """Rank 0's TensorBoard writer; a resumed run drops what it logged past its checkpoint."""
         if not self.ctx.is_main:
             return None
-        logger = RunLogger(self.run_dir / TENSORBOARD_DIR,
-                           purge_step=restored.position.epoch if restored is not None else None)
+        logger = RunLogger(
+            self.run_dir / TENSORBOARD_DIR, purge_step=restored.position.epoch if restored is not None else None
+        )
         if restored is None:
             logger.text("config", OmegaConf.to_yaml(self.cfg))
             logger.text("data", data.prepared.summary())
         return logger
 
-    def build_trainer(self, pipeline: Pipeline, data: RunData,
-                      logger: RunLogger | None) -> tuple[Trainer, EarlyStopping]:
+    def build_trainer(
+        self, pipeline: Pipeline, data: RunData, logger: RunLogger | None
+    ) -> tuple[Trainer, EarlyStopping]:
         """The optimizer, schedule, augmentation, loss and objective tracker around the pipeline."""
         cfg, trainer_cfg = self.cfg, self.cfg.trainer
         optimizer = instantiate(cfg.optimizer)(params=decay_groups(pipeline.model))
         with config_keys("scheduler"):  # the factory's checks run here, outside instantiate
-            schedule = instantiate(cfg.scheduler)(optimizer, epochs=int(trainer_cfg.epochs),
-                                                  steps_per_epoch=len(data.crops))
+            schedule = instantiate(cfg.scheduler)(
+                optimizer, epochs=int(trainer_cfg.epochs), steps_per_epoch=len(data.crops)
+            )
         augment = Augmentations([instantiate(node) for node in cfg.augment.values()], len(data.prepared.labels))
         if self.ctx.is_main and augment:
             log.info("Augmentation: %s", augment)
-        tracker = EarlyStopping(name=str(cfg.objective), mode=str(cfg.objective_mode),
-                                patience=trainer_cfg.early_stopping.patience,
-                                min_delta=float(trainer_cfg.early_stopping.min_delta))
+        tracker = EarlyStopping(
+            name=str(cfg.objective),
+            mode=str(cfg.objective_mode),
+            patience=trainer_cfg.early_stopping.patience,
+            min_delta=float(trainer_cfg.early_stopping.min_delta),
+        )
         sample_rate = int(cfg.dataset.sample_rate)
-        trainer = Trainer(pipeline.model, pipeline.features, optimizer, schedule, device=self.device,
-                          precision=self.precision,
-                          loss_fn=nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.label_smoothing)),
-                          augment=augment,
-                          segment_samples=data.eval_segment or int(round(float(cfg.eval.segment_seconds) * sample_rate)),
-                          aggregate=str(cfg.eval.aggregate), grad_clip=trainer_cfg.grad_clip, dist=self.ctx,
-                          logger=logger, progress=bool(trainer_cfg.progress), stop=self.stop)
+        trainer = Trainer(
+            pipeline.model,
+            pipeline.features,
+            optimizer,
+            schedule,
+            device=self.device,
+            precision=self.precision,
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.label_smoothing)),
+            augment=augment,
+            segment_samples=data.eval_segment or int(round(float(cfg.eval.segment_seconds) * sample_rate)),
+            aggregate=str(cfg.eval.aggregate),
+            grad_clip=trainer_cfg.grad_clip,
+            dist=self.ctx,
+            logger=logger,
+            progress=bool(trainer_cfg.progress),
+            stop=self.stop,
+        )
         return trainer, tracker
 
     def start(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> None:
@@ -223,11 +282,19 @@ class Run:
 
     def fit(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> FitResult:
         """Train to ``trainer.epochs`` epochs (or early stopping), keeping ``best.pt`` and ``last.pt``."""
-        config = OmegaConf.to_container(self.cfg)
-        assert isinstance(config, dict)
-        identity = RunIdentity(config=config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name)
-        return trainer.fit(data.crops, data.val, epochs=int(self.cfg.trainer.epochs), tracker=tracker,
-                           run_dir=self.run_dir, identity=identity, resume=restored)
+        config = cast(dict[str, Any], OmegaConf.to_container(self.cfg))
+        identity = RunIdentity(
+            config=config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
+        )
+        return trainer.fit(
+            data.crops,
+            data.val,
+            epochs=int(self.cfg.trainer.epochs),
+            tracker=tracker,
+            run_dir=self.run_dir,
+            identity=identity,
+            resume=restored,
+        )
 
     def test(self, trainer: Trainer, data: RunData) -> Tested:
         """Evaluate the best checkpoint's weights on the validation and test clips."""
@@ -235,13 +302,17 @@ class Run:
         fingerprints = self.ctx.gather(state_fingerprint(trainer.module.state_dict()))
         best = Checkpoint.load(self.run_dir / BEST_CHECKPOINT, map_location=self.device)
         trainer.module.load_state_dict(best.model)
-        return Tested(val=trainer.evaluate(data.val, desc="val (best)"),
-                      test=trainer.evaluate(data.test, desc="test (best)"), fingerprints=fingerprints)
+        return Tested(
+            val=trainer.evaluate(data.val, desc="val (best)"),
+            test=trainer.evaluate(data.test, desc="test (best)"),
+            fingerprints=fingerprints,
+        )
 
     # --- write outputs ------------------------------------------------------------------------------------
 
-    def write_outputs(self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData,
-                      logger: RunLogger | None) -> RunMetrics:
+    def write_outputs(
+        self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData, logger: RunLogger | None
+    ) -> RunMetrics:
         """The run's metrics; rank 0 also writes ``metrics.json``, the test report and HPARAMS to TensorBoard."""
         metrics = self._metrics(fit, tested, pipeline, data)
         if logger is None:
@@ -250,30 +321,55 @@ class Run:
         report = log_split_report(logger, test.targets, test.predictions, labels, "test", fit.best_epoch)
         metrics.write(self.run_dir)
         logger.scalars(test.metrics("test"), step=fit.best_epoch)
-        logger.hparams(self.hparams, {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items()},
-                       step=int(self.cfg.trainer.epochs))
+        logger.hparams(
+            self.hparams,
+            {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items()},
+            step=int(self.cfg.trainer.epochs),
+        )
         log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
-        log.info("val acc %.4f | test acc %.4f (segments %.4f) | test loss %.4f | %.0f clips/s, %.0f%% waiting for "
-                 "data", tested.val.acc, test.acc, test.segment_acc, test.loss,
-                 metrics.perf.get("perf/clips_per_second", math.nan),
-                 100 * metrics.perf.get("perf/data_wait_fraction", math.nan))
-        print(f"test accuracy: {test.acc:.4f} (segments {test.segment_acc:.4f}; val accuracy {tested.val.acc:.4f}, "
-              f"best epoch {fit.best_epoch}) -> {self.run_dir}")
+        log.info(
+            "val acc %.4f | test acc %.4f (segments %.4f) | test loss %.4f | %.0f clips/s, %.0f%% waiting for data",
+            tested.val.acc,
+            test.acc,
+            test.segment_acc,
+            test.loss,
+            metrics.perf.get("perf/clips_per_second", math.nan),
+            100 * metrics.perf.get("perf/data_wait_fraction", math.nan),
+        )
+        print(
+            f"test accuracy: {test.acc:.4f} (segments {test.segment_acc:.4f}; val accuracy {tested.val.acc:.4f}, "
+            f"best epoch {fit.best_epoch}) -> {self.run_dir}"
+        )
         return metrics
 
     def _metrics(self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData) -> RunMetrics:
         last_epoch = fit.history[-1]
-        scores = {**tested.val.metrics("val"), **tested.test.metrics("test"), "train/loss": last_epoch["train/loss"],
-                  "train/acc": last_epoch["train/acc"]}
+        scores = {
+            **tested.val.metrics("val"),
+            **tested.test.metrics("test"),
+            "train/loss": last_epoch["train/loss"],
+            "train/acc": last_epoch["train/acc"],
+        }
         prepared = data.prepared
-        return RunMetrics(scores=scores, objective=str(self.cfg.objective), objective_mode=str(self.cfg.objective_mode),
-                          best_epoch=fit.best_epoch, epochs=int(self.cfg.trainer.epochs),
-                          epochs_run=int(last_epoch["epoch"]), stopped_early=fit.stopped_early,
-                          n_parameters=pipeline.n_parameters, train_seconds=fit.seconds, labels=prepared.labels,
-                          n_clips={name: len(split) for name, split in prepared.splits.items()},
-                          skipped=len(prepared.skipped), aggregate=str(self.cfg.eval.aggregate),
-                          world_size=self.ctx.world_size, resumed=self.resume_from is not None, perf=fit.perf,
-                          final_state_sha256_per_rank=tested.fingerprints if self.ctx.enabled else None)
+        return RunMetrics(
+            scores=scores,
+            objective=str(self.cfg.objective),
+            objective_mode=str(self.cfg.objective_mode),
+            best_epoch=fit.best_epoch,
+            epochs=int(self.cfg.trainer.epochs),
+            epochs_run=int(last_epoch["epoch"]),
+            stopped_early=fit.stopped_early,
+            n_parameters=pipeline.n_parameters,
+            train_seconds=fit.seconds,
+            labels=prepared.labels,
+            n_clips={name: len(split) for name, split in prepared.splits.items()},
+            skipped=len(prepared.skipped),
+            aggregate=str(self.cfg.eval.aggregate),
+            world_size=self.ctx.world_size,
+            resumed=self.resume_from is not None,
+            perf=fit.perf,
+            final_state_sha256_per_rank=tested.fingerprints if self.ctx.enabled else None,
+        )
 
     @staticmethod
     def objective(metrics: RunMetrics) -> float:
@@ -282,6 +378,8 @@ class Run:
         # val/acc is still one (and a NaN objective crashes hydra-optuna-sweeper, Hydra issue #2237).
         non_finite = [f"{key}={value}" for key, value in metrics.scores.items() if not math.isfinite(value)]
         if non_finite:
-            raise FloatingPointError(f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
-                                     f"optimizer.lr or set trainer.grad_clip")
+            raise FloatingPointError(
+                f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
+                f"optimizer.lr or set trainer.grad_clip"
+            )
         return metrics.objective_value

@@ -27,8 +27,10 @@ class Pipeline:
 
     def describe(self) -> str:
         """One line for the log: the model, its size and the features it reads."""
-        return (f"Model {type(self.model).__name__}: {self.n_parameters} trainable parameters; features "
-                f"{type(self.features.transform).__name__}: {self.features.n_bands} bands")
+        return (
+            f"Model {type(self.model).__name__}: {self.n_parameters} trainable parameters; features "
+            f"{type(self.features.transform).__name__}: {self.features.n_bands} bands"
+        )
 
 
 def build_pipeline(cfg: DictConfig, n_classes: int, device: torch.device | str = "cpu") -> Pipeline:

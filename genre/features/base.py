@@ -10,10 +10,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-
 # A typical value of each positive parameter, for the fix an error message suggests.
-_EXAMPLES = {"sample_rate": "22050", "n_fft": "2048", "hop_length": "512", "n_mels": "128", "n_mfcc": "20",
-             "eps": "1e-5"}
+_EXAMPLES = {
+    "sample_rate": "22050",
+    "n_fft": "2048",
+    "hop_length": "512",
+    "n_mels": "128",
+    "n_mfcc": "20",
+    "eps": "1e-5",
+}
 
 
 def check_positive(name: str, value: float) -> None:
@@ -38,16 +43,16 @@ def check_frequency_range(sample_rate: int, f_min: float, f_max: float | None) -
     if f_max is None:
         f_max = nyquist
     if f_max > nyquist:
-        raise ValueError(f"f_max: {f_max!r} is above the Nyquist frequency {nyquist} (sample_rate / 2). "
-                         f"Use at most {nyquist}, or null for the Nyquist frequency")
+        raise ValueError(
+            f"f_max: {f_max!r} is above the Nyquist frequency {nyquist} (sample_rate / 2). "
+            f"Use at most {nyquist}, or null for the Nyquist frequency"
+        )
     if f_min >= f_max:
         raise ValueError(f"f_min: {f_min!r} is not below f_max={f_max!r}. Lower f_min or raise f_max")
     return float(f_max)
 
 
-def check_stft_args(
-    sample_rate: int, n_fft: int, hop_length: int, f_min: float, f_max: float | None
-) -> float:
+def check_stft_args(sample_rate: int, n_fft: int, hop_length: int, f_min: float, f_max: float | None) -> float:
     """Validate the STFT and frequency-range arguments shared by all features.
 
     Returns:
@@ -79,9 +84,7 @@ class WaveformFeature(nn.Module):
     def forward(self, waveform: Tensor) -> Tensor:
         """Compute the feature of a ``(batch, samples)`` waveform batch."""
         if waveform.dim() != 2:
-            raise ValueError(
-                f"waveform must have shape (batch, samples), got {tuple(waveform.shape)}"
-            )
+            raise ValueError(f"waveform must have shape (batch, samples), got {tuple(waveform.shape)}")
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             return self.compute(waveform.to(torch.float32))
 

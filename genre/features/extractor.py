@@ -30,6 +30,10 @@ def power_to_db(power: Tensor, top_db: float | None = 80.0) -> Tensor:
 
 
 class FeatureExtractor(nn.Module):
+    mean: Tensor  # buffers, declared for type checkers
+    std: Tensor
+    fitted: Tensor
+
     """Feature pipeline used by training: ``transform`` -> log compression -> standardisation.
 
     Args:
@@ -58,8 +62,9 @@ class FeatureExtractor(nn.Module):
         check_positive("eps", eps)
         n_bands = getattr(transform, "n_bands", None)
         if not isinstance(n_bands, int) or n_bands < 1:
-            raise ValueError(f"transform: its n_bands is {n_bands!r}, not a positive int. "
-                             "Use a feature module from genre.features")
+            raise ValueError(
+                f"transform: its n_bands is {n_bands!r}, not a positive int. Use a feature module from genre.features"
+            )
         self.transform = transform
         self.log = log
         self.top_db = top_db

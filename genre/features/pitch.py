@@ -68,6 +68,9 @@ def chroma_fold() -> Tensor:
 
 
 class _PitchSTFT(WaveformFeature):
+    window: Tensor  # buffers, declared for type checkers
+    filters: Tensor
+
     """Power STFT followed by a fixed ``(n_bands, n_freqs)`` pooling matrix ``filters``."""
 
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int, filters: Tensor) -> None:

@@ -44,8 +44,15 @@ class Musicnn(nn.Module):
         patches_per_pass: patches pushed through the network at once (bounds activation memory).
     """
 
-    def __init__(self, sample_rate: int, model: str = "MSD_musicnn", layer: str = "max_pool",
-                 trainable: bool = False, cache: bool = True, patches_per_pass: int = 16) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        model: str = "MSD_musicnn",
+        layer: str = "max_pool",
+        trainable: bool = False,
+        cache: bool = True,
+        patches_per_pass: int = 16,
+    ) -> None:
         super().__init__()
         if model not in MODELS:
             raise ValueError(f"model: '{model}' is not a musicnn model. Use one of {', '.join(MODELS)}")
@@ -56,8 +63,10 @@ class Musicnn(nn.Module):
         if trainable:
             # The trainer computes features without gradients (they are fixed functions of the audio);
             # fine-tuning needs the network inside the model instead, which is not built yet.
-            raise ValueError("trainable: fine-tuning musicnn is not supported yet. Use trainable=false (a frozen "
-                             "feature with a probe model)")
+            raise ValueError(
+                "trainable: fine-tuning musicnn is not supported yet. Use trainable=false (a frozen "
+                "feature with a probe model)"
+            )
         if patches_per_pass < 1:
             raise ValueError(f"patches_per_pass: must be >= 1, got {patches_per_pass}. Use e.g. 16")
         self.model, self.layer, self.sample_rate = model, layer, int(sample_rate)
@@ -65,8 +74,11 @@ class Musicnn(nn.Module):
         self.patches_per_pass = int(patches_per_pass)
         self.n_bands = layers[layer]
         self.steps_per_patch = PATCH_FRAMES if layer in self.net.FRAME_LAYERS else 1
-        self.resample: nn.Module = (torchaudio.transforms.Resample(self.sample_rate, SAMPLE_RATE)
-                                    if self.sample_rate != SAMPLE_RATE else nn.Identity())
+        self.resample: nn.Module = (
+            torchaudio.transforms.Resample(self.sample_rate, SAMPLE_RATE)
+            if self.sample_rate != SAMPLE_RATE
+            else nn.Identity()
+        )
         self.mel = MelSpectrogram(SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS)
         self.net.requires_grad_(self.trainable)
         self.net.eval()
@@ -84,10 +96,20 @@ class Musicnn(nn.Module):
 
     def identity(self) -> dict[str, object]:
         """Everything the output depends on besides the audio: the embedding cache's key hashes it."""
-        return {"feature_version": FEATURE_VERSION, "model": self.model, "layer": self.layer,
-                "weights": checkpoint_fingerprint(self.model), "sample_rate": self.sample_rate,
-                "grid": {"rate": SAMPLE_RATE, "n_fft": N_FFT, "hop": HOP_LENGTH, "n_mels": N_MELS,
-                         "patch_frames": PATCH_FRAMES}}
+        return {
+            "feature_version": FEATURE_VERSION,
+            "model": self.model,
+            "layer": self.layer,
+            "weights": checkpoint_fingerprint(self.model),
+            "sample_rate": self.sample_rate,
+            "grid": {
+                "rate": SAMPLE_RATE,
+                "n_fft": N_FFT,
+                "hop": HOP_LENGTH,
+                "n_mels": N_MELS,
+                "patch_frames": PATCH_FRAMES,
+            },
+        }
 
     def patches_in(self, samples: int) -> int:
         """Whole patches in a waveform of ``samples`` samples at the run's rate (what :meth:`forward` cuts)."""
@@ -102,9 +124,11 @@ class Musicnn(nn.Module):
             log_mel = torch.log10(1 + 10000 * mel)  # (batch, 96, frames)
         n = (log_mel.shape[-1] - PATCH_FRAMES) // PATCH_FRAMES + 1
         if log_mel.shape[-1] < PATCH_FRAMES:
-            raise ValueError(f"musicnn needs at least 3 s of audio (187 frames at 16 kHz); got "
-                             f"{waveform.shape[-1] / self.sample_rate:.2f} s: raise trainer.segment_seconds "
-                             "(and eval.segment_seconds) to 3.0 or more")
+            raise ValueError(
+                f"musicnn needs at least 3 s of audio (187 frames at 16 kHz); got "
+                f"{waveform.shape[-1] / self.sample_rate:.2f} s: raise trainer.segment_seconds "
+                "(and eval.segment_seconds) to 3.0 or more"
+            )
         patches = log_mel[..., : n * PATCH_FRAMES].reshape(len(log_mel), N_MELS, n, PATCH_FRAMES)
         return patches.permute(0, 2, 3, 1).reshape(-1, PATCH_FRAMES, N_MELS)
 
@@ -113,8 +137,10 @@ class Musicnn(nn.Module):
         batch = waveform.shape[0]
         patches = self.log_mel_patches(waveform)
         outputs = []
-        with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()), \
-                torch.autocast(device_type=waveform.device.type, enabled=False):
+        with (
+            torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()),
+            torch.autocast(device_type=waveform.device.type, enabled=False),
+        ):
             for chunk in patches.split(self.patches_per_pass):
                 outputs.append(self.net(chunk)[self.layer])
         out = torch.cat(outputs)  # (batch * n, dims) or (batch * n, dims, 187)
@@ -125,10 +151,13 @@ class Musicnn(nn.Module):
         return out.reshape(batch, n, self.n_bands, -1).permute(0, 2, 1, 3).reshape(batch, self.n_bands, -1)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Waveforms ``(batch, samples)`` -> activations; already-computed activations ``(batch, n_bands, steps)`` pass through."""
+        """Waveforms ``(batch, samples)`` -> activations; already-computed activations ``(batch, n_bands, steps)``
+        pass through."""
         if x.dim() == 3 and x.shape[1] == self.n_bands:
             return x.float()
         if x.dim() != 2:
-            raise ValueError(f"Musicnn expects waveforms (batch, samples) or its own output (batch, {self.n_bands}, "
-                             f"steps), got {tuple(x.shape)}")
+            raise ValueError(
+                f"Musicnn expects waveforms (batch, samples) or its own output (batch, {self.n_bands}, "
+                f"steps), got {tuple(x.shape)}"
+            )
         return self.embed(x)

@@ -14,4 +14,4 @@ from genre.models.mlp import MLP
 from genre.models.resnet import ResNet
 from genre.models.shortchunk import ShortChunkCNN
 
-__all__ = ["CNN", "CNN1D", "CRNN", "FCN", "GenreModel", "LinearBaseline", "MLP", "ResNet", "ShortChunkCNN"]
+__all__ = ["CNN", "CNN1D", "CRNN", "FCN", "MLP", "GenreModel", "LinearBaseline", "ResNet", "ShortChunkCNN"]

@@ -59,8 +59,7 @@ class GenreModel(nn.Module):
         """Raise ``ValueError`` unless ``x`` is ``(batch, n_bands, frames)`` with frames >= 1."""
         if x.dim() != 3 or x.shape[1] != self.n_bands or x.shape[2] < 1:
             raise ValueError(
-                f"{type(self).__name__} expects (batch, {self.n_bands}, frames) features, "
-                f"got shape {tuple(x.shape)}"
+                f"{type(self).__name__} expects (batch, {self.n_bands}, frames) features, got shape {tuple(x.shape)}"
             )
 
 

@@ -107,8 +107,14 @@ class ResBlock2d(nn.Module):
     with padding 1 maps size n to ceil(n/2), so it never reduces a dimension below 1.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, shortcut_kernel: int = 1,
-                 kernel: tuple[int, int] = (3, 3)) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        shortcut_kernel: int = 1,
+        kernel: tuple[int, int] = (3, 3),
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=_same(kernel), bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)

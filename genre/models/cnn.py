@@ -45,8 +45,9 @@ class CNN(GenreModel):
         hidden = positive_int("hidden", hidden)
         self.input_bn = nn.BatchNorm1d(n_bands)
         ins = (self.in_channels, *widths[:-1])
-        self.blocks = nn.Sequential(*(ConvBlock2d(i, o, pool=(2, 2), kernel=self.kernel())
-                                      for i, o in zip(ins, widths)))
+        self.blocks = nn.Sequential(
+            *(ConvBlock2d(i, o, pool=(2, 2), kernel=self.kernel()) for i, o in zip(ins, widths))
+        )
         self.head = mlp_head(2 * widths[-1], hidden, n_classes, check_dropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

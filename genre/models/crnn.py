@@ -60,9 +60,10 @@ class CRNN(GenreModel):
         self.input_bn = nn.BatchNorm1d(n_bands)
         ins = (self.in_channels, *widths[:-1])
         self.blocks = nn.Sequential(
-            *(ConvBlock2d(i, o, pool=(freq_pool, time_pool), act="elu", dropout=conv_dropout,
-                          kernel=self.kernel())
-              for i, o in zip(ins, widths))
+            *(
+                ConvBlock2d(i, o, pool=(freq_pool, time_pool), act="elu", dropout=conv_dropout, kernel=self.kernel())
+                for i, o in zip(ins, widths)
+            )
         )
         self.rnn = nn.GRU(widths[-1], rnn_hidden, num_layers=rnn_layers, batch_first=True, bidirectional=True)
         self.head = nn.Sequential(nn.Dropout(check_dropout(dropout)), nn.Linear(2 * rnn_hidden, n_classes))

@@ -36,8 +36,15 @@ class MLP(GenreModel):
         pool: ``mean``, ``max`` or ``mean_max`` (both, concatenated) over frames.
     """
 
-    def __init__(self, n_bands: int, n_classes: int, hidden: Sequence[int] | int = (512,), dropout: float = 0.5,
-                 norm: str = "batch", pool: str = "mean") -> None:
+    def __init__(
+        self,
+        n_bands: int,
+        n_classes: int,
+        hidden: Sequence[int] | int = (512,),
+        dropout: float = 0.5,
+        norm: str = "batch",
+        pool: str = "mean",
+    ) -> None:
         super().__init__(n_bands, n_classes)
         if pool not in POOLS:
             raise ValueError(f"pool: '{pool}' is not one of {', '.join(POOLS)}. Set model.pool=mean")

@@ -43,8 +43,10 @@ class ResNet(GenreModel):
         widths = positive_ints("widths", widths)
         depths = positive_ints("blocks_per_stage", blocks_per_stage)
         if len(widths) != len(depths):
-            raise ValueError(f"blocks_per_stage: {len(depths)} entries but widths has {len(widths)}. "
-                             "Give one block count per stage width")
+            raise ValueError(
+                f"blocks_per_stage: {len(depths)} entries but widths has {len(widths)}. "
+                "Give one block count per stage width"
+            )
         self.input_bn = nn.BatchNorm1d(n_bands)
         kernel = self.kernel()
         self.stem = nn.Sequential(

@@ -43,8 +43,9 @@ class ShortChunkCNN(GenreModel):
         widths = positive_ints("channels", channels)
         self.input_bn = nn.BatchNorm1d(n_bands)
         ins = (self.in_channels, *widths[:-1])
-        self.blocks = nn.Sequential(*(ResBlock2d(i, o, stride=2, shortcut_kernel=3, kernel=self.kernel())
-                                      for i, o in zip(ins, widths)))
+        self.blocks = nn.Sequential(
+            *(ResBlock2d(i, o, stride=2, shortcut_kernel=3, kernel=self.kernel()) for i, o in zip(ins, widths))
+        )
         width = widths[-1]
         self.head = nn.Sequential(
             nn.Linear(width, width),

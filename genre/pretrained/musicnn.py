@@ -30,8 +30,9 @@ _OPTIMIZER_NAMES = ("beta1_power", "beta2_power")
 
 def model_tensor_names(checkpoint: TFCheckpoint) -> list[str]:
     """The checkpoint's model weights: every entry except Adam's slots and its beta powers."""
-    return [name for name in checkpoint.entries
-            if not name.endswith(_OPTIMIZER_SUFFIXES) and name not in _OPTIMIZER_NAMES]
+    return [
+        name for name in checkpoint.entries if not name.endswith(_OPTIMIZER_SUFFIXES) and name not in _OPTIMIZER_NAMES
+    ]
 
 
 def _bn(channels: int) -> nn.Module:
@@ -106,8 +107,13 @@ class MusicnnNet(nn.Module):
     """
 
     FRAME_LAYERS: ClassVar[dict[str, int]] = {"timbral": 408, "temporal": 153, "cnn1": 64, "cnn2": 64, "cnn3": 64}
-    PATCH_LAYERS: ClassVar[dict[str, int]] = {"max_pool": 753, "mean_pool": 753, "penultimate": 200, "logits": 50,
-                                              "taggram": 50}
+    PATCH_LAYERS: ClassVar[dict[str, int]] = {
+        "max_pool": 753,
+        "mean_pool": 753,
+        "penultimate": 200,
+        "logits": 50,
+        "taggram": 50,
+    }
 
     def __init__(self, n_tags: int = 50, midend_filters: int = 64, backend_units: int = 200) -> None:
         super().__init__()
@@ -119,9 +125,13 @@ class MusicnnNet(nn.Module):
         self.temporal = nn.ModuleList([nn.Conv2d(1, temporal, (k, 1)) for k in (128, 64, 32)])
         self.temporal_bn = nn.ModuleList([_bn(temporal) for _ in range(3)])
         frontend = 2 * timbral + 3 * temporal
-        self.midend = nn.ModuleList([nn.Conv1d(frontend, midend_filters, 7),
-                                     nn.Conv1d(midend_filters, midend_filters, 7),
-                                     nn.Conv1d(midend_filters, midend_filters, 7)])
+        self.midend = nn.ModuleList(
+            [
+                nn.Conv1d(frontend, midend_filters, 7),
+                nn.Conv1d(midend_filters, midend_filters, 7),
+                nn.Conv1d(midend_filters, midend_filters, 7),
+            ]
+        )
         self.midend_bn = nn.ModuleList([_bn(midend_filters) for _ in range(3)])
         pooled = frontend + 3 * midend_filters
         self.pool_bn = _bn(2 * pooled)
@@ -134,8 +144,9 @@ class MusicnnNet(nn.Module):
         """All layers of log-mel patches ``x`` of shape ``(patches, frames, 96)``."""
         image = _batch_norm_2d(x.unsqueeze(1), self.input_bn)  # (B, 1, time, freq)
         padded = F.pad(image, (0, 0, 3, 3))
-        timbral = [_batch_norm_2d(F.relu(conv(padded)), bn).amax(dim=3)
-                   for conv, bn in zip(self.timbral, self.timbral_bn)]
+        timbral = [
+            _batch_norm_2d(F.relu(conv(padded)), bn).amax(dim=3) for conv, bn in zip(self.timbral, self.timbral_bn)
+        ]
         temporal = []
         for conv, bn in zip(self.temporal, self.temporal_bn):
             assert isinstance(conv, nn.Conv2d)
@@ -154,9 +165,18 @@ class MusicnnNet(nn.Module):
         pooled = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
         penultimate = self.dense_bn(F.relu(self.dense(self.dropout(self.pool_bn(pooled)))))
         logits = self.output(self.dropout(penultimate))
-        return {"timbral": torch.cat(timbral, dim=1), "temporal": torch.cat(temporal, dim=1), "cnn1": mid[1],
-                "cnn2": mid[2], "cnn3": mid[3], "max_pool": max_pool, "mean_pool": mean_pool,
-                "penultimate": penultimate, "logits": logits, "taggram": torch.sigmoid(logits)}
+        return {
+            "timbral": torch.cat(timbral, dim=1),
+            "temporal": torch.cat(temporal, dim=1),
+            "cnn1": mid[1],
+            "cnn2": mid[2],
+            "cnn3": mid[3],
+            "max_pool": max_pool,
+            "mean_pool": mean_pool,
+            "penultimate": penultimate,
+            "logits": logits,
+            "taggram": torch.sigmoid(logits),
+        }
 
     def load_tf(self, checkpoint: TFCheckpoint) -> None:
         """Copy the weights of a musicnn checkpoint (TF1 names in the original's creation order)."""

@@ -26,9 +26,18 @@ BLOCK_TRAILER_BYTES = 5  # compression type (1 byte) + masked CRC32C (4 bytes)
 
 # tensorflow/core/framework/types.proto -> numpy, for the dtypes a checkpoint of numbers may hold.
 DTYPES: dict[int, np.dtype] = {
-    1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"), 5: np.dtype("<i2"),
-    6: np.dtype("i1"), 9: np.dtype("<i8"), 10: np.dtype("?"), 17: np.dtype("<u2"), 19: np.dtype("<f2"),
-    22: np.dtype("<u4"), 23: np.dtype("<u8"),
+    1: np.dtype("<f4"),
+    2: np.dtype("<f8"),
+    3: np.dtype("<i4"),
+    4: np.dtype("u1"),
+    5: np.dtype("<i2"),
+    6: np.dtype("i1"),
+    9: np.dtype("<i8"),
+    10: np.dtype("?"),
+    17: np.dtype("<u2"),
+    19: np.dtype("<f2"),
+    22: np.dtype("<u4"),
+    23: np.dtype("<u8"),
 }
 DT_STRING = 7
 
@@ -50,6 +59,7 @@ class TensorEntry:
 
 # --- protobuf wire format: just enough to decode the two bundle messages ---------------------------
 
+
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
@@ -64,7 +74,8 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _fields(message: bytes) -> list[tuple[int, int | bytes]]:
-    """``(field number, value)`` of every field of a serialised message (ints for varint/fixed, bytes for length-delimited)."""
+    """``(field number, value)`` of every field of a serialised message (ints for varint/fixed, bytes for
+    length-delimited)."""
     out: list[tuple[int, int | bytes]] = []
     pos = 0
     while pos < len(message):
@@ -78,7 +89,7 @@ def _fields(message: bytes) -> list[tuple[int, int | bytes]]:
             pos += 8
         elif wire == 2:
             length, pos = _varint(message, pos)
-            out.append((number, message[pos:pos + length]))
+            out.append((number, message[pos : pos + length]))
             pos += length
         elif wire == 5:
             out.append((number, struct.unpack_from("<I", message, pos)[0]))
@@ -112,19 +123,22 @@ def _entry(name: str, message: bytes) -> TensorEntry:
     assert isinstance(shape, bytes)
     values = [fields.get(n, 0) for n in (1, 3, 4, 5)]
     assert all(isinstance(v, int) for v in values)
-    dtype, shard, offset, size = (int(v) for v in values)  # type: ignore[arg-type]
+    dtype, shard, offset, size = (int(v) for v in values)
     return TensorEntry(dtype=dtype, shape=_shape(shape), shard=shard, offset=offset, size=size)
 
 
 # --- the SSTable ---------------------------------------------------------------------------------------
+
 
 def _block(table: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
     """The ``(key, value)`` entries of the block at ``offset`` (keys un-prefix-compressed)."""
     if offset + size + BLOCK_TRAILER_BYTES > len(table):
         raise CheckpointFormatError("a block runs past the end of the index file")
     if table[offset + size] != 0:
-        raise CheckpointFormatError(f"compressed index block (type {table[offset + size]}); only uncompressed is supported")
-    block = table[offset:offset + size]
+        raise CheckpointFormatError(
+            f"compressed index block (type {table[offset + size]}); only uncompressed is supported"
+        )
+    block = table[offset : offset + size]
     n_restarts = struct.unpack_from("<I", block, len(block) - 4)[0]
     end = len(block) - 4 * (n_restarts + 1)
     entries: list[tuple[bytes, bytes]] = []
@@ -134,9 +148,9 @@ def _block(table: bytes, offset: int, size: int) -> list[tuple[bytes, bytes]]:
         shared, pos = _varint(block, pos)
         unshared, pos = _varint(block, pos)
         length, pos = _varint(block, pos)
-        key = key[:shared] + block[pos:pos + unshared]
+        key = key[:shared] + block[pos : pos + unshared]
         pos += unshared
-        entries.append((key, block[pos:pos + length]))
+        entries.append((key, block[pos : pos + length]))
         pos += length
     return entries
 
@@ -161,6 +175,7 @@ def read_table(data: bytes) -> dict[bytes, bytes]:
 
 
 # --- the bundle ---------------------------------------------------------------------------------------
+
 
 class TFCheckpoint:
     """A TensorFlow checkpoint opened for reading: its tensor names, dtypes, shapes, and their values.
@@ -191,7 +206,9 @@ class TFCheckpoint:
         """Tensor ``name`` as a new numpy array of its dtype and shape."""
         entry = self.entries[name]
         if entry.dtype == DT_STRING or entry.dtype not in DTYPES:
-            raise CheckpointFormatError(f"tensor {name!r} has dtype {entry.dtype}, not a numeric dtype this reader knows")
+            raise CheckpointFormatError(
+                f"tensor {name!r} has dtype {entry.dtype}, not a numeric dtype this reader knows"
+            )
         dtype = DTYPES[entry.dtype]
         count = int(np.prod(entry.shape, dtype=np.int64))
         if count * dtype.itemsize != entry.size:

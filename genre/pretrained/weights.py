@@ -24,8 +24,10 @@ def wheel_directory() -> Path:
     spec = importlib.util.find_spec("musicnn")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
-        raise ValueError(f"model: the musicnn weights are not installed (package 'musicnn' not found). Install them "
-                         f"with `{INSTALL}` (the Makefile's set-up step does)")
+        raise ValueError(
+            f"model: the musicnn weights are not installed (package 'musicnn' not found). Install them "
+            f"with `{INSTALL}` (the Makefile's set-up step does)"
+        )
     return Path(locations[0])
 
 
@@ -35,8 +37,9 @@ def checkpoint_prefix(model: str) -> str:
         raise ValueError(f"model: '{model}' is not a musicnn model. Use one of {', '.join(MODELS)}")
     folder = wheel_directory() / model
     if not (folder / ".index").is_file():
-        raise ValueError(f"model: the musicnn package at {folder.parent} has no {model} checkpoint. Reinstall it "
-                         f"with `{INSTALL}`")
+        raise ValueError(
+            f"model: the musicnn package at {folder.parent} has no {model} checkpoint. Reinstall it with `{INSTALL}`"
+        )
     return str(folder) + os.sep
 
 

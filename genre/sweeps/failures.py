@@ -51,6 +51,12 @@ class FailureBudget:
         self.failed += len(failed_jobs(returns))
         if self.failed <= self.allowed(planned):
             return False
-        log.error("%d of %d jobs failed, more than max_failure_rate=%g of %d planned jobs allows (%d): "
-                  "stopping the sweep", self.failed, self.finished, self.max_rate, planned, self.allowed(planned))
+        log.error(
+            "%d of %d jobs failed, more than max_failure_rate=%g of %d planned jobs allows (%d): stopping the sweep",
+            self.failed,
+            self.finished,
+            self.max_rate,
+            planned,
+            self.allowed(planned),
+        )
         return True

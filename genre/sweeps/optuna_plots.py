@@ -45,8 +45,13 @@ def write_study_plots(study_name: str | None, storage: str | None, out_dir: Path
             plt.close("all")
             continue
         written.append(out_dir / name)
-    log.info("Study %s: %d trials (%d completed); plots: %s", study.study_name, len(study.trials), len(completed),
-             ", ".join(str(path) for path in written) or "none")
+    log.info(
+        "Study %s: %d trials (%d completed); plots: %s",
+        study.study_name,
+        len(study.trials),
+        len(completed),
+        ", ".join(str(path) for path in written) or "none",
+    )
     return written
 
 

@@ -106,6 +106,7 @@ def _prepare_storage(storage: Any, attempts: int = 6) -> None:
         except SQLAlchemyError as exc:
             if attempt == attempts:
                 raise
-            log.info("Preparing the study storage failed (%s: %s); retrying", type(exc).__name__,
-                     str(exc).splitlines()[0])
+            log.info(
+                "Preparing the study storage failed (%s: %s); retrying", type(exc).__name__, str(exc).splitlines()[0]
+            )
             time.sleep(random.uniform(0.2, 1.0) * attempt)

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from genre.overrides import parse_override
 from genre.run_files import TENSORBOARD_DIR, RunMetrics
@@ -48,8 +48,11 @@ class JobRun:
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
     """Every job dir under ``sweep_dir``: those holding Hydra's ``.hydra/overrides.yaml``."""
-    return sorted(path.parent.parent for path in Path(sweep_dir).glob("**/.hydra/overrides.yaml")
-                  if path.parent.parent != Path(sweep_dir))
+    return sorted(
+        path.parent.parent
+        for path in Path(sweep_dir).glob("**/.hydra/overrides.yaml")
+        if path.parent.parent != Path(sweep_dir)
+    )
 
 
 def read_job(run_dir: Path) -> JobRun:
@@ -58,17 +61,29 @@ def read_job(run_dir: Path) -> JobRun:
     overrides = [str(item) for item in OmegaConf.load(hydra_dir / "overrides.yaml")]
     hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml").hydra
     config = OmegaConf.load(hydra_dir / "config.yaml")
+    assert isinstance(config, DictConfig), hydra_dir  # Hydra writes the job's config as a mapping
     num = hydra_cfg.job.get("num")
-    choices = {str(key): str(value) for key, value in hydra_cfg.runtime.choices.items()
-               if not str(key).startswith("hydra/") and value is not None}
+    choices = {
+        str(key): str(value)
+        for key, value in hydra_cfg.runtime.choices.items()
+        if not str(key).startswith("hydra/") and value is not None
+    }
     metrics = RunMetrics.read(run_dir)
     record = JobStatus.read(run_dir)
     # The run's own record of its objective wins; a job that never finished has only its config.
     objective = metrics.objective if metrics else str(config.get("objective", "val/acc"))
     mode = metrics.objective_mode if metrics else str(config.get("objective_mode", "max"))
-    job = JobRun(run_dir=run_dir, num=int(num) if num is not None else -1, overrides=overrides, choices=choices,
-                 objective=objective, objective_mode=mode, status=_status(record, metrics is not None),
-                 metrics=metrics, record=record)
+    job = JobRun(
+        run_dir=run_dir,
+        num=int(num) if num is not None else -1,
+        overrides=overrides,
+        choices=choices,
+        objective=objective,
+        objective_mode=mode,
+        status=_status(record, metrics is not None),
+        metrics=metrics,
+        record=record,
+    )
     if job.status != COMPLETED:
         job.epochs_done = _epochs_logged(run_dir / TENSORBOARD_DIR, objective)
     return job

@@ -23,7 +23,7 @@ class TrialSeededTPESampler(TPESampler):
     """
 
     def __init__(self, *args: Any, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, seed=seed, **kwargs)
+        super().__init__(*args, seed=seed, **kwargs)  # type: ignore[misc]  # seed is TPESampler's keyword
         self._base_seed = seed
 
     def _reseed(self, trial: FrozenTrial, key: str) -> None:
@@ -35,12 +35,14 @@ class TrialSeededTPESampler(TPESampler):
         self._rng = np.random.RandomState(state)
         self._random_sampler._rng = np.random.RandomState(state)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         self._reseed(trial, "")
         return super().sample_relative(study, trial, search_space)
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         self._reseed(trial, param_name)
         return super().sample_independent(study, trial, param_name, param_distribution)

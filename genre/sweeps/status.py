@@ -67,7 +67,8 @@ class JobStatus:
         if not path.is_file():
             return None
         data: dict[str, Any] = json.loads(path.read_text())
-        return cls(**{key: data.get(key) for key in cls.__dataclass_fields__ if key in data})
+        values: dict[str, Any] = {key: data.get(key) for key in cls.__dataclass_fields__ if key in data}
+        return cls(**values)
 
     def process_is_gone(self) -> bool | None:
         """Whether the process that ran this job has ended; None when it ran on another host."""

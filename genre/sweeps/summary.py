@@ -50,12 +50,20 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
         param_keys.update(dict.fromkeys(params))
         metric_keys.update(dict.fromkeys(metrics))
         record = job.record
-        rows.append({"job": job.num, "status": job.status, **params, **metrics,
-                     **{key: getattr(job.metrics, key) if job.metrics else None for key in RUN_FACTS},
-                     "epochs_done": job.epochs_done,
-                     "wall_seconds": record.wall_seconds if record else None,
-                     "error": record.error if record else None,
-                     "overrides": " ".join(job.overrides), "output_dir": str(job.run_dir.resolve())})
+        rows.append(
+            {
+                "job": job.num,
+                "status": job.status,
+                **params,
+                **metrics,
+                **{key: getattr(job.metrics, key) if job.metrics else None for key in RUN_FACTS},
+                "epochs_done": job.epochs_done,
+                "wall_seconds": record.wall_seconds if record else None,
+                "error": record.error if record else None,
+                "overrides": " ".join(job.overrides),
+                "output_dir": str(job.run_dir.resolve()),
+            }
+        )
     if not rows:
         return pd.DataFrame(), []
     frame = pd.DataFrame(rows)
@@ -67,9 +75,9 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
     for key in (*INTEGER_FACTS, "job"):
         frame[key] = frame[key].astype("Int64")  # counts stay integers beside jobs that have none
     # val/ before test/ before train/: the order a reader compares them in.
-    metrics = sorted(metric_keys, key=lambda c: ({"val": 0, "test": 1}.get(c.split("/")[0], 2), c))
-    rest = [c for c in frame.columns if c not in {"job", "status", *param_keys, *metrics}]
-    frame = frame[["job", "status", *param_keys, *metrics, *rest]]
+    ordered = sorted(metric_keys, key=lambda c: ({"val": 0, "test": 1}.get(c.split("/")[0], 2), c))
+    rest = [c for c in frame.columns if c not in {"job", "status", *param_keys, *ordered}]
+    frame = frame[["job", "status", *param_keys, *ordered, *rest]]
     return _best_first(frame, jobs), swept
 
 
@@ -107,8 +115,15 @@ def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objecti
     title = f"Sweep {sweep_dir}: {len(frame)} jobs ({tally})"
     keys = swept or ["overrides"]
     shown_metrics = list(dict.fromkeys([*([objective] if objective else []), *TABLE_METRICS]))
-    columns = ["job", *keys, *[m for m in shown_metrics if m in frame.columns], "n_parameters", "epochs",
-               "wall_seconds", "status"]
+    columns = [
+        "job",
+        *keys,
+        *[m for m in shown_metrics if m in frame.columns],
+        "n_parameters",
+        "epochs",
+        "wall_seconds",
+        "status",
+    ]
     shown = frame[[c for c in columns if c in frame.columns]].copy()
     unfinished = frame["status"] != COMPLETED
     if unfinished.any() and "epochs_done" in frame:

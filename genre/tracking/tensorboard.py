@@ -47,8 +47,14 @@ class RunLogger:
         threshold = matrix.max() / 2 if matrix.size else 0
         for i in range(matrix.shape[0]):
             for j in range(matrix.shape[1]):
-                axes.text(j, i, str(int(matrix[i, j])), ha="center", va="center",
-                          color="white" if matrix[i, j] > threshold else "black")
+                axes.text(
+                    j,
+                    i,
+                    str(int(matrix[i, j])),
+                    ha="center",
+                    va="center",
+                    color="white" if matrix[i, j] > threshold else "black",
+                )
         figure.colorbar(image, ax=axes)
         figure.tight_layout()
         self.writer.add_figure(tag, figure, step)  # closes the figure

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import torch
 
 
-
 def resolve_device(spec: str) -> torch.device:
     """``auto`` picks CUDA when available, else CPU; anything else must name an available device."""
     spec = str(spec).strip().lower()
@@ -22,8 +21,10 @@ def resolve_device(spec: str) -> torch.device:
         if not torch.cuda.is_available():
             raise ValueError(f"device: '{spec}' asked for but CUDA is not available. Use auto or cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device: '{spec}' does not exist ({torch.cuda.device_count()} GPU(s)). "
-                             "Pick an index below the GPU count")
+            raise ValueError(
+                f"device: '{spec}' does not exist ({torch.cuda.device_count()} GPU(s)). "
+                "Pick an index below the GPU count"
+            )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("device: MPS is not available. Use auto or cpu")
     return device

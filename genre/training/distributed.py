@@ -89,8 +89,11 @@ def launched_by_torchrun() -> bool:
 
 def torchrun_context() -> DistContext:
     """This process's place as described by torchrun's environment variables."""
-    return DistContext(rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]),
-                       local_rank=int(os.environ.get("LOCAL_RANK", os.environ["RANK"])))
+    return DistContext(
+        rank=int(os.environ["RANK"]),
+        world_size=int(os.environ["WORLD_SIZE"]),
+        local_rank=int(os.environ.get("LOCAL_RANK", os.environ["RANK"])),
+    )
 
 
 def replica_device(device: torch.device, ctx: DistContext) -> torch.device:
@@ -98,8 +101,11 @@ def replica_device(device: torch.device, ctx: DistContext) -> torch.device:
     if not ctx.enabled or device.type != "cuda":
         return device
     if ctx.local_rank >= torch.cuda.device_count():
-        raise ConfigError("trainer.devices", f"local rank {ctx.local_rank} has no GPU "
-                          f"({torch.cuda.device_count()} visible)", "Start at most one process per GPU")
+        raise ConfigError(
+            "trainer.devices",
+            f"local rank {ctx.local_rank} has no GPU ({torch.cuda.device_count()} visible)",
+            "Start at most one process per GPU",
+        )
     return torch.device("cuda", ctx.local_rank)
 
 
@@ -134,8 +140,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _spawned(index: int, worker: Callable[..., None], world_size: int, init_method: str, results: Any,
-             args: tuple[Any, ...]) -> None:
+def _spawned(
+    index: int, worker: Callable[..., None], world_size: int, init_method: str, results: Any, args: tuple[Any, ...]
+) -> None:
     # A process group of its own: a terminal's Ctrl-C then reaches only the parent, which forwards it
     # once (two signals would mean "stop now, without saving").
     os.setpgrp()
@@ -153,12 +160,16 @@ def run_spawned(worker: Callable[..., None], world_size: int, *args: Any) -> Any
     context = mp.get_context("spawn")
     results = context.SimpleQueue()
     init_method = f"tcp://127.0.0.1:{_free_port()}"
-    processes = mp.start_processes(_spawned, args=(worker, world_size, init_method, results, args),
-                                   nprocs=world_size, join=False, start_method="spawn")
+    processes = mp.start_processes(
+        _spawned,
+        args=(worker, world_size, init_method, results, args),
+        nprocs=world_size,
+        join=False,
+        start_method="spawn",
+    )
 
     def forward(signum: int, frame: object) -> None:
-        log.warning("%s received: forwarding it to the %d training processes", signal.Signals(signum).name,
-                    world_size)
+        log.warning("%s received: forwarding it to the %d training processes", signal.Signals(signum).name, world_size)
         for pid in processes.pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)

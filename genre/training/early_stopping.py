@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 
-
 @dataclass
 class EarlyStopping:
     """The best value of the objective so far and how many epochs have passed without improving on it.
@@ -27,8 +26,9 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.patience is not None and int(self.patience) < 1:
-            raise ValueError(f"patience: {self.patience} is not a positive epoch count. "
-                             "Use e.g. 5, or null to never stop early")
+            raise ValueError(
+                f"patience: {self.patience} is not a positive epoch count. Use e.g. 5, or null to never stop early"
+            )
         if self.min_delta < 0:
             raise ValueError(f"min_delta: {self.min_delta} is negative. Use e.g. 0.0")
 

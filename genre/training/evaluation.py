@@ -33,15 +33,28 @@ class EvalResult:
     predictions: np.ndarray
 
     def metrics(self, split: str) -> dict[str, float]:
-        """The four numbers under ``<split>/acc``, ``<split>/loss``, ``<split>/segment_acc``, ``<split>/segment_loss``."""
-        return {f"{split}/loss": self.loss, f"{split}/acc": self.acc,
-                f"{split}/segment_loss": self.segment_loss, f"{split}/segment_acc": self.segment_acc}
+        """The four numbers under ``<split>/acc``, ``<split>/loss``, ``<split>/segment_acc`` and
+        ``<split>/segment_loss``."""
+        return {
+            f"{split}/loss": self.loss,
+            f"{split}/acc": self.acc,
+            f"{split}/segment_loss": self.segment_loss,
+            f"{split}/segment_acc": self.segment_acc,
+        }
 
 
 @torch.no_grad()
-def segment_logits(model: nn.Module, features: nn.Module, loader: DataLoader, *, device: torch.device,
-                   precision: Precision, segment_samples: int, progress: bool = False,
-                   desc: str = "eval") -> tuple[Tensor, Tensor]:
+def segment_logits(
+    model: nn.Module,
+    features: nn.Module,
+    loader: DataLoader,
+    *,
+    device: torch.device,
+    precision: Precision,
+    segment_samples: int,
+    progress: bool = False,
+    desc: str = "eval",
+) -> tuple[Tensor, Tensor]:
     """Logits ``(clips, segments, classes)`` (float32, CPU) and targets ``(clips,)`` of every clip in ``loader``.
 
     Each batch of whole clips becomes one batch of segments, so features are computed per segment
@@ -73,10 +86,20 @@ def summarize(logits: Tensor, targets: Tensor, aggregate: str) -> EvalResult:
     segment_loss = F.cross_entropy(flat, flat_targets).item()
     segment_acc = (segment_predictions == flat_targets).double().mean().item()
     if aggregate == "none":
-        return EvalResult(loss=segment_loss, acc=segment_acc, segment_loss=segment_loss, segment_acc=segment_acc,
-                          targets=flat_targets.numpy(), predictions=segment_predictions.numpy())
+        return EvalResult(
+            loss=segment_loss,
+            acc=segment_acc,
+            segment_loss=segment_loss,
+            segment_acc=segment_acc,
+            targets=flat_targets.numpy(),
+            predictions=segment_predictions.numpy(),
+        )
     predictions = clip_scores(logits, aggregate).argmax(dim=1)
-    return EvalResult(loss=F.cross_entropy(logits.mean(dim=1), targets).item(),
-                      acc=(predictions == targets).double().mean().item(),
-                      segment_loss=segment_loss, segment_acc=segment_acc,
-                      targets=targets.numpy(), predictions=predictions.numpy())
+    return EvalResult(
+        loss=F.cross_entropy(logits.mean(dim=1), targets).item(),
+        acc=(predictions == targets).double().mean().item(),
+        segment_loss=segment_loss,
+        segment_acc=segment_acc,
+        targets=targets.numpy(),
+        predictions=predictions.numpy(),
+    )

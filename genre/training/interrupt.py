@@ -34,8 +34,10 @@ class StopRequest:
                 raise KeyboardInterrupt("second Ctrl-C: stopping without saving")
             return
         self.signum = signum
-        log.warning("%s received: saving last.pt at the end of this step, then exiting (Ctrl-C again to stop now)",
-                    signal.Signals(signum).name)
+        log.warning(
+            "%s received: saving last.pt at the end of this step, then exiting (Ctrl-C again to stop now)",
+            signal.Signals(signum).name,
+        )
 
     def __enter__(self) -> StopRequest:
         # Handlers can only be set from the main thread (a sweep launcher may run jobs in threads).
@@ -44,8 +46,9 @@ class StopRequest:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
         self._previous.clear()

@@ -16,8 +16,7 @@ from genre.overrides import parse_override
 from genre.run_files import LAST_CHECKPOINT, Checkpoint
 
 # Where and how to run, not what: these may differ when a run continues (e.g. on another node).
-RESUMABLE_OVERRIDES: tuple[str, ...] = ("trainer.progress", "trainer.num_workers", "trainer.device",
-                                        "paths.cache_dir")
+RESUMABLE_OVERRIDES: tuple[str, ...] = ("trainer.progress", "trainer.num_workers", "trainer.device", "paths.cache_dir")
 
 
 def resume_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
@@ -25,8 +24,11 @@ def resume_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
     run_dir = Path(str(cfg.resume)).expanduser()
     last = run_dir / LAST_CHECKPOINT
     if not last.is_file():
-        raise ConfigError("resume", f"'{run_dir}' holds no {LAST_CHECKPOINT}",
-                          "Point resume at the output directory of a run that was interrupted")
+        raise ConfigError(
+            "resume",
+            f"'{run_dir}' holds no {LAST_CHECKPOINT}",
+            "Point resume at the output directory of a run that was interrupted",
+        )
     stored = OmegaConf.create(Checkpoint.load(last).config)
     if HydraConfig.initialized():
         for override in HydraConfig.get().overrides.task:
@@ -34,9 +36,12 @@ def resume_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
             if key == "resume":
                 continue
             if key not in RESUMABLE_OVERRIDES:
-                raise ConfigError("resume", f"'{override}' would change the run being resumed",
-                                  f"Give only resume=<run dir> (and {', '.join(RESUMABLE_OVERRIDES)}); "
-                                  f"start a new run to change anything else")
+                raise ConfigError(
+                    "resume",
+                    f"'{override}' would change the run being resumed",
+                    f"Give only resume=<run dir> (and {', '.join(RESUMABLE_OVERRIDES)}); "
+                    f"start a new run to change anything else",
+                )
             OmegaConf.update(stored, key, OmegaConf.select(cfg, key), force_add=True)
     OmegaConf.update(stored, "paths.output_dir", str(run_dir), force_add=True)
     OmegaConf.update(stored, "resume", str(run_dir), force_add=True)

@@ -26,7 +26,6 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-
 log = logging.getLogger(__name__)
 
 
@@ -38,8 +37,7 @@ class LRSchedule:
     fights the ramp.
     """
 
-    def __init__(self, per_step: LRScheduler, plateau: ReduceLROnPlateau | None = None,
-                 plateau_after: int = 0) -> None:
+    def __init__(self, per_step: LRScheduler, plateau: ReduceLROnPlateau | None = None, plateau_after: int = 0) -> None:
         self.per_step = per_step
         self.plateau = plateau
         self.plateau_after = plateau_after
@@ -57,8 +55,11 @@ class LRSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the schedule exactly (resume)."""
-        return {"per_step": self.per_step.state_dict(), "steps": self.steps,
-                "plateau": None if self.plateau is None else self.plateau.state_dict()}
+        return {
+            "per_step": self.per_step.state_dict(),
+            "steps": self.steps,
+            "plateau": None if self.plateau is None else self.plateau.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`."""
@@ -71,8 +72,10 @@ class LRSchedule:
 def _steps(epochs: float, steps_per_epoch: int, name: str, minimum: int = 1) -> int:
     steps = int(round(float(epochs) * steps_per_epoch))
     if steps < minimum:
-        raise ValueError(f"{name}: {epochs} epochs is less than {minimum} step(s) of {steps_per_epoch} per epoch. "
-                         "Use a longer period")
+        raise ValueError(
+            f"{name}: {epochs} epochs is less than {minimum} step(s) of {steps_per_epoch} per epoch. "
+            "Use a longer period"
+        )
     return steps
 
 
@@ -83,8 +86,13 @@ def _warmup_steps(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> in
     steps = int(round(warmup_epochs * steps_per_epoch))
     if steps > total // 2:
         # Short runs (a 1-epoch smoke test) keep half their steps for the schedule proper.
-        log.warning("scheduler.warmup_epochs=%g is most of a %d-epoch run; warming up for %d of %d steps",
-                    warmup_epochs, epochs, total // 2, total)
+        log.warning(
+            "scheduler.warmup_epochs=%g is most of a %d-epoch run; warming up for %d of %d steps",
+            warmup_epochs,
+            epochs,
+            total // 2,
+            total,
+        )
         steps = total // 2
     return steps
 
@@ -102,50 +110,88 @@ def _constant(optimizer: Optimizer) -> LRScheduler:
     return ConstantLR(optimizer, factor=1.0, total_iters=0)
 
 
-def warmup_constant(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 0.0,
-                    warmup_start_factor: float = 0.1) -> LRSchedule:
+def warmup_constant(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 0.0,
+    warmup_start_factor: float = 0.1,
+) -> LRSchedule:
     """A constant learning rate, after an optional linear warm-up."""
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     return LRSchedule(_with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor))
 
 
-def warmup_cosine(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 1.0,
-                  warmup_start_factor: float = 0.1, min_lr_ratio: float = 0.01) -> LRSchedule:
+def warmup_cosine(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 1.0,
+    warmup_start_factor: float = 0.1,
+    min_lr_ratio: float = 0.01,
+) -> LRSchedule:
     """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at the last step (Loshchilov & Hutter 2017)."""
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
-    cosine = CosineAnnealingLR(optimizer, T_max=max(1, epochs * steps_per_epoch - warmup),
-                               eta_min=base_lr * min_lr_ratio)
+    cosine = CosineAnnealingLR(
+        optimizer, T_max=max(1, epochs * steps_per_epoch - warmup), eta_min=base_lr * min_lr_ratio
+    )
     return LRSchedule(_with_warmup(optimizer, cosine, warmup, warmup_start_factor))
 
 
-def warmup_cosine_restarts(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, cycle_epochs: float = 10.0,
-                           cycle_mult: int = 1, warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1,
-                           min_lr_ratio: float = 0.01) -> LRSchedule:
+def warmup_cosine_restarts(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    cycle_epochs: float = 10.0,
+    cycle_mult: int = 1,
+    warmup_epochs: float = 0.0,
+    warmup_start_factor: float = 0.1,
+    min_lr_ratio: float = 0.01,
+) -> LRSchedule:
     """Cosine annealing with warm restarts (SGDR): cycles of ``cycle_epochs``, each ``cycle_mult`` times longer."""
     if int(cycle_mult) != cycle_mult or cycle_mult < 1:
         raise ValueError(f"cycle_mult: {cycle_mult} is not an integer >= 1. Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
     cycle_steps = _steps(cycle_epochs, steps_per_epoch, "cycle_epochs")
-    restarts = CosineAnnealingWarmRestarts(optimizer, T_0=cycle_steps, T_mult=int(cycle_mult),
-                                           eta_min=base_lr * min_lr_ratio)
+    restarts = CosineAnnealingWarmRestarts(
+        optimizer, T_0=cycle_steps, T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio
+    )
     return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
 
 
-def warmup_linear(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 1.0,
-                  warmup_start_factor: float = 0.1, end_factor: float = 0.01) -> LRSchedule:
+def warmup_linear(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 1.0,
+    warmup_start_factor: float = 0.1,
+    end_factor: float = 0.01,
+) -> LRSchedule:
     """Linear warm-up, then linear decay to ``lr * end_factor`` at the last step."""
     if not 0.0 <= end_factor <= 1.0:
         raise ValueError(f"end_factor: {end_factor} is outside [0, 1]. Use e.g. 0.01")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    decay = LinearLR(optimizer, start_factor=1.0, end_factor=end_factor,
-                     total_iters=max(1, epochs * steps_per_epoch - warmup))
+    decay = LinearLR(
+        optimizer, start_factor=1.0, end_factor=end_factor, total_iters=max(1, epochs * steps_per_epoch - warmup)
+    )
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
 
 
-def warmup_exponential(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, gamma: float = 0.9,
-                       warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+def warmup_exponential(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    gamma: float = 0.9,
+    warmup_epochs: float = 0.0,
+    warmup_start_factor: float = 0.1,
+) -> LRSchedule:
     """Multiply the learning rate by ``gamma`` per epoch, applied smoothly (``gamma ** (1/steps)`` per step)."""
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma: {gamma} is outside (0, 1]. Use e.g. 0.9 (per epoch)")
@@ -154,8 +200,16 @@ def warmup_exponential(optimizer: Optimizer, *, epochs: int, steps_per_epoch: in
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
 
 
-def warmup_step(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, step_epochs: float = 10.0,
-                gamma: float = 0.1, warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+def warmup_step(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    step_epochs: float = 10.0,
+    gamma: float = 0.1,
+    warmup_epochs: float = 0.0,
+    warmup_start_factor: float = 0.1,
+) -> LRSchedule:
     """Multiply the learning rate by ``gamma`` every ``step_epochs`` epochs."""
     if not 0.0 < gamma <= 1.0:
         raise ValueError(f"gamma: {gamma} is outside (0, 1]. Use e.g. 0.1")
@@ -164,9 +218,19 @@ def warmup_step(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, step
     return LRSchedule(_with_warmup(optimizer, decay, warmup, warmup_start_factor))
 
 
-def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, mode: Literal["max", "min"] = "max",
-                   factor: float = 0.5, patience: int = 3, threshold: float = 1e-4, min_lr_ratio: float = 0.0,
-                   warmup_epochs: float = 0.0, warmup_start_factor: float = 0.1) -> LRSchedule:
+def warmup_plateau(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    mode: Literal["max", "min"] = "max",
+    factor: float = 0.5,
+    patience: int = 3,
+    threshold: float = 1e-4,
+    min_lr_ratio: float = 0.0,
+    warmup_epochs: float = 0.0,
+    warmup_start_factor: float = 0.1,
+) -> LRSchedule:
     """Multiply the learning rate by ``factor`` when the objective has not improved for ``patience`` epochs."""
     if mode not in ("max", "min"):
         raise ValueError(f"mode: '{mode}' is not max or min. Use ${{objective_mode}}")
@@ -174,29 +238,46 @@ def warmup_plateau(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, m
         raise ValueError(f"factor: {factor} is outside (0, 1). Use e.g. 0.5")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
     base_lr = optimizer.param_groups[0]["lr"]
-    plateau = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold,
-                                min_lr=base_lr * min_lr_ratio)
-    return LRSchedule(_with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor), plateau,
-                      plateau_after=warmup)
+    plateau = ReduceLROnPlateau(
+        optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold, min_lr=base_lr * min_lr_ratio
+    )
+    return LRSchedule(
+        _with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor), plateau, plateau_after=warmup
+    )
 
 
-def one_cycle(optimizer: Optimizer, *, epochs: int, steps_per_epoch: int, warmup_epochs: float = 5.0,
-              warmup_start_factor: float = 0.04, final_factor: float = 1e-4,
-              anneal_strategy: Literal["cos", "linear"] = "cos") -> LRSchedule:
+def one_cycle(
+    optimizer: Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    warmup_epochs: float = 5.0,
+    warmup_start_factor: float = 0.04,
+    final_factor: float = 1e-4,
+    anneal_strategy: Literal["cos", "linear"] = "cos",
+) -> LRSchedule:
     """The 1cycle policy (Smith & Topin 2019): warm up to ``lr`` over ``warmup_epochs``, then anneal to
     ``lr * final_factor``, with momentum (or Adam's beta1) cycled inversely. The warm-up is OneCycleLR's
     own first phase, linear with ``anneal_strategy=linear``.
     """
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"anneal_strategy: '{anneal_strategy}' is not cos or linear. Use cos")
-    for name, factor, example in (("warmup_start_factor", warmup_start_factor, "0.04"),
-                                  ("final_factor", final_factor, "1e-4")):
+    for name, factor, example in (
+        ("warmup_start_factor", warmup_start_factor, "0.04"),
+        ("final_factor", final_factor, "1e-4"),
+    ):
         if not 0.0 < factor <= 1.0:
             raise ValueError(f"{name}: {factor} is outside (0, 1]. Use e.g. {example}")
     total = epochs * steps_per_epoch
     warmup = min(max(1, _warmup_steps(warmup_epochs, epochs, steps_per_epoch)), max(1, total - 2))
     # OneCycleLR peaks at step pct_start·total - 1; this puts the peak after `warmup` steps, as elsewhere.
-    schedule = OneCycleLR(optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total,
-                          pct_start=(warmup + 1) / total, anneal_strategy=anneal_strategy,
-                          div_factor=1.0 / warmup_start_factor, final_div_factor=warmup_start_factor / final_factor)
+    schedule = OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in optimizer.param_groups],
+        total_steps=total,
+        pct_start=(warmup + 1) / total,
+        anneal_strategy=anneal_strategy,
+        div_factor=1.0 / warmup_start_factor,
+        final_div_factor=warmup_start_factor / final_factor,
+    )
     return LRSchedule(schedule)

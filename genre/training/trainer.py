@@ -10,7 +10,6 @@ import signal
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 from genre.augment import Augmentations
 from genre.data.decode import int16_to_float
 from genre.errors import NonFiniteLossError, TrainingInterrupted
+from genre.features.extractor import FeatureExtractor
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position
 from genre.tracking.tensorboard import RunLogger
 from genre.training.device import Precision
@@ -30,9 +30,10 @@ from genre.training.distributed import DistContext
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult, segment_logits, summarize
 from genre.training.interrupt import StopRequest
-from genre.training.sampling import EpochSampler
+from genre.training.loaders import position_loader
 from genre.training.schedules import LRSchedule
 from genre.training.seeding import capture_rng_state
+from genre.training.timing import EpochClock, timed
 
 log = logging.getLogger(__name__)
 
@@ -62,47 +63,12 @@ class FitResult:
     perf: dict[str, float] = field(default_factory=dict)
 
 
-class _EpochClock:
-    """Times one training epoch: the wall time, and the part of it spent waiting for the next batch."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-        self.waiting = 0.0
-        self._asked = self.started
-
-    def asking(self) -> None:
-        """The loop is about to wait for the loader."""
-        self._asked = time.perf_counter()
-
-    def received(self) -> None:
-        """The loader delivered a batch."""
-        self.waiting += time.perf_counter() - self._asked
-
-    def perf(self, clips: int) -> dict[str, float]:
-        """``perf/clips_per_second`` and ``perf/data_wait_fraction`` of the epoch so far."""
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        return {"perf/clips_per_second": clips / seconds, "perf/data_wait_fraction": min(self.waiting / seconds, 1.0)}
-
-
 class _Stop(Exception):
     """Raised inside an epoch when every rank agreed to stop; carries the position reached."""
 
     def __init__(self, position: Position) -> None:
         super().__init__()
         self.position = position
-
-
-def _timed(loader: Iterable[Any], clock: _EpochClock) -> Iterator[Any]:
-    """``loader``'s batches, with the time spent waiting for each one added to ``clock``."""
-    iterator = iter(loader)
-    while True:
-        clock.asking()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        clock.received()
-        yield batch
 
 
 class Trainer:
@@ -113,11 +79,25 @@ class Trainer:
     (best checkpoint, early stopping, plateau schedule).
     """
 
-    def __init__(self, model: nn.Module, features: nn.Module, optimizer: Optimizer, schedule: LRSchedule, *,
-                 device: torch.device, precision: Precision, loss_fn: nn.Module, augment: Augmentations,
-                 segment_samples: int, aggregate: str, grad_clip: float | None = None,
-                 dist: DistContext = DistContext(), logger: RunLogger | None = None, progress: bool = True,
-                 stop: StopRequest | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        features: FeatureExtractor,
+        optimizer: Optimizer,
+        schedule: LRSchedule,
+        *,
+        device: torch.device,
+        precision: Precision,
+        loss_fn: nn.Module,
+        augment: Augmentations,
+        segment_samples: int,
+        aggregate: str,
+        grad_clip: float | None = None,
+        dist: DistContext = DistContext(),
+        logger: RunLogger | None = None,
+        progress: bool = True,
+        stop: StopRequest | None = None,
+    ) -> None:
         # Data-parallel: the replica wraps itself (DDP broadcasts rank 0's weights here).
         self.model: nn.Module = model
         if dist.enabled:
@@ -170,8 +150,10 @@ class Trainer:
     def _check_finite(self, loss: torch.Tensor, epoch: int) -> float:
         value = loss.item()
         if not math.isfinite(value):
-            raise NonFiniteLossError(f"training loss became {value} at epoch {epoch}, step {self.step}: lower "
-                                     f"optimizer.lr, set trainer.grad_clip, or use trainer.precision=32")
+            raise NonFiniteLossError(
+                f"training loss became {value} at epoch {epoch}, step {self.step}: lower "
+                f"optimizer.lr, set trainer.grad_clip, or use trainer.precision=32"
+            )
         return value
 
     def train_epoch(self, loader: DataLoader, position: Position) -> dict[str, float]:
@@ -181,14 +163,21 @@ class Trainer:
         Raises :class:`_Stop` after the step during which a stop signal arrived on any rank.
         """
         self.model.train()
-        clock = _EpochClock()
+        clock = EpochClock()
         epoch = position.epoch
         total_loss = torch.tensor(position.loss_sum, device=self.device, dtype=torch.float32)
         correct = torch.tensor(position.correct, device=self.device, dtype=torch.long)
         seen = position.seen
         n_batches = position.batch + len(loader)
-        bar = tqdm(_timed(loader, clock), desc=f"epoch {epoch} train", leave=False, disable=not self.progress,
-                   unit="batch", initial=position.batch, total=n_batches)
+        bar = tqdm(
+            timed(loader, clock),
+            desc=f"epoch {epoch} train",
+            leave=False,
+            disable=not self.progress,
+            unit="batch",
+            initial=position.batch,
+            total=n_batches,
+        )
         for batch_index, (audio, targets) in enumerate(bar, start=position.batch):
             loss, right = self._optimise(audio, targets)
             total_loss += loss * len(targets)
@@ -201,21 +190,36 @@ class Trainer:
         counts = torch.tensor([float(seen), float(seen - position.seen)], device=self.device)
         sums = self.dist.sum_(torch.cat([torch.stack([total_loss, correct.float()]), counts]))
         loss_sum, n_correct, n_seen, n_trained = sums.tolist()
-        return {"train/loss": loss_sum / max(n_seen, 1), "train/acc": n_correct / max(n_seen, 1),
-                "train/lr": self.optimizer.param_groups[0]["lr"], **clock.perf(int(n_trained))}
+        return {
+            "train/loss": loss_sum / max(n_seen, 1),
+            "train/acc": n_correct / max(n_seen, 1),
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+            **clock.perf(int(n_trained)),
+        }
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, desc: str = "eval") -> EvalResult:
         """Clip- and segment-level metrics over ``loader`` (this rank's shard), gathered over ranks."""
-        logits, targets = segment_logits(self.module, self.features, loader, device=self.device,
-                                         precision=self.precision, segment_samples=self.segment_samples,
-                                         progress=self.progress, desc=desc)
+        logits, targets = segment_logits(
+            self.module,
+            self.features,
+            loader,
+            device=self.device,
+            precision=self.precision,
+            segment_samples=self.segment_samples,
+            progress=self.progress,
+            desc=desc,
+        )
         # Shards are rank::world_size slices; interleaving them back restores the split's clip order.
         shards = self.dist.gather((logits, targets))
         if len(shards) > 1:
             filled = [(rank, lg, t) for rank, (lg, t) in enumerate(shards) if len(t)]
-            order = torch.cat([torch.arange(rank, rank + self.dist.world_size * len(t), self.dist.world_size)
-                               for rank, _, t in filled]).argsort()
+            order = torch.cat(
+                [
+                    torch.arange(rank, rank + self.dist.world_size * len(t), self.dist.world_size)
+                    for rank, _, t in filled
+                ]
+            ).argsort()
             logits = torch.cat([lg for _, lg, _ in filled])[order]
             targets = torch.cat([t for _, _, t in filled])[order]
         return summarize(logits, targets, self.aggregate)
@@ -227,19 +231,35 @@ class Trainer:
             for buffer in self.module.buffers():
                 torch.distributed.broadcast(buffer, src=0)
 
-    def checkpoint(self, position: Position, tracker: EarlyStopping, history: list[dict[str, float]],
-                   seconds: float, identity: RunIdentity) -> Checkpoint:
+    def checkpoint(
+        self,
+        position: Position,
+        tracker: EarlyStopping,
+        history: list[dict[str, float]],
+        seconds: float,
+        identity: RunIdentity,
+    ) -> Checkpoint:
         """Everything needed to evaluate, predict with or continue the run from ``position``.
 
         Collective: every rank's RNG state is gathered (a resumed rank draws what it would have drawn).
         """
-        return Checkpoint(config=identity.config, labels=list(identity.labels), audio_cache=identity.audio_cache,
-                          model=self.module.state_dict(), features=self.features.state_dict(),
-                          optimizer=self.optimizer.state_dict(), schedule=self.schedule.state_dict(),
-                          scaler=self.scaler.state_dict(), step=self.step, position=replace(position),
-                          early_stopping=tracker.state_dict(), history=list(history),
-                          rng=self.dist.gather(capture_rng_state(self.device)), train_seconds=seconds,
-                          world_size=self.dist.world_size)
+        return Checkpoint(
+            config=identity.config,
+            labels=list(identity.labels),
+            audio_cache=identity.audio_cache,
+            model=self.module.state_dict(),
+            features=self.features.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            schedule=self.schedule.state_dict(),
+            scaler=self.scaler.state_dict(),
+            step=self.step,
+            position=replace(position),
+            early_stopping=tracker.state_dict(),
+            history=list(history),
+            rng=self.dist.gather(capture_rng_state(self.device)),
+            train_seconds=seconds,
+            world_size=self.dist.world_size,
+        )
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Restore model, features, optimizer, schedule, scaler and step from a checkpoint."""
@@ -254,8 +274,17 @@ class Trainer:
         if self.dist.is_main:
             checkpoint.save(path)
 
-    def fit(self, train_loader: DataLoader, val_loader: DataLoader, *, epochs: int, tracker: EarlyStopping,
-            run_dir: Path, identity: RunIdentity, resume: Checkpoint | None = None) -> FitResult:
+    def fit(
+        self,
+        train_loader: DataLoader,
+        val_loader: DataLoader,
+        *,
+        epochs: int,
+        tracker: EarlyStopping,
+        run_dir: Path,
+        identity: RunIdentity,
+        resume: Checkpoint | None = None,
+    ) -> FitResult:
         """Train to ``epochs`` (from the start, or from where ``resume`` stopped), validating after each
         epoch; keep ``best.pt`` (by the tracker's objective) and ``last.pt``; stop early when the tracker
         says so. The tracker must already hold ``resume``'s state.
@@ -274,7 +303,7 @@ class Trainer:
             if tracker.should_stop:
                 break
             current = position if epoch == position.epoch else Position(epoch)
-            _position_loader(train_loader, current)
+            position_loader(train_loader, current)
             try:
                 metrics = self.train_epoch(train_loader, current)
             except _Stop as stop:
@@ -293,8 +322,15 @@ class Trainer:
                 raise self._interrupted(run_dir, Position(epoch + 1))
         return self._finish(result, tracker, epochs, started, perf)
 
-    def _end_epoch(self, epoch: int, epochs: int, metrics: dict[str, float], val_loader: DataLoader,
-                   tracker: EarlyStopping, result: FitResult) -> bool:
+    def _end_epoch(
+        self,
+        epoch: int,
+        epochs: int,
+        metrics: dict[str, float],
+        val_loader: DataLoader,
+        tracker: EarlyStopping,
+        result: FitResult,
+    ) -> bool:
         """Validate, log and track the epoch just trained (``metrics`` gains the ``val/`` values); return
         whether it is the new best."""
         self._sync_buffers()
@@ -307,20 +343,36 @@ class Trainer:
         improved = tracker.update(objective, epoch)
         self.schedule.epoch_end(objective)
         if self.dist.is_main:
-            log.info("epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f (segments %.3f) | lr %.2e | "
-                     "%.0f clips/s, %.0f%% waiting for data%s", epoch, epochs, metrics["train/loss"],
-                     metrics["train/acc"], val.loss, val.acc, val.segment_acc, metrics["train/lr"],
-                     metrics["perf/clips_per_second"], 100 * metrics["perf/data_wait_fraction"],
-                     "  (best)" if improved else "")
+            log.info(
+                "epoch %d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f (segments %.3f) | lr %.2e | "
+                "%.0f clips/s, %.0f%% waiting for data%s",
+                epoch,
+                epochs,
+                metrics["train/loss"],
+                metrics["train/acc"],
+                val.loss,
+                val.acc,
+                val.segment_acc,
+                metrics["train/lr"],
+                metrics["perf/clips_per_second"],
+                100 * metrics["perf/data_wait_fraction"],
+                "  (best)" if improved else "",
+            )
         return improved
 
-    def _finish(self, result: FitResult, tracker: EarlyStopping, epochs: int, started: float,
-                perf: list[dict[str, float]]) -> FitResult:
+    def _finish(
+        self, result: FitResult, tracker: EarlyStopping, epochs: int, started: float, perf: list[dict[str, float]]
+    ) -> FitResult:
         history = result.history
         result.stopped_early = tracker.should_stop and bool(history) and history[-1]["epoch"] < epochs
         if result.stopped_early:
-            log.info("Early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)", tracker.name,
-                     tracker.bad_epochs, tracker.best, tracker.best_epoch)
+            log.info(
+                "Early stopping: %s has not improved for %d epochs (best %.4f at epoch %d)",
+                tracker.name,
+                tracker.bad_epochs,
+                tracker.best,
+                tracker.best_epoch,
+            )
         self.dist.barrier()  # best.pt is complete before any rank reads it
         result.best_epoch = tracker.best_epoch
         result.seconds = time.perf_counter() - started
@@ -330,16 +382,9 @@ class Trainer:
 
     def _interrupted(self, run_dir: Path, position: Position) -> TrainingInterrupted:
         signum = self.stop.signum if self.stop.signum is not None else signal.SIGTERM
-        return TrainingInterrupted(signum, f"interrupted by {signal.Signals(signum).name} at epoch {position.epoch}, "
-                                   f"batch {position.batch}: saved {run_dir / LAST_CHECKPOINT}; continue with "
-                                   f"python run.py resume={run_dir}")
-
-
-def _position_loader(loader: DataLoader, position: Position) -> None:
-    """Set the epoch of the loader's sampler and dataset (crops), skipping the batches ``position`` has done."""
-    sampler, dataset = loader.sampler, loader.dataset
-    if isinstance(sampler, EpochSampler):
-        sampler.set_epoch(position.epoch)
-        sampler.set_start(position.batch * int(loader.batch_size or 1))
-    if hasattr(dataset, "set_epoch"):
-        dataset.set_epoch(position.epoch)
+        return TrainingInterrupted(
+            signum,
+            f"interrupted by {signal.Signals(signum).name} at epoch {position.epoch}, "
+            f"batch {position.batch}: saved {run_dir / LAST_CHECKPOINT}; continue with "
+            f"python run.py resume={run_dir}",
+        )

@@ -39,16 +39,21 @@ PARAMETER_SETS: list[dict] = [
 
 def corpus_hashes(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root`` (the marker included), by relative POSIX path."""
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def git_commit() -> str:
     """The commit the generator comes from, with ``-dirty`` when the working tree differs from it."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                            check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "genre"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "genre"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     return commit + ("-dirty" if dirty else "")
 
 
@@ -59,11 +64,12 @@ def main() -> None:
         for i, params in enumerate(PARAMETER_SETS):
             root = generate_demo_corpus(Path(tmp) / f"corpus{i}", progress=False, workers=1, **params)
             corpora.append({"parameters": params, "sha256": corpus_hashes(root)})
-    reference = {"generator": "genre.demo.generate_demo_corpus", "commit": git_commit(),
-                 "corpora": corpora}
+    reference = {"generator": "genre.demo.generate_demo_corpus", "commit": git_commit(), "corpora": corpora}
     OUTPUT.write_text(json.dumps(reference, indent=1) + "\n")
-    print(f"{OUTPUT}: {sum(len(c['sha256']) for c in corpora)} files in {len(corpora)} corpora, "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"{OUTPUT}: {sum(len(c['sha256']) for c in corpora)} files in {len(corpora)} corpora, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def make_signals():
     t = np.arange(SAMPLES) / SAMPLE_RATE
     tones = sum(np.sin(2 * np.pi * f * t) / (i + 1) for i, f in enumerate((220.0, 330.0, 440.0, 660.0, 1760.0)))
     tones = 0.01 * tones * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * t))
-    sweep = 0.006 * np.sin(2 * np.pi * (100.0 * t + (3900.0 / 12.0) * t ** 2))
+    sweep = 0.006 * np.sin(2 * np.pi * (100.0 * t + (3900.0 / 12.0) * t**2))
     rng = np.random.default_rng(0)
     bursts = rng.standard_normal(SAMPLES) * np.exp(-((t * 4) % 1.0) * 12.0) * 0.008
     signals = np.stack([tones, sweep, bursts])
@@ -71,13 +71,17 @@ def _graph_outputs(model: str, patches):
     with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
         import musicnn
+
         tf.compat.v1.train.Saver().restore(sess, os.path.join(os.path.dirname(musicnn.__file__), model) + "/")
         values = sess.run([taggram, *outs[1:]], feed_dict={x: patches, is_training: False})
     if "vgg" in model:
         names = ["taggram", "pool1", "pool2", "pool3", "pool4", "pool5"]
         result = dict(zip(names, values))
-        result = {"taggram": result["taggram"], "pool4": result["pool4"],
-                  "pool5": result["pool5"].reshape(len(patches), -1)}
+        result = {
+            "taggram": result["taggram"],
+            "pool4": result["pool4"],
+            "pool5": result["pool5"].reshape(len(patches), -1),
+        }
     else:
         result = dict(zip(MUSICNN_LAYERS, values))
         for name in ("timbral", "temporal", "cnn1", "cnn2", "cnn3"):
@@ -107,13 +111,17 @@ def inside() -> None:
         mels = []
         for path in wavs:
             audio, sr = librosa.load(path, sr=configuration.SR)
-            mel = librosa.feature.melspectrogram(y=audio, sr=sr, hop_length=configuration.FFT_HOP,
-                                                 n_fft=configuration.FFT_SIZE, n_mels=configuration.N_MELS).T
-            notes[os.path.basename(path)] = {"max_mel_power": float(mel.max()),
-                                             "float16_overflow_at": 65504.0 / 10000}
+            mel = librosa.feature.melspectrogram(
+                y=audio,
+                sr=sr,
+                hop_length=configuration.FFT_HOP,
+                n_fft=configuration.FFT_SIZE,
+                n_mels=configuration.N_MELS,
+            ).T
+            notes[os.path.basename(path)] = {"max_mel_power": float(mel.max()), "float16_overflow_at": 65504.0 / 10000}
             log_mel = np.log10(10000 * mel + 1)  # float32: the original's step without its float16 cast
             n = (len(log_mel) - 187) // 187 + 1
-            mels.append(np.stack([log_mel[k * 187:(k + 1) * 187] for k in range(n)]))
+            mels.append(np.stack([log_mel[k * 187 : (k + 1) * 187] for k in range(n)]))
         for model in MODELS:
             for i, (path, patches) in enumerate(zip(wavs, mels)):
                 for layer, value in _graph_outputs(model, patches).items():
@@ -121,7 +129,7 @@ def inside() -> None:
                 taggram, _, features = extractor.extractor(path, model=model, extract_features=True)
                 out[f"{model}/extractor/taggram/{i}"] = np.asarray(taggram, dtype=np.float32)
                 # (the extractor's cnn1-3 and penultimate repeat the first patch's values: a bug in 0.1.0)
-                for layer in (("pool5",) if "vgg" in model else ("mean_pool", "max_pool")):
+                for layer in ("pool5",) if "vgg" in model else ("mean_pool", "max_pool"):
                     value = np.asarray(features[layer], dtype=np.float32)
                     out[f"{model}/extractor/{layer}/{i}"] = value.reshape(len(taggram), -1)
                 for key in [k for k in out if k.startswith(f"{model}/") and k.endswith(f"/{i}")]:
@@ -129,12 +137,29 @@ def inside() -> None:
                         raise SystemExit(f"{key}: the original gave non-finite values; use quieter signals")
     np.savez_compressed(NPZ, **out)
     import musicnn
-    versions = {"python": sys.version.split()[0], "tensorflow": tf.__version__, "librosa": librosa.__version__,
-                "numpy": np.__version__, "musicnn": getattr(musicnn, "__version__", "0.1.0"),
-                "tf_keras": _version("tf-keras")}
-    JSON.write_text(json.dumps({"versions": versions, "models": MODELS, "frame_step": FRAME_STEP,
-                                "sample_rate": SAMPLE_RATE, "signals": notes,
-                                "keys": "<model>/<extractor|graph>/<layer>/<signal index>"}, indent=1) + "\n")
+
+    versions = {
+        "python": sys.version.split()[0],
+        "tensorflow": tf.__version__,
+        "librosa": librosa.__version__,
+        "numpy": np.__version__,
+        "musicnn": getattr(musicnn, "__version__", "0.1.0"),
+        "tf_keras": _version("tf-keras"),
+    }
+    JSON.write_text(
+        json.dumps(
+            {
+                "versions": versions,
+                "models": MODELS,
+                "frame_step": FRAME_STEP,
+                "sample_rate": SAMPLE_RATE,
+                "signals": notes,
+                "keys": "<model>/<extractor|graph>/<layer>/<signal index>",
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {NPZ} ({NPZ.stat().st_size} bytes) and {JSON}")
 
 

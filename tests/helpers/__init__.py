@@ -8,5 +8,14 @@ torch) and ``helpers.dataset_trees`` are imported by the tests that need them.
 from helpers.checkout import REPO, RUN_PY, python_env
 from helpers.runs import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_config, compose_run, run_cli
 
-__all__ = ["REPO", "RUN_PY", "TINY_DEMO", "TINY_RUN", "TINY_TRAINING", "compose_config", "compose_run", "python_env",
-           "run_cli"]
+__all__ = [
+    "REPO",
+    "RUN_PY",
+    "TINY_DEMO",
+    "TINY_RUN",
+    "TINY_TRAINING",
+    "compose_config",
+    "compose_run",
+    "python_env",
+    "run_cli",
+]

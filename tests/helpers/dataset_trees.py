@@ -37,8 +37,9 @@ def tone(seconds: float, rate: int, freq: float, channels: int = 1, seed: int = 
 def write_audio(path: Path, audio: np.ndarray, rate: int, fmt: str, subtype: str | None = None) -> Path:
     """Write ``audio`` with soundfile in ``fmt`` (WAV, AU, FLAC, OGG, MP3), creating folders."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    subtype = subtype or {"WAV": "PCM_16", "AU": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS",
-                          "MP3": "MPEG_LAYER_III"}[fmt]
+    subtype = (
+        subtype or {"WAV": "PCM_16", "AU": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    )
     sf.write(path, audio, rate, format=fmt, subtype=subtype)
     return path
 
@@ -46,6 +47,7 @@ def write_audio(path: Path, audio: np.ndarray, rate: int, fmt: str, subtype: str
 # ----------------------------------------------------------------------------------------------
 # GTZAN
 # ----------------------------------------------------------------------------------------------
+
 
 def gtzan_names() -> dict[str, list[str]]:
     """Per genre, the clip names of the fixture: 2 train, 1 valid, 1 test of the fault-filtered lists, and
@@ -97,16 +99,72 @@ def make_gtzan_trees(base: Path) -> GTZANTrees:
 
 # tracks.csv's columns, in the file's order: (group, field).
 FMA_COLUMNS: list[tuple[str, str]] = (
-    [("album", c) for c in ("comments", "date_created", "date_released", "engineer", "favorites", "id",
-                            "information", "listens", "producer", "tags", "title", "tracks", "type")]
-    + [("artist", c) for c in ("active_year_begin", "active_year_end", "associated_labels", "bio", "comments",
-                               "date_created", "favorites", "id", "latitude", "location", "longitude", "members",
-                               "name", "related_projects", "tags", "website", "wikipedia_page")]
+    [
+        ("album", c)
+        for c in (
+            "comments",
+            "date_created",
+            "date_released",
+            "engineer",
+            "favorites",
+            "id",
+            "information",
+            "listens",
+            "producer",
+            "tags",
+            "title",
+            "tracks",
+            "type",
+        )
+    ]
+    + [
+        ("artist", c)
+        for c in (
+            "active_year_begin",
+            "active_year_end",
+            "associated_labels",
+            "bio",
+            "comments",
+            "date_created",
+            "favorites",
+            "id",
+            "latitude",
+            "location",
+            "longitude",
+            "members",
+            "name",
+            "related_projects",
+            "tags",
+            "website",
+            "wikipedia_page",
+        )
+    ]
     + [("set", "split"), ("set", "subset")]
-    + [("track", c) for c in ("bit_rate", "comments", "composer", "date_created", "date_recorded", "duration",
-                              "favorites", "genre_top", "genres", "genres_all", "information", "interest",
-                              "language_code", "license", "listens", "lyricist", "number", "publisher", "tags",
-                              "title")]
+    + [
+        ("track", c)
+        for c in (
+            "bit_rate",
+            "comments",
+            "composer",
+            "date_created",
+            "date_recorded",
+            "duration",
+            "favorites",
+            "genre_top",
+            "genres",
+            "genres_all",
+            "information",
+            "interest",
+            "language_code",
+            "license",
+            "listens",
+            "lyricist",
+            "number",
+            "publisher",
+            "tags",
+            "title",
+        )
+    ]
 )
 
 
@@ -126,20 +184,24 @@ def fma_tracks() -> list[FMATrack]:
     """The fixture's tracks: small (4 genres), medium-only (2 more), large-only (1 more, 4 without genre)."""
     tracks: list[FMATrack] = []
     next_id = iter(range(2, 200_000, 137))  # ids spread over several NNN/ folders
-    for subset, genres, splits in (("small", ("Hip-Hop", "Rock", "Electronic", "Folk"),
-                                    ("training",) * 3 + ("validation", "test")),
-                                   ("medium", ("Classical", "Jazz"), ("training", "validation", "test")),
-                                   ("large", ("Pop",), ("training", "validation", "test"))):
+    for subset, genres, splits in (
+        ("small", ("Hip-Hop", "Rock", "Electronic", "Folk"), ("training",) * 3 + ("validation", "test")),
+        ("medium", ("Classical", "Jazz"), ("training", "validation", "test")),
+        ("large", ("Pop",), ("training", "validation", "test")),
+    ):
         for genre in genres:
             for split in splits:
                 tracks.append(FMATrack(next(next_id), subset, split, genre))
-    tracks += [FMATrack(next(next_id), "large", split, None) for split in ("training", "training", "validation",
-                                                                           "test")]
+    tracks += [
+        FMATrack(next(next_id), "large", split, None) for split in ("training", "training", "validation", "test")
+    ]
     # Bad tracks, all in small's training split; 099134, 108925 and 133297 are FMA's real ids without audio.
-    tracks += [FMATrack(99134, "small", "training", "Rock", "zero"),
-               FMATrack(108925, "small", "training", "Folk", "missing"),
-               FMATrack(98567, "small", "training", "Hip-Hop", "short"),
-               FMATrack(133297, "small", "training", "Electronic", "truncated")]
+    tracks += [
+        FMATrack(99134, "small", "training", "Rock", "zero"),
+        FMATrack(108925, "small", "training", "Folk", "missing"),
+        FMATrack(98567, "small", "training", "Hip-Hop", "short"),
+        FMATrack(133297, "small", "training", "Electronic", "truncated"),
+    ]
     return sorted(tracks, key=lambda t: t.track_id)
 
 
@@ -151,15 +213,26 @@ def fma_audio_path(audio_root: Path, track_id: int) -> Path:
 def _fma_row(track: FMATrack) -> list[object]:
     """A plausible row of tracks.csv; text fields with commas, quotes and newlines as in the real file."""
     values = {
-        ("album", "title"): f"Album {track.track_id}", ("album", "type"): "Album", ("album", "tags"): "[]",
-        ("album", "information"): "<p>Recorded live, in one \"take\".</p>\n<p>Second line.</p>",
-        ("album", "date_created"): "2008-11-26 01:44:45", ("album", "id"): track.track_id // 10,
-        ("artist", "name"): f"Artist {track.track_id % 7}", ("artist", "bio"): "<p>Bio, with a comma</p>",
-        ("artist", "tags"): "['indie', 'lo-fi']", ("artist", "id"): track.track_id % 7,
-        ("set", "split"): track.split, ("set", "subset"): track.subset,
-        ("track", "genre_top"): track.genre_top, ("track", "genres"): "[21]", ("track", "genres_all"): "[21]",
-        ("track", "duration"): 30, ("track", "bit_rate"): 256000, ("track", "title"): f"Track {track.track_id}",
-        ("track", "license"): "Attribution-NonCommercial-ShareAlike 3.0 International", ("track", "tags"): "[]",
+        ("album", "title"): f"Album {track.track_id}",
+        ("album", "type"): "Album",
+        ("album", "tags"): "[]",
+        ("album", "information"): '<p>Recorded live, in one "take".</p>\n<p>Second line.</p>',
+        ("album", "date_created"): "2008-11-26 01:44:45",
+        ("album", "id"): track.track_id // 10,
+        ("artist", "name"): f"Artist {track.track_id % 7}",
+        ("artist", "bio"): "<p>Bio, with a comma</p>",
+        ("artist", "tags"): "['indie', 'lo-fi']",
+        ("artist", "id"): track.track_id % 7,
+        ("set", "split"): track.split,
+        ("set", "subset"): track.subset,
+        ("track", "genre_top"): track.genre_top,
+        ("track", "genres"): "[21]",
+        ("track", "genres_all"): "[21]",
+        ("track", "duration"): 30,
+        ("track", "bit_rate"): 256000,
+        ("track", "title"): f"Track {track.track_id}",
+        ("track", "license"): "Attribution-NonCommercial-ShareAlike 3.0 International",
+        ("track", "tags"): "[]",
         ("track", "listens"): 1000 + track.track_id % 97,
     }
     return [values.get(column) for column in FMA_COLUMNS]
@@ -179,8 +252,11 @@ def make_fma_tree(base: Path) -> FMATree:
     tracks = fma_tracks()
     metadata = base / "fma_metadata"
     metadata.mkdir(parents=True)
-    table = pd.DataFrame([_fma_row(t) for t in tracks], columns=pd.MultiIndex.from_tuples(FMA_COLUMNS),
-                         index=pd.Index([t.track_id for t in tracks], name="track_id"))
+    table = pd.DataFrame(
+        [_fma_row(t) for t in tracks],
+        columns=pd.MultiIndex.from_tuples(FMA_COLUMNS),
+        index=pd.Index([t.track_id for t in tracks], name="track_id"),
+    )
     table.to_csv(metadata / "tracks.csv")
     audio = base / "fma_large"
     for n, track in enumerate(tracks):
@@ -202,16 +278,27 @@ def make_fma_tree(base: Path) -> FMATree:
 # Any genre folder
 # ----------------------------------------------------------------------------------------------
 
-def make_genre_folder(root: Path, genres: Iterable[str] = ("ambient", "polka", "techno"), per_genre: int = 4,
-                      seconds: float = 2.0) -> Path:
+
+def make_genre_folder(
+    root: Path, genres: Iterable[str] = ("ambient", "polka", "techno"), per_genre: int = 4, seconds: float = 2.0
+) -> Path:
     """``<root>/<genre>/<file>`` in mixed formats, rates and channel counts (WAV, FLAC, OGG, MP3, AU)."""
-    formats = [("wav", "WAV", 44100, 2), ("flac", "FLAC", 48000, 1), ("ogg", "OGG", 16000, 2),
-               ("mp3", "MP3", 22050, 1), ("au", "AU", 8000, 1)]
+    formats = [
+        ("wav", "WAV", 44100, 2),
+        ("flac", "FLAC", 48000, 1),
+        ("ogg", "OGG", 16000, 2),
+        ("mp3", "MP3", 22050, 1),
+        ("au", "AU", 8000, 1),
+    ]
     for g, genre in enumerate(genres):
         for i in range(per_genre):
             ext, fmt, rate, channels = formats[(g + i) % len(formats)]
-            write_audio(root / genre / f"{genre}_{i}.{ext}", tone(seconds, rate, 300 + 50 * g + 13 * i, channels,
-                                                                   seed=10 * g + i), rate, fmt)
+            write_audio(
+                root / genre / f"{genre}_{i}.{ext}",
+                tone(seconds, rate, 300 + 50 * g + 13 * i, channels, seed=10 * g + i),
+                rate,
+                fmt,
+            )
     return root
 
 

@@ -28,13 +28,15 @@ TINY_TRAINING = [
 TINY_RUN = TINY_DEMO + TINY_TRAINING
 
 
-def run_cli(args: Sequence[str], cwd: Path, cache: Path, timeout: float = 600,
-            check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    args: Sequence[str], cwd: Path, cache: Path, timeout: float = 600, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run ``python run.py ARGS`` in ``cwd`` (outputs land there) with ``GENRE_CACHE=cache``."""
     # run.py puts its own folder first on sys.path; its sweep jobs import the installed package.
     env = {**os.environ, "GENRE_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}
-    result = subprocess.run([sys.executable, str(RUN_PY), *args], cwd=cwd, env=env, text=True,
-                            capture_output=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, str(RUN_PY), *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"run.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
