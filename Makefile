@@ -29,12 +29,13 @@ run: $(STAMP)
 	$(BIN)/python run.py $(ARGS)
 
 ## The whole test suite (what CI runs). The shared-study test gets a throw-away PostgreSQL server on
-## loopback (.ci/postgres.sh installs PostgreSQL when missing); it is stopped even when tests fail.
+## loopback (.ci/postgres.sh installs PostgreSQL when missing; it makes its own private state dir and
+## its password travels in the 0600 file PGPASSFILE names, never in the URL); it is stopped even when tests fail.
 test: $(STAMP)
-	@pg=$$(mktemp -d /tmp/genre-pg.XXXXXX); \
-	trap '.ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
-	url=$$(.ci/postgres.sh start "$$pg") || echo "make test: no PostgreSQL server, its test will be skipped" >&2; \
-	GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+	@pg=; trap '[ -z "$$pg" ] || .ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
+	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will be skipped" >&2; }; \
+	url=$$([ -z "$$pg" ] || cat "$$pg/url"); \
+	PGPASSFILE="$${pg:+$$pg/pgpass}" GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 ## The quick loop while developing: every test that neither trains a model nor spawns a process.
 test-fast: $(STAMP)

@@ -23,6 +23,20 @@ class UserInputError(Exception):
     """Bad input the user can fix. The message is one line naming the key or file and the fix."""
 
 
+def exit_with_one_line(error: UserInputError) -> None:
+    """End the program with ``error: <message>`` on stderr and exit status 2.
+
+    For errors raised where Hydra, not ``run.py``, would catch them (callbacks, sweepers) and print
+    a traceback instead.
+    """
+    import logging
+    import sys
+
+    logging.getLogger("genre").error("%s", error)
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
 class ConfigError(UserInputError):
     """A config value is invalid; the message starts with the dotted config key."""
 

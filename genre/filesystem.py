@@ -10,6 +10,7 @@ looks finished.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -21,6 +22,22 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Descriptors of the locks this process holds. A forked child shares them (O_CLOEXEC acts only on
+# exec), and an flock stays held while any descriptor of it is open: a worker forked inside a lock
+# that outlived a killed parent would keep the lock forever. Every forked child closes its copies.
+_held_locks: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    """In a freshly forked child: close the lock descriptors inherited from the parent (the lock stays the parent's)."""
+    for fd in list(_held_locks):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
 
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = None) -> Iterator[float]:
@@ -30,10 +47,12 @@ def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = No
     The kernel releases the lock when the holder's file descriptor closes, including when it dies.
     The lock file is left in place: deleting it would let two processes lock two different files.
     ``waiting_for`` names what the holder is building, for the one log line said when we must wait.
-    Leaving the block unlocks explicitly, so a worker process forked inside it (which shares the
-    descriptor) cannot keep the lock held after we let go.
+    Processes forked inside the block do not hold the lock: they close their copy of the descriptor
+    at once (a worker that outlives a killed holder must not keep everyone else waiting), and
+    leaving the block unlocks explicitly.
     """
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _held_locks.add(fd)
     try:
         waited = 0.0
         try:
@@ -46,10 +65,37 @@ def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = No
             waited = time.perf_counter() - started
         yield waited
     finally:
+        _held_locks.discard(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def try_lock(path: str | os.PathLike[str]) -> int | None:
+    """Take an exclusive ``flock`` on ``path`` (created if needed) without waiting; return its descriptor,
+    or None when another process holds it.
+
+    The lock lasts until :func:`release_lock` or the end of this process (the kernel releases it
+    then, however the process ends); forked children do not hold it (see :func:`exclusive_lock`).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    _held_locks.add(fd)
+    return fd
+
+
+def release_lock(fd: int) -> None:
+    """Let go of a lock taken by :func:`try_lock`."""
+    _held_locks.discard(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:
@@ -67,12 +113,45 @@ def temporary_sibling(path: str | os.PathLike[str], tag: str = "tmp") -> Path:
     return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{secrets.token_hex(4)}")
 
 
+class DiskFullError(OSError):
+    """A file could not be written because its file system is full (or the user's quota is spent)."""
+
+    def __init__(self, path: Path, free: int) -> None:
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        self.message = (
+            f"cannot write {path}: no space left on its file system ({free / 1e6:.1f} MB free in "
+            f"{path.parent}); free some space there, or point the run's directory elsewhere"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# Below this much free space, a failed write is taken for a full disk, whatever the writer raised
+# (torch.save reports one as "RuntimeError: ... file write failed").
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _disk_full(directory: Path, error: BaseException) -> int | None:
+    """The free bytes in ``directory`` when ``error`` came from a full file system, else None."""
+    if not isinstance(error, Exception):
+        return None  # Ctrl-C, SystemExit: not a write failure
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return None
+    quota = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return free if quota or free < _NEARLY_FULL_BYTES else None
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; when the block ends without error, rename it onto ``path``.
 
     On any error (a full disk, Ctrl-C) the temporary file is removed and ``path`` keeps its old
-    contents. The data is flushed to disk before the rename, so a crash never leaves a truncated file.
+    contents; a full disk is reported as :class:`DiskFullError`, one line naming the file, whatever
+    the writer raised. The data is flushed to disk before the rename, so a crash never leaves a
+    truncated file.
     """
     final = Path(path)
     tmp = temporary_sibling(final)
@@ -81,8 +160,11 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
+        free = _disk_full(final.parent, exc)  # before unlinking, which frees the partial file's space
         tmp.unlink(missing_ok=True)
+        if free is not None and not isinstance(exc, DiskFullError):
+            raise DiskFullError(final, free) from exc
         raise
 
 

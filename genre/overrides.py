@@ -25,10 +25,22 @@ def parse_override(override: str) -> tuple[str, str]:
 
 
 def _quote(value: str) -> str:
-    """A Hydra override value for ``value`` (quoted when it holds characters the grammar reserves)."""
-    if _PLAIN_VALUE.fullmatch(value):
+    """A Hydra override value for ``value`` (quoted when it holds characters the grammar reserves).
+
+    A value the user already quoted for Hydra (``resume='my runs/a'``) is passed on as it is:
+    quoting it again would make the quotes part of the path.
+    """
+    if _PLAIN_VALUE.fullmatch(value) or _is_quoted(value):
         return value
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _is_quoted(value: str) -> bool:
+    """Whether ``value`` is one Hydra-quoted string ('...' or "..."), inner quotes escaped."""
+    if len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:
+        return False
+    inner = value[1:-1].replace("\\\\", "")
+    return not any(char == value[0] and (i == 0 or inner[i - 1] != "\\") for i, char in enumerate(inner))
 
 
 def hydra_overrides(args: Sequence[str]) -> list[str]:

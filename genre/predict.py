@@ -30,6 +30,7 @@ from genre.data.decode import DecodeError, decode_clip, int16_to_float
 from genre.data.prepare import clip_format
 from genre.data.sources import AUDIO_EXTENSIONS
 from genre.errors import UserInputError, config_keys
+from genre.experiment.checks import check_clip_seconds
 from genre.experiment.pipeline import build_pipeline
 from genre.run_files import BEST_CHECKPOINT, Checkpoint
 from genre.training.device import resolve_device, resolve_precision
@@ -77,8 +78,12 @@ class Predictor:
             raise UserInputError(f"--aggregate: '{self.aggregate}' is not one of {', '.join(AGGREGATES)}")
         self.format = clip_format(config.dataset)
         if seconds is not None:
-            if seconds <= 0:
-                raise UserInputError(f"--seconds: {seconds} is not positive")
+            check_clip_seconds(
+                "--seconds",
+                float(seconds),
+                self.format.sample_rate,
+                OmegaConf.select(config, "feature.transform.n_fft", default=None),
+            )
             self.format = replace(self.format, clip_seconds=float(seconds))
         segment_seconds = float(evaluation.get("segment_seconds", config.trainer.segment_seconds))
         self.segment_samples = min(int(round(segment_seconds * self.format.sample_rate)), self.format.clip_samples)

@@ -87,27 +87,30 @@ def import_cycles() -> list[list[str]]:
 
 # The code map of the README (Development): what each part of genre/ may import at module level.
 # ``genre`` is the package's own __init__ (CONFIG_DIR). A new part must be added here and to the map.
-FOUNDATIONS = {"genre", "errors", "cli_errors", "filesystem", "overrides", "upstream"}
+FOUNDATIONS = {"genre", "errors", "cli_errors", "filesystem", "overrides", "upstream", "objective", "worker_processes"}
 ALLOWED: dict[str, set[str]] = {
-    "genre": set(),
+    "genre": {"objective"},
     "errors": set(),
     "cli_errors": {"errors"},
     "filesystem": set(),
     "overrides": set(),
     "upstream": set(),
+    "objective": set(),
+    "worker_processes": set(),
+    "run_directory": {"errors", "filesystem"},
     "pretrained": {"errors"},
     "features": {"errors", "pretrained"},
     "models": {"errors"},
     "augment": {"errors"},
     "tracking": {"errors", "upstream"},
-    "demo": {"errors", "filesystem"},
+    "demo": {"errors", "filesystem", "worker_processes"},
     "run_files": {"errors", "filesystem"},
     "comparison": set(),
-    "data": {"genre", "errors", "cli_errors", "filesystem", "demo"},
+    "data": {"genre", "errors", "cli_errors", "filesystem", "worker_processes", "demo"},
 }
 ALLOWED["training"] = FOUNDATIONS | {"pretrained", "features", "models", "augment", "tracking", "run_files", "data"}
 ALLOWED["experiment"] = ALLOWED["training"] | {"training"}
-ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison"}
+ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison", "run_directory"}
 ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}
 ALLOWED["report"] = FOUNDATIONS | {"sweeps"}
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -35,6 +33,7 @@ from tqdm.auto import tqdm
 from genre.data.decode import ClipFormat, DecodeError, decode_clip, warm_up
 from genre.errors import ConfigError
 from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
+from genre.worker_processes import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +238,8 @@ def _decode_job(path: str, fmt: ClipFormat) -> Decoded:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # Fork on Linux: workers need only the decoder, and spawn/forkserver would re-import the caller's
-    # __main__ (a run script or a test), costing seconds per worker for nothing.
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    # Forked workers that die with this process and never hold its lock (see genre.worker_processes).
+    return worker_pool(workers)
 
 
 def _decode_alone(path: str, fmt: ClipFormat) -> Decoded:
@@ -270,16 +267,16 @@ def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[Decode
     position = 0  # paths[:position] have been yielded
     while position < len(paths):
         submitted = position  # paths[position:submitted] are in flight
+        pool = _pool(workers)
         try:
-            with _pool(workers) as pool:
-                pending: list[Future] = []
-                while position < len(paths):
-                    while submitted < len(paths) and len(pending) < window:
-                        pending.append(pool.submit(_decode_job, paths[submitted], fmt))
-                        submitted += 1
-                    result = pending.pop(0).result()
-                    position += 1
-                    yield result
+            pending: list[Future] = []
+            while position < len(paths):
+                while submitted < len(paths) and len(pending) < window:
+                    pending.append(pool.submit(_decode_job, paths[submitted], fmt))
+                    submitted += 1
+                result = pending.pop(0).result()
+                position += 1
+                yield result
         except BrokenProcessPool:
             log.warning(
                 "A decoder process died; decoding the %d files that were in flight one at a time", submitted - position
@@ -287,6 +284,9 @@ def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[Decode
             for path in paths[position:submitted]:
                 position += 1
                 yield _decode_alone(path, fmt)
+        finally:
+            # A stop (SIGTERM, Ctrl-C) or an error: don't decode the rest of a build that will be discarded.
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:

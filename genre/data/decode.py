@@ -33,9 +33,15 @@ class ClipFormat:
     sample_rate: int
     clip_seconds: float
     # Files shorter than this are skipped; between this and clip_seconds they are handled by short_clips.
+    # 0: half the clip, so that no clip is mostly padding (a broken download is not a clip of silence).
     min_seconds: float = 0.0
     # "pad": zero-pad short files to clip_seconds; "skip": skip every file shorter than clip_seconds.
     short_clips: str = "pad"
+
+    @property
+    def shortest_seconds(self) -> float:
+        """The shortest file that becomes a clip: ``min_seconds``, or half the clip when that is 0."""
+        return self.min_seconds if self.min_seconds > 0 else self.clip_seconds / 2
 
     @property
     def clip_samples(self) -> int:
@@ -94,12 +100,21 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
     seconds = audio.size / fmt.sample_rate
     if seconds < fmt.min_seconds:
         raise DecodeError(f"too short ({seconds:.2f} s < min_seconds={fmt.min_seconds:g} s)")
+    if seconds < fmt.shortest_seconds:
+        raise DecodeError(
+            f"too short ({seconds:.3g} s < half the {fmt.clip_seconds:g}-s clip: truncated, or mostly "
+            f"padding; set dataset.min_seconds to keep such files)"
+        )
     n = fmt.clip_samples
     if audio.size < n:
         if fmt.short_clips == "skip":
             raise DecodeError(f"shorter than the clip ({seconds:.2f} s < clip_seconds={fmt.clip_seconds:g} s)")
         audio = np.pad(audio, (0, n - audio.size))
     audio = audio[:n]
+    peak = float(np.abs(audio).max())
+    if peak > 1.0:
+        # Float files may exceed full scale; scaling keeps the waveform, clipping would distort it.
+        audio = audio / peak
     return np.clip(np.round(audio * INT16_SCALE), -INT16_SCALE, INT16_SCALE - 1).astype(np.int16)
 
 

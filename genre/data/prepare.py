@@ -104,7 +104,9 @@ def clip_format(dataset: DictConfig) -> ClipFormat:
     if fmt.clip_seconds <= 0:
         raise ConfigError("dataset.clip_seconds", f"{fmt.clip_seconds} is not positive", "Use e.g. 30.0")
     if fmt.min_seconds < 0:
-        raise ConfigError("dataset.min_seconds", f"{fmt.min_seconds} is negative", "Use 0 to keep every file")
+        raise ConfigError(
+            "dataset.min_seconds", f"{fmt.min_seconds} is negative", "Use 0 for the default (half the clip)"
+        )
     if fmt.short_clips not in ("pad", "skip"):
         raise ConfigError("dataset.short_clips", f"'{fmt.short_clips}' is not pad or skip", "Use pad or skip")
     return fmt
@@ -202,6 +204,7 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
             targets=np.array([label_id[item.label] for item, _ in chosen], dtype=np.int64),
             paths=[path for _, path in chosen],
         )
+    _check_labels(labels, splits["train"])
     return PreparedData(
         cache=cache,
         labels=labels,
@@ -210,6 +213,25 @@ def prepare_data(dataset: DictConfig, cache_dir: str | Path, *, progress: bool =
         notes=list(getattr(source, "notes", [])),
         unsplit=len(usable) - len(in_split),
     )
+
+
+def _check_labels(labels: list[str], train: SplitClips) -> None:
+    """Refuse label sets a classifier cannot learn: one genre (any model scores 1.0), or a genre the
+    training split holds no clip of (it could never be predicted, yet counts in the test scores)."""
+    if len(labels) < 2:
+        raise ConfigError(
+            "dataset",
+            f"the usable clips hold one genre only ({', '.join(labels)})",
+            "A genre classifier needs at least two genres: add the others' folders or files",
+        )
+    counts = np.bincount(train.targets, minlength=len(labels))
+    missing = [label for label, count in zip(labels, counts) if count == 0]
+    if missing:
+        raise ConfigError(
+            "dataset.split",
+            f"genre(s) {', '.join(missing)} have no clip in the training split",
+            "Add clips of them, or move some into training (dataset.split ratios or manifest)",
+        )
 
 
 @one_line_user_errors

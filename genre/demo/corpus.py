@@ -11,17 +11,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
-import multiprocessing
 import os
 import pathlib
 import shutil
-import sys
 
 import soundfile as sf
 from tqdm import tqdm
 
 from genre.demo.genres import DEMO_GENRES, synthesize_clip
 from genre.filesystem import exclusive_lock, replace_directory, temporary_sibling
+from genre.worker_processes import worker_pool
 
 # Bump whenever the synthesis changes, so caches made by an older version are not mistaken for ours.
 FORMAT_VERSION = 1
@@ -158,7 +157,7 @@ def _render_corpus(out_dir: pathlib.Path, params: dict, *, progress: bool, worke
                 _write_clip(*job)
                 bar.update()
             return
-        pool = cf.ProcessPoolExecutor(workers, mp_context=_worker_context())
+        pool = worker_pool(workers)
         try:
             futures = [pool.submit(_write_clip, *job) for job in jobs]
             for future in cf.as_completed(futures):
@@ -167,12 +166,6 @@ def _render_corpus(out_dir: pathlib.Path, params: dict, *, progress: bool, worke
         finally:
             # On error, don't wait for the remaining clips of a corpus that will be discarded.
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Fork on Linux: workers need only this package, and "spawn"/"forkserver" would re-import the
-    caller's ``__main__`` -- an unguarded script would then re-enter this function and block on our lock."""
-    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
 
 
 def _write_clip(out_dir: str, genre: str, index: int, clip_seconds: float, sample_rate: int, seed: int) -> None:

@@ -2,27 +2,130 @@
 
 from __future__ import annotations
 
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genre.errors import ConfigError, config_keys
+from genre.objective import mode_of
 from genre.training.device import resolve_device, resolve_precision
 from genre.training.early_stopping import EarlyStopping
 from genre.training.segments import AGGREGATES
 
 # Checkpoints are chosen on validation data only: choosing on test data would inflate the result.
 OBJECTIVES = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss")
+# Numbers checked before anything reads them: key -> (whole number?, smallest allowed, smallest excluded?, example).
+NUMBERS: dict[str, tuple[bool, float, bool, str]] = {
+    "trainer.epochs": (True, 1, False, "30"),
+    "trainer.batch_size": (True, 1, False, "16"),
+    "trainer.eval_batch_size": (True, 1, False, "8"),
+    "trainer.crops_per_clip": (True, 1, False, "1"),
+    "trainer.num_workers": (True, 0, False, "0"),
+    "trainer.devices": (True, 1, False, "1"),
+    "trainer.segment_seconds": (False, 0, True, "5.0"),
+    "eval.segment_seconds": (False, 0, True, "5.0"),
+    "dataset.clip_seconds": (False, 0, True, "30.0"),
+    "dataset.sample_rate": (True, 1, False, "22050"),
+    "optimizer.lr": (False, 0, True, "1e-3"),
+    "optimizer.weight_decay": (False, 0, False, "1e-2"),
+    "scheduler.warmup_epochs": (False, 0, False, "1.0"),
+    "trainer.label_smoothing": (False, 0, False, "0.1"),
+}
+# Longer clips than this (an hour) are a typo, and would ask for gigabytes per clip.
+MAX_CLIP_SECONDS = 3600.0
 
 
 def check_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (naming the key and the fix) for the first bad setting of ``cfg``."""
+    _check_mandatory(cfg)
+    for key, rule in NUMBERS.items():
+        check_number(cfg, key, *rule)
     _check_objective(cfg)
     _check_segments(cfg)
     _check_training(cfg.trainer)
+    _check_schedule(cfg)
     _check_devices(cfg.trainer)
     with config_keys("trainer.early_stopping"):
         EarlyStopping(
             patience=cfg.trainer.early_stopping.patience, min_delta=float(cfg.trainer.early_stopping.min_delta)
+        )
+    for key in ("paths.cache_dir", "paths.output_dir"):
+        check_writable(key, OmegaConf.select(cfg, key))
+
+
+def check_number(cfg: DictConfig, key: str, whole: bool, lowest: float, excluded: bool, example: str) -> None:
+    """Refuse a value of ``key`` that is not a (whole) number above ``lowest`` (or at least it)."""
+    value: Any = OmegaConf.select(cfg, key, default=None)
+    if value is None:
+        return  # not part of this config (e.g. a scheduler without warm-up)
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or (whole and number != int(number)):
+        raise ConfigError(key, f"'{value}' is not a {'whole ' if whole else ''}number", f"Use e.g. {key}={example}")
+    if number < lowest or (excluded and number == lowest):
+        bound = f"{'above' if excluded else 'at least'} {lowest:g}"
+        raise ConfigError(key, f"{value} is not {bound}", f"Use e.g. {key}={example}")
+
+
+def check_clip_seconds(key: str, seconds: float, sample_rate: int, n_fft: int | None) -> None:
+    """Refuse an analysis length that is not positive, longer than an hour, or shorter than the
+    feature's FFT window of ``n_fft`` samples (``feature.transform.n_fft``; None: no window)."""
+    if not 0 < seconds <= MAX_CLIP_SECONDS:
+        raise ConfigError(
+            key, f"{seconds:g} s is not within (0, {MAX_CLIP_SECONDS:g}] s", "Use the clip length in seconds"
+        )
+    if n_fft and round(seconds * sample_rate) < int(n_fft):
+        raise ConfigError(
+            key,
+            f"{seconds:g} s is shorter than the feature's FFT window (feature.transform.n_fft="
+            f"{n_fft}, {int(n_fft) / sample_rate:.3f} s)",
+            "Use longer segments, or a smaller n_fft",
+        )
+
+
+def check_writable(key: str, directory: Any) -> None:
+    """Refuse a directory this process cannot create or write in (checked by writing a file there)."""
+    if directory is None:
+        return
+    path = Path(str(directory)).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            key,
+            f"cannot write in '{path}' ({exc.strerror or exc})",
+            f"Point {key} at a writable folder{' (or set GENRE_CACHE)' if 'cache' in key else ''}",
+        ) from None
+
+
+def _check_mandatory(cfg: DictConfig, prefix: str = "") -> None:
+    """Refuse a mandatory value (``???``) left unset, e.g. ``dataset.root`` of ``dataset=gtzan``."""
+    for key in cfg:
+        if not prefix and key == "hydra":
+            continue
+        dotted = f"{prefix}{key!s}"
+        if OmegaConf.is_missing(cfg, key):
+            raise ConfigError(dotted, "is not set", f"Add {dotted}=... to the command line (see the README)")
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_interpolation() and not node._is_none():
+            _check_mandatory(node, f"{dotted}.")
+
+
+def _check_schedule(cfg: DictConfig) -> None:
+    warmup = OmegaConf.select(cfg, "scheduler.warmup_epochs", default=None)
+    if warmup is not None and float(warmup) > int(cfg.trainer.epochs):
+        raise ConfigError(
+            "scheduler.warmup_epochs",
+            f"{warmup} epochs of warm-up is longer than the {cfg.trainer.epochs}-epoch run",
+            "Use fewer warm-up epochs than trainer.epochs",
         )
 
 
@@ -33,14 +136,23 @@ def _check_objective(cfg: DictConfig) -> None:
             f"'{cfg.objective}' is not one of {', '.join(OBJECTIVES)}",
             "Pick the checkpoint on validation data; test metrics are reported, never optimised",
         )
-    if str(cfg.get("objective_mode", "max")) not in ("max", "min"):
+    mode = str(cfg.get("objective_mode", "max"))
+    if mode not in ("max", "min"):
         raise ConfigError(
             "objective_mode", f"'{cfg.objective_mode}' is not max or min", "Use max for accuracy, min for loss"
+        )
+    if mode != mode_of(str(cfg.objective)):
+        worst = "highest-loss" if mode == "max" else "lowest-accuracy"
+        raise ConfigError(
+            "objective_mode",
+            f"{mode} with objective={cfg.objective} would keep the {worst} checkpoint",
+            f"Leave objective_mode out (it follows the objective) or set it to {mode_of(str(cfg.objective))}",
         )
 
 
 def _check_segments(cfg: DictConfig) -> None:
     clip = float(cfg.dataset.clip_seconds)
+    check_clip_seconds("dataset.clip_seconds", clip, int(cfg.dataset.sample_rate), None)
     for key, value in (
         ("trainer.segment_seconds", cfg.trainer.segment_seconds),
         ("eval.segment_seconds", cfg.eval.segment_seconds),
@@ -51,6 +163,12 @@ def _check_segments(cfg: DictConfig) -> None:
                 f"{value} s is longer than the {clip} s clips (dataset.clip_seconds) or not positive",
                 "Use a segment no longer than the clips",
             )
+        check_clip_seconds(
+            key,
+            float(value),
+            int(cfg.dataset.sample_rate),
+            OmegaConf.select(cfg, "feature.transform.n_fft", default=None),
+        )
     if str(cfg.eval.aggregate) not in AGGREGATES:
         raise ConfigError(
             "eval.aggregate",

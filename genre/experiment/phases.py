@@ -115,12 +115,16 @@ class Run:
     def build_data(self) -> RunData:
         """List, decode (once, into the shared cache) and split the dataset; make the loaders."""
         cfg, ctx, trainer_cfg = self.cfg, self.ctx, self.cfg.trainer
-        # Rank 0 generates/decodes first; the others then only open the finished cache.
-        prepared = (
-            prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=bool(trainer_cfg.progress)) if ctx.is_main else None
-        )
-        ctx.barrier()
-        prepared = prepared or prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
+        # No safe point to stop at while the corpus or cache is built: a stop signal ends it at once.
+        with self.stop.at_once("preparing the data (demo corpus, audio cache)"):
+            # Rank 0 generates/decodes first; the others then only open the finished cache.
+            prepared = (
+                prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=bool(trainer_cfg.progress))
+                if ctx.is_main
+                else None
+            )
+            ctx.barrier()
+            prepared = prepared or prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
         if ctx.is_main:
             log.info("%s", prepared.summary())
         splits, cache = prepared.splits, prepared.cache

@@ -1,5 +1,7 @@
 """Hydra callbacks, configured in ``genre/conf/hydra/callbacks/`` and on for every run and sweep.
 
+- :class:`RunDirectoryGuard` claims each run's (and sweep's) directory before Hydra writes into it
+  (:mod:`genre.run_directory`), and masks study-URL passwords in the ``.hydra/`` files Hydra wrote.
 - :class:`JobStatusRecorder` writes each job's ``status.json`` (running, then completed or failed
   with its error), in the job's own process: locally, in a joblib worker or on a SLURM node.
 - :class:`JobEnvironment` prepares where jobs run: each job's share of the machine when jobs run
@@ -18,12 +20,59 @@ from typing import Any
 from hydra.core.utils import JobReturn
 from hydra.core.utils import JobStatus as HydraJobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, read_write
 
+from genre.errors import ConfigError, exit_with_one_line
+from genre.run_directory import Claim, claim
 from genre.sweeps.status import JobStatus
+from genre.sweeps.storage_url import mask_files
 from genre.upstream import failed_job_error
 
 log = logging.getLogger(__name__)
+
+
+class RunDirectoryGuard(Callback):
+    """One run per run dir, one sweep per sweep dir (see :mod:`genre.run_directory`).
+
+    Claims ``hydra.run.dir`` in ``on_run_start`` and ``hydra.sweep.dir`` in ``on_multirun_start``,
+    which Hydra calls before it creates the directory and writes ``.hydra/`` there. A refusal is one
+    line and exit status 2, like every other bad setting. In each job it masks study-URL passwords in
+    the ``.hydra/`` files Hydra has just written (and in the sweep's ``multirun.yaml``).
+    """
+
+    def __init__(self) -> None:
+        self._claim: Claim | None = None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and os.environ.get("RANK", "0") != "0":
+            return  # a torchrun rank other than 0 writes nothing of its own (genre.overrides)
+        resuming = bool(config.get("resume"))
+        self._claim = _claim_or_exit(config.hydra.run, "hydra.run.dir", config, resuming=resuming, sweep=False)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._claim = _claim_or_exit(config.hydra.sweep, "hydra.sweep.dir", config, resuming=False, sweep=True)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = Path(config.hydra.runtime.output_dir)
+        files = [
+            run_dir / str(config.hydra.output_subdir) / name for name in ("config.yaml", "hydra.yaml", "overrides.yaml")
+        ]
+        if config.hydra.output_subdir is None:
+            files = []
+        mask_files([*files, Path(str(config.hydra.sweep.dir)) / "multirun.yaml"])
+
+
+def _claim_or_exit(node: DictConfig, key: str, config: DictConfig, *, resuming: bool, sweep: bool) -> Claim:
+    """Claim ``node.dir``; a taken default dir becomes ``<dir>-<n>``, a refusal ends the program with one line."""
+    explicit = any(str(item).lstrip("+~").partition("=")[0] == key for item in config.hydra.overrides.hydra)
+    try:
+        claimed = claim(str(node.dir), key=key, resuming=resuming, default=not explicit, sweep=sweep)
+    except ConfigError as exc:
+        exit_with_one_line(exc)
+    if str(claimed.directory) != str(node.dir):
+        with read_write(node):
+            node.dir = str(claimed.directory)
+    return claimed
 
 
 class JobStatusRecorder(Callback):

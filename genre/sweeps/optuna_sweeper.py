@@ -23,7 +23,9 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as UpstreamOptunaSweeper
 from omegaconf import DictConfig
 
+from genre.errors import ConfigError, exit_with_one_line
 from genre.sweeps.failures import FailureBudget
+from genre.sweeps.storage_url import check_reachable, mask_logger, with_password_from_environment
 from genre.upstream import (
     optuna_planned_trials,
     optuna_study,
@@ -31,6 +33,9 @@ from genre.upstream import (
     set_optuna_batch_failure_rate,
     wrap_optuna_launcher,
 )
+
+# The upstream sweeper logs its storage URL ("Storage: ..."): never with the password.
+mask_logger("hydra_plugins.hydra_optuna_sweeper._impl")
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,13 @@ class OptunaSweeper(UpstreamOptunaSweeper):
         wrap_optuna_launcher(self, lambda launcher, impl: _BudgetedLauncher(launcher, impl, self.budget))
 
     def sweep(self, arguments: list[str]) -> None:
+        impl = self.sweeper
+        if isinstance(impl.storage, str):
+            impl.storage = with_password_from_environment(impl.storage)
+            try:
+                check_reachable(impl.storage)
+            except ConfigError as exc:
+                exit_with_one_line(exc)  # one line naming the key, not a driver traceback
         study_name, storage = optuna_study(self)
         _prepare_storage(storage)
         sweep_dir = optuna_sweep_dir(self)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from genre.filesystem import atomic_write_text
+from genre.filesystem import DiskFullError, atomic_write_text
 
 STATUS_FILE = "status.json"
 
@@ -57,8 +57,22 @@ class JobStatus:
         self.traceback = "".join(traceback.format_exception(error))
 
     def write(self, run_dir: str | Path) -> None:
-        """Write atomically, so a reader never sees half a record."""
-        atomic_write_text(Path(run_dir) / STATUS_FILE, json.dumps(asdict(self), indent=2))
+        """Write atomically, so a reader never sees half a record.
+
+        On a full disk (no room for the new copy beside the old) the record is rewritten in place,
+        without its traceback: a job that failed for want of space must not stay "running".
+        """
+        path = Path(run_dir) / STATUS_FILE
+        try:
+            atomic_write_text(path, json.dumps(asdict(self), indent=2))
+        except DiskFullError:
+            if not path.is_file():
+                raise
+            brief = {**asdict(self), "traceback": None}
+            with open(path, "r+") as handle:
+                handle.truncate(0)  # frees the old record's block for the new one
+                handle.write(json.dumps(brief))
+                handle.flush()
 
     @classmethod
     def read(cls, run_dir: str | Path) -> JobStatus | None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType, TracebackType
+
+from genre.errors import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,8 @@ class StopRequest:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        # While set (see :meth:`at_once`), a stop signal raises instead of waiting for a safe point.
+        self._at_once: str | None = None
 
     @property
     def requested(self) -> bool:
@@ -29,6 +35,9 @@ class StopRequest:
         return self.signum is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._at_once is not None:
+            self.signum = signum
+            raise self._interrupted()
         if self.signum is not None:
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt("second Ctrl-C: stopping without saving")
@@ -37,6 +46,31 @@ class StopRequest:
         log.warning(
             "%s received: saving last.pt at the end of this step, then exiting (Ctrl-C again to stop now)",
             signal.Signals(signum).name,
+        )
+
+    @contextlib.contextmanager
+    def at_once(self, doing: str) -> Iterator[None]:
+        """Within the block, a stop signal raises :class:`TrainingInterrupted` right away.
+
+        For work with no safe point to save (decoding the audio cache, generating the demo corpus):
+        its builders remove what they wrote when the exception passes, and a SLURM grace period is
+        seconds, not the whole build. ``doing`` says what was stopped (``"building the audio cache"``).
+        A signal that arrived before the block raises on entry.
+        """
+        self._at_once = doing
+        try:
+            if self.signum is not None:
+                raise self._interrupted()
+            yield
+        finally:
+            self._at_once = None
+
+    def _interrupted(self) -> TrainingInterrupted:
+        assert self.signum is not None
+        return TrainingInterrupted(
+            self.signum,
+            f"{signal.Signals(self.signum).name} received while {self._at_once}: "
+            "stopped at once, nothing of it kept; run the same command again to start over",
         )
 
     def __enter__(self) -> StopRequest:

@@ -1,0 +1,81 @@
+"""One run per run dir: a run claims its directory before Hydra writes anything into it.
+
+Two runs in one directory clobber each other (one run's ``best.pt`` beside the other's overrides and
+metrics), and the default ``outputs/<date>/<time>`` is shared by two runs started in the same second.
+A run therefore takes a lock in its directory for as long as it lives, and refuses a directory that
+another live run holds or that holds a finished or interrupted run -- unless it is resuming that run.
+A default (timestamped) directory that is taken gets a suffix instead: ``12-00-00-1``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from genre.errors import ConfigError
+from genre.filesystem import release_lock, try_lock
+
+LOCK_NAME = ".genre-run.lock"
+# What a run leaves in its dir (any one of them means the dir holds a run).
+RUN_FILES = ("status.json", "metrics.json", "best.pt", "last.pt", "tensorboard")
+# Default directories taken already get a suffix, up to this many.
+MAX_SUFFIX = 1000
+
+
+@dataclass
+class Claim:
+    """A claimed directory and the descriptor of its lock."""
+
+    directory: Path
+    fd: int
+
+    def release(self) -> None:
+        """Let another run have the directory (a process that ends releases it anyway)."""
+        release_lock(self.fd)
+
+
+def holds_a_run(directory: Path) -> bool:
+    """Whether ``directory`` holds a run's files (finished, failed, interrupted or running)."""
+    return any((directory / name).exists() for name in RUN_FILES)
+
+
+def holds_sweep_jobs(directory: Path) -> bool:
+    """Whether ``directory`` holds the job dirs of a sweep (``<n>/.hydra`` or a job's run files)."""
+    return any(path.is_dir() and ((path / ".hydra").is_dir() or holds_a_run(path)) for path in directory.iterdir())
+
+
+def claim(
+    directory: str | os.PathLike[str], *, key: str, resuming: bool = False, default: bool = False, sweep: bool = False
+) -> Claim:
+    """Create and lock ``directory`` for this process's run (or sweep, with ``sweep``).
+
+    Raises :class:`ConfigError` naming ``key`` when another live process holds it, or when it holds a
+    run (a sweep: job dirs) and this is no resume of it. With ``default`` (the directory was not
+    chosen by the user), a taken directory is not an error: the first free ``<dir>-<n>`` is claimed.
+    """
+    base = Path(directory)
+    candidates = [base] + ([base.with_name(f"{base.name}-{n}") for n in range(1, MAX_SUFFIX)] if default else [])
+    for candidate in candidates:
+        try:
+            candidate.mkdir(parents=True, exist_ok=True)
+            fd = try_lock(candidate / LOCK_NAME)
+        except OSError as exc:
+            raise ConfigError(
+                key, f"cannot create '{candidate}' ({exc.strerror or exc})", f"Point {key} at a writable folder"
+            ) from None
+        if fd is None:
+            problem = "is in use by another run that is still going"
+        elif (holds_sweep_jobs(candidate) if sweep else holds_a_run(candidate)) and not resuming:
+            release_lock(fd)
+            problem = "holds another sweep's jobs" if sweep else "holds another run"
+        else:
+            return Claim(candidate, fd)
+        if not default:
+            fix = (
+                "Give each sweep its own hydra.sweep.dir"
+                if sweep
+                else f"Choose another {key}, or continue that run with resume={candidate}"
+            )
+            raise ConfigError(key, f"'{candidate}' {problem}", fix)
+    raise ConfigError(key, f"'{base}' and {MAX_SUFFIX - 1} numbered siblings are all taken", f"Set {key} yourself")

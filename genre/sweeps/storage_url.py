@@ -1,0 +1,113 @@
+"""Study URLs (``hydra.sweeper.storage``) without their passwords in the open.
+
+A URL such as ``postgresql://user:secret@host/db`` would be shown in the sweep log and copied into
+every job's world-readable ``.hydra/`` files. The better way is a URL without a password, the
+password coming from where libpq (PostgreSQL's client) looks itself: ``~/.pgpass`` or the file
+``PGPASSFILE`` names (mode 0600), or ``PGPASSWORD``; for other databases, ``GENRE_STUDY_PASSWORD``
+(see :func:`with_password_from_environment`). A URL that does hold a password still works, and is
+masked (``user:***@host``) wherever genre shows or writes it: :func:`masked` for one URL,
+:func:`mask_text` for any text, :class:`MaskPasswords` for log records and :func:`mask_files` for
+files Hydra already wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from genre.errors import ConfigError
+from genre.filesystem import atomic_write_text
+
+# scheme://user:password@ -- the password is everything up to the last @ before the host. Hydra writes
+# overrides with escaped colons (postgresql\://user\:password@host), which match too.
+_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*\\?://[^/\s:@'\"\\]*\\?:)(?P<password>[^\s'\"/]*)(?=@)")
+MASK = "***"
+PASSWORD_VARIABLE = "GENRE_STUDY_PASSWORD"
+
+
+def mask_text(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@host`` URL in it replaced by ``***``."""
+    return _PASSWORD.sub(lambda match: match.group("head") + MASK, text)
+
+
+def masked(url: object) -> str:
+    """The URL as it may be shown: its password (if any) replaced by ``***``."""
+    return mask_text(str(url))
+
+
+def with_password_from_environment(url: str) -> str:
+    """``url`` with the password of ``GENRE_STUDY_PASSWORD`` filled in, when it has none and that is set.
+
+    PostgreSQL URLs need no help: libpq reads ``~/.pgpass``, ``PGPASSFILE`` and ``PGPASSWORD`` itself.
+    """
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if not password or "://" not in url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password is not None or parsed.username is None:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
+class MaskPasswords(logging.Filter):
+    """A logging filter that masks URL passwords in every record it sees (message and arguments)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = mask_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def mask_logger(name: str) -> None:
+    """Mask URL passwords in what the logger ``name`` logs (e.g. a sweeper that logs its storage)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(item, MaskPasswords) for item in logger.filters):
+        logger.addFilter(MaskPasswords())
+
+
+def mask_files(paths: Iterable[Path]) -> None:
+    """Rewrite each existing file among ``paths`` with its URL passwords masked (files without any are left alone)."""
+    for path in paths:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        clean = mask_text(text)
+        if clean != text:
+            atomic_write_text(path, clean)
+
+
+def check_reachable(url: str, key: str = "hydra.sweeper.storage") -> None:
+    """Raise :class:`ConfigError` (one line, password masked) when the study database cannot be reached."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not url.startswith(("postgresql", "mysql")):
+        return
+    try:
+        engine = create_engine(with_password_from_environment(url), connect_args=_timeout(url))
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except SQLAlchemyError as exc:
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise ConfigError(
+            key,
+            f"cannot reach the study database {masked(url)} ({mask_text(reason)[:200]})",
+            "Check the host, port and user, that the server runs, and the password in ~/.pgpass "
+            "(or PGPASSFILE / PGPASSWORD)",
+        ) from None
+
+
+def _timeout(url: str) -> dict[str, int]:
+    # Fail in seconds, not after the operating system's TCP timeout (minutes) for a host that drops packets.
+    return {"connect_timeout": 10} if url.startswith("postgresql") else {}
