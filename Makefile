@@ -17,6 +17,8 @@ $(BIN)/python:
 
 # --no-build-isolation: setuptools is already in the venv, so installing needs no package index.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
+	@# Replaced by genre's own Optuna sweeper; left in an older venv it would pin optuna<3 and register its configs.
+	$(BIN)/python -m pip uninstall -y -q hydra-optuna-sweeper 2>/dev/null || true
 	$(BIN)/python -m pip install -r requirements.txt -r requirements-dev.txt
 	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 	# The musicnn wheel only for its pretrained weights (read without TensorFlow): --no-deps, since its
@@ -31,7 +33,9 @@ run: $(STAMP)
 ## The whole test suite (what CI runs). The shared-study test gets a throw-away PostgreSQL server on
 ## loopback (.ci/postgres.sh installs PostgreSQL when missing; it makes its own private state dir and
 ## its password travels in the 0600 file PGPASSFILE names, never in the URL); it is stopped even when tests fail.
+## The dashboard test drives headless Chromium (.ci/chromium.sh installs Debian's when missing).
 test: $(STAMP)
+	@.ci/chromium.sh || echo "make test: no headless Chromium, the dashboard test will be skipped" >&2
 	@pg=; trap '[ -z "$$pg" ] || .ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
 	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will be skipped" >&2; }; \
 	url=$$([ -z "$$pg" ] || cat "$$pg/url"); \
@@ -53,6 +57,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/sweep.py
 	$(BIN)/python bench/embeddings.py
+	$(BIN)/python bench/pruning.py
+	$(BIN)/python bench/async_trials.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -20,7 +20,7 @@ from genre.overrides import hydra_overrides
 
 
 @hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | list[float]:
     """Hydra entry point; bad input becomes a one-line error (exit status 2) instead of a traceback.
 
     In a sweep the error is re-raised instead, so that Hydra records the job as failed (its status.json

@@ -8,7 +8,9 @@ Kept free of heavy imports: it is registered whenever ``genre`` is imported.
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
+from typing import Any
+
+from omegaconf import ListConfig, OmegaConf
 
 RESOLVER = "genre.objective_mode"
 
@@ -16,6 +18,8 @@ RESOLVER = "genre.objective_mode"
 def mode_of(objective: str) -> str | None:
     """``min`` for a loss, ``max`` for an accuracy, None for a metric of neither kind."""
     name = str(objective).rsplit("/", 1)[-1]
+    if name in ("n_parameters", "train_seconds"):  # a multi-objective sweep's costs: smaller is better
+        return "min"
     if name.endswith("loss"):
         return "min"
     if name.endswith("acc"):
@@ -23,9 +27,11 @@ def mode_of(objective: str) -> str | None:
     return None
 
 
-def _resolve(objective: str) -> str:
+def _resolve(objective: Any) -> str | list[str]:
     # An unknown objective is refused by check_config with the list of valid ones; "max" until then.
-    return mode_of(objective) or "max"
+    if isinstance(objective, ListConfig | list | tuple):  # a multi-objective sweep: one mode per objective
+        return [mode_of(str(name)) or "max" for name in objective]
+    return mode_of(str(objective)) or "max"
 
 
 if not OmegaConf.has_resolver(RESOLVER):

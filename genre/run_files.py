@@ -48,6 +48,16 @@ class Position:
     seen: int = 0
 
 
+@dataclass(frozen=True)
+class RunIdentity:
+    """What every checkpoint of a run stores besides the training state: its resolved config (plain
+    containers), its genre names in label order, and the audio cache it trained on."""
+
+    config: dict[str, Any]
+    labels: list[str]
+    audio_cache: str
+
+
 @dataclass
 class Checkpoint:
     """Everything needed to evaluate, predict with or continue a run (``best.pt``, ``last.pt``).
@@ -150,6 +160,9 @@ class RunMetrics:
     resumed: bool
     perf: dict[str, float] = field(default_factory=dict)
     final_state_sha256_per_rank: list[str] | None = None
+    # A multi-objective sweep's objectives (the first is ``objective``) and their modes; None: one objective.
+    objectives: list[str] | None = None
+    objective_modes: list[str] | None = None
     version: int = METRICS_VERSION
 
     @property
@@ -157,11 +170,19 @@ class RunMetrics:
         """The value of the run's configured objective (NaN when it was not recorded)."""
         return float(self.scores.get(self.objective, math.nan))
 
+    def objective_values(self) -> list[float]:
+        """The value of each objective: a split metric, or a fact of the run (``n_parameters``, ``train_seconds``)."""
+        return [
+            float(self.scores[name]) if name in self.scores else float(getattr(self, name, math.nan))
+            for name in (self.objectives or [self.objective])
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The flat dictionary written to ``metrics.json``."""
         facts = {item.name: getattr(self, item.name) for item in fields(self) if item.name not in ("scores", "perf")}
-        if facts["final_state_sha256_per_rank"] is None:
-            del facts["final_state_sha256_per_rank"]
+        for optional in ("final_state_sha256_per_rank", "objectives", "objective_modes"):
+            if facts[optional] is None:
+                del facts[optional]
         return {**self.scores, **self.perf, **facts}
 
     @classmethod

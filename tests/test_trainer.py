@@ -19,7 +19,7 @@ from genre.errors import TrainingInterrupted
 from genre.features.extractor import FeatureExtractor
 from genre.features.spectral import MelSpectrogram
 from genre.models.linear import LinearBaseline
-from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint
+from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, RunIdentity
 from genre.training.device import resolve_precision
 from genre.training.distributed import DistContext
 from genre.training.early_stopping import EarlyStopping
@@ -27,7 +27,7 @@ from genre.training.interrupt import StopRequest
 from genre.training.loaders import eval_loader, train_loader
 from genre.training.schedules import warmup_cosine
 from genre.training.seeding import restore_rng_state, seed_everything
-from genre.training.trainer import RunIdentity, Trainer
+from genre.training.trainer import Trainer
 
 SAMPLE_RATE = 8000
 SAMPLES = 2048

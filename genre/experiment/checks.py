@@ -37,6 +37,8 @@ NUMBERS: dict[str, tuple[bool, float, bool, str]] = {
 }
 # Longer clips than this (an hour) are a typo, and would ask for gigabytes per clip.
 MAX_CLIP_SECONDS = 3600.0
+# Facts of a run (RunMetrics fields) that later objectives of a multi-objective sweep may name.
+FACT_OBJECTIVES = ("n_parameters", "train_seconds")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -129,25 +131,49 @@ def _check_schedule(cfg: DictConfig) -> None:
         )
 
 
-def _check_objective(cfg: DictConfig) -> None:
-    if str(cfg.objective) not in OBJECTIVES:
-        raise ConfigError(
-            "objective",
-            f"'{cfg.objective}' is not one of {', '.join(OBJECTIVES)}",
-            "Pick the checkpoint on validation data; test metrics are reported, never optimised",
-        )
-    mode = str(cfg.get("objective_mode", "max"))
-    if mode not in ("max", "min"):
-        raise ConfigError(
-            "objective_mode", f"'{cfg.objective_mode}' is not max or min", "Use max for accuracy, min for loss"
-        )
-    if mode != mode_of(str(cfg.objective)):
-        worst = "highest-loss" if mode == "max" else "lowest-accuracy"
+def run_objectives(cfg: DictConfig) -> list[tuple[str, str]]:
+    """``(name, mode)`` of each objective: ``objective`` is one name or a list of them (a multi-objective
+    sweep), the first of which picks the best checkpoint; ``objective_mode`` is one mode or one per name."""
+    names = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
+    mode = cfg.get("objective_mode", "max")
+    modes = [mode] * len(names) if isinstance(mode, str) else list(mode)
+    if len(modes) != len(names):
         raise ConfigError(
             "objective_mode",
-            f"{mode} with objective={cfg.objective} would keep the {worst} checkpoint",
-            f"Leave objective_mode out (it follows the objective) or set it to {mode_of(str(cfg.objective))}",
+            f"{len(modes)} mode(s) for {len(names)} objective(s)",
+            "Give one max or min per objective, e.g. objective_mode=[max,min]",
         )
+    return [(str(name), str(mode)) for name, mode in zip(names, modes)]
+
+
+def _check_objective(cfg: DictConfig) -> None:
+    objectives = run_objectives(cfg)
+    first = objectives[0][0]
+    if first not in OBJECTIVES:
+        raise ConfigError(
+            "objective",
+            f"'{first}' is not one of {', '.join(OBJECTIVES)}",
+            "Pick the checkpoint on validation data; test metrics are reported, never optimised",
+        )
+    for name, _ in objectives[1:]:
+        if name not in (*OBJECTIVES, *FACT_OBJECTIVES):
+            raise ConfigError(
+                "objective",
+                f"'{name}' is not one of {', '.join((*OBJECTIVES, *FACT_OBJECTIVES))}",
+                "Trade the validation metric against another one or the model's size or training time",
+            )
+    for _, mode in objectives:
+        if mode not in ("max", "min"):
+            raise ConfigError("objective_mode", f"'{mode}' is not max or min", "Use max for accuracy, min for loss")
+    for name, mode in objectives:
+        expected = mode_of(name)
+        if expected is not None and mode != expected:
+            worst = "worst" if name in FACT_OBJECTIVES else ("highest-loss" if mode == "max" else "lowest-accuracy")
+            raise ConfigError(
+                "objective_mode",
+                f"{mode} with objective={name} would keep the {worst} checkpoint",
+                f"Leave objective_mode out (it follows the objective) or set it to {expected}",
+            )
 
 
 def _check_segments(cfg: DictConfig) -> None:

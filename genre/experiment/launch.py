@@ -34,7 +34,7 @@ from genre.training.resume import resume_config
 log = logging.getLogger(__name__)
 
 
-def run_experiment(cfg: DictConfig) -> float:
+def run_experiment(cfg: DictConfig) -> float | list[float]:
     """Train, validate and test one configuration; return the objective (best validation metric).
 
     Raises :class:`TrainingInterrupted` when SIGINT/SIGTERM stopped training (``last.pt`` is saved).
@@ -66,10 +66,13 @@ def run_experiment(cfg: DictConfig) -> float:
         raise RuntimeError("the training processes ended without a result")
     if outcome[0] == "interrupted":
         raise TrainingInterrupted(outcome[1], outcome[2])
-    return float(outcome[1])
+    value = outcome[1]  # one objective, or one value per objective of a multi-objective sweep
+    return [float(v) for v in value] if isinstance(value, list) else float(value)
 
 
-def run_in_process(own: dict[str, Any], hparams: dict[str, Any], ctx: DistContext, resume_from: str | None) -> float:
+def run_in_process(
+    own: dict[str, Any], hparams: dict[str, Any], ctx: DistContext, resume_from: str | None
+) -> float | list[float]:
     """Run this process's part (all of it, or one rank's), with SIGINT/SIGTERM saving ``last.pt``."""
     with StopRequest() as stop:
         return Run(OmegaConf.create(own), hparams, ctx, resume_from, stop).execute()
@@ -85,7 +88,7 @@ def _log_file() -> str | None:
 
 def _run_in_group(
     ctx: DistContext, init_method: str, own: dict[str, Any], hparams: dict[str, Any], resume_from: str | None
-) -> float:
+) -> float | list[float]:
     device = replica_device(resolve_device(own["trainer"]["device"]), ctx)
     init_process_group(ctx, device, init_method)
     try:

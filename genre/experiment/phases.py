@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -25,9 +25,10 @@ from genre.data.clips import ClipDataset
 from genre.data.decode import int16_to_float
 from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError, config_keys
+from genre.experiment.checks import run_objectives
 from genre.experiment.embedded import embedded_loaders, is_frozen_embedding
 from genre.experiment.pipeline import Pipeline, build_pipeline
-from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunMetrics
+from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
 from genre.tracking.tensorboard import RunLogger
 from genre.training.device import resolve_device, resolve_precision
@@ -37,8 +38,11 @@ from genre.training.evaluation import EvalResult
 from genre.training.interrupt import StopRequest
 from genre.training.loaders import eval_loader, train_loader
 from genre.training.seeding import restore_rng_state, seed_everything
-from genre.training.trainer import FitResult, RunIdentity, Trainer
+from genre.training.trainer import FitResult, Trainer
 from genre.training.weight_decay import decay_groups
+
+if TYPE_CHECKING:
+    from genre.sweeps.pruning import TrialReporter
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ class Run:
         self.device = replica_device(resolve_device(cfg.trainer.device), ctx)
         self.precision = resolve_precision(cfg.trainer.precision, self.device)
 
-    def execute(self) -> float:
+    def execute(self) -> float | list[float]:
         """Run every phase; return the run's objective (its best validation metric)."""
         seed_everything(self.seed, bool(self.cfg.trainer.deterministic))
         if self.ctx.is_main:
@@ -242,9 +246,10 @@ class Run:
         augment = Augmentations([instantiate(node) for node in cfg.augment.values()], len(data.prepared.labels))
         if self.ctx.is_main and augment:
             log.info("Augmentation: %s", augment)
+        name, mode = run_objectives(cfg)[0]  # the first objective picks the checkpoint
         tracker = EarlyStopping(
-            name=str(cfg.objective),
-            mode=str(cfg.objective_mode),
+            name=name,
+            mode=mode,
             patience=trainer_cfg.early_stopping.patience,
             min_delta=float(trainer_cfg.early_stopping.min_delta),
         )
@@ -290,7 +295,8 @@ class Run:
         identity = RunIdentity(
             config=config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
         )
-        return trainer.fit(
+        reporter = self.trial_reporter()
+        fit = trainer.fit(
             data.crops,
             data.val,
             epochs=int(self.cfg.trainer.epochs),
@@ -298,7 +304,23 @@ class Run:
             run_dir=self.run_dir,
             identity=identity,
             resume=restored,
+            on_epoch=reporter,
         )
+        if fit.stopped_by_hook is not None:
+            from genre.sweeps.pruning import RunPruned
+
+            # Pruned by the sweep's study: checkpoints are kept, the test and outputs skipped.
+            raise reporter.pruned(fit.stopped_by_hook) if reporter else RunPruned(fit.stopped_by_hook)
+        return fit
+
+    def trial_reporter(self) -> TrialReporter | None:
+        """Rank 0's per-epoch report to the run's Optuna trial (``optuna_trial``, set by the Optuna sweeper),
+        which may prune the run; None outside such a sweep."""
+        if not self.ctx.is_main or self.cfg.get("optuna_trial") is None:
+            return None
+        from genre.sweeps.pruning import trial_reporter
+
+        return trial_reporter(self.cfg)
 
     def test(self, trainer: Trainer, data: RunData) -> Tested:
         """Evaluate the best checkpoint's weights on the validation and test clips."""
@@ -355,10 +377,14 @@ class Run:
             "train/acc": last_epoch["train/acc"],
         }
         prepared = data.prepared
+        objectives = run_objectives(self.cfg)
+        several = len(objectives) > 1
         return RunMetrics(
             scores=scores,
-            objective=str(self.cfg.objective),
-            objective_mode=str(self.cfg.objective_mode),
+            objective=objectives[0][0],
+            objective_mode=objectives[0][1],
+            objectives=[name for name, _ in objectives] if several else None,
+            objective_modes=[mode for _, mode in objectives] if several else None,
             best_epoch=fit.best_epoch,
             epochs=int(self.cfg.trainer.epochs),
             epochs_run=int(last_epoch["epoch"]),
@@ -376,8 +402,8 @@ class Run:
         )
 
     @staticmethod
-    def objective(metrics: RunMetrics) -> float:
-        """The value a sweep optimises; a diverged run raises instead of returning a number."""
+    def objective(metrics: RunMetrics) -> float | list[float]:
+        """The value a sweep optimises (several objectives: their values); a diverged run raises instead."""
         # A sweep must see a failure, never a number, from a diverged run: a NaN val/loss beside a finite
         # val/acc is still one (and a NaN objective crashes hydra-optuna-sweeper, Hydra issue #2237).
         non_finite = [f"{key}={value}" for key, value in metrics.scores.items() if not math.isfinite(value)]
@@ -386,4 +412,5 @@ class Run:
                 f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
                 f"optimizer.lr or set trainer.grad_clip"
             )
-        return metrics.objective_value
+        values = metrics.objective_values()
+        return values if len(values) > 1 else values[0]

@@ -14,9 +14,16 @@ from genre.upstream import failed_job_error
 log = logging.getLogger(__name__)
 
 
+def is_pruned(ret: JobReturn) -> bool:
+    """Whether the job ended because an Optuna study's pruner stopped it (a clean end, not a failure)."""
+    from genre.sweeps.pruning import RunPruned
+
+    return ret.status == JobStatus.FAILED and isinstance(ret._return_value, RunPruned)
+
+
 def failed_jobs(returns: Sequence[JobReturn]) -> list[JobReturn]:
-    """The jobs of a batch that raised, each logged with its number, overrides and error."""
-    failed = [ret for ret in returns if ret.status == JobStatus.FAILED]
+    """The jobs of a batch that raised (pruned ones aside), each logged with its number, overrides and error."""
+    failed = [ret for ret in returns if ret.status == JobStatus.FAILED and not is_pruned(ret)]
     for ret in failed:
         num = ret.hydra_cfg.hydra.job.num if ret.hydra_cfg is not None else "?"
         error = failed_job_error(ret)

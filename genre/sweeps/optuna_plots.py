@@ -1,10 +1,19 @@
-"""Optuna's plots of a study (optimisation history, parameter importances) as PNG files."""
+"""Optuna's plots of a whole study as PNG files in the sweep dir.
+
+- ``optuna_history.png``: each trial's value and the best so far (several objectives: the first).
+- ``optuna_importances.png``: how much each parameter explains of the objective.
+- ``optuna_parallel_coordinate.png``: every completed trial's parameters, coloured by its value.
+- ``optuna_intermediate_values.png``: the objective after each epoch of every trial, pruned ones included.
+- ``optuna_pareto_front.png`` (several objectives): every trial, the Pareto-optimal ones marked.
+"""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -17,30 +26,41 @@ log = logging.getLogger(__name__)
 
 HISTORY_FILE = "optuna_history.png"
 IMPORTANCES_FILE = "optuna_importances.png"
+PARALLEL_FILE = "optuna_parallel_coordinate.png"
+INTERMEDIATE_FILE = "optuna_intermediate_values.png"
+PARETO_FILE = "optuna_pareto_front.png"
 
 
-def write_study_plots(study_name: str | None, storage: str | None, out_dir: Path) -> list[Path]:
-    """Plot every trial of the stored study into ``out_dir``; a plot that cannot be drawn is skipped
-    with a warning (importances need two completed trials whose parameters vary)."""
-    if storage is None:
-        log.warning("The study has no storage (hydra.sweeper.storage=null): no Optuna plots")
-        return []
-    study = optuna.load_study(study_name=study_name, storage=storage)
+def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
+    """Draw the study's plots into ``out_dir``; a plot that cannot be drawn is skipped with a warning
+    (importances need two completed trials whose parameters vary; intermediate values need reports)."""
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    plots: list[tuple[str, Callable[[optuna.Study], plt.Axes | plt.Figure]]] = [
+        (HISTORY_FILE, _history),
+        (IMPORTANCES_FILE, _importances),
+        (PARALLEL_FILE, _parallel_coordinate),
+        (INTERMEDIATE_FILE, _intermediate_values),
+    ]
+    if len(study.directions) > 1:
+        plots.append((PARETO_FILE, _pareto_front))
     written = []
-    for name, plot in ((HISTORY_FILE, _plot_history), (IMPORTANCES_FILE, _plot_importances)):
-        if not completed:
+    for name, plot in plots:
+        if not completed and name != INTERMEDIATE_FILE:
             log.warning("No completed trial in study %s: no %s", study.study_name, name)
             continue
         try:
-            # optuna's plots switch matplotlib to its "ggplot" style globally; keep that to these figures.
-            with matplotlib.rc_context():
-                figure = plot(study)
-                figure.set_size_inches(8, 5)
+            # Optuna's plots switch matplotlib to its "ggplot" style globally; keep that to these figures.
+            with matplotlib.rc_context(), warnings.catch_warnings():
+                # Optuna marks its matplotlib backend experimental.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                drawn = plot(study)
+                figure = drawn if isinstance(drawn, plt.Figure) else drawn.get_figure(root=True)
+                assert isinstance(figure, plt.Figure)
+                figure.set_size_inches(9, 5.5)
                 figure.tight_layout()
                 figure.savefig(out_dir / name, dpi=120)
                 plt.close(figure)
-        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as exc:
             log.warning("Skipped %s: %s", name, exc)
             plt.close("all")
             continue
@@ -55,27 +75,42 @@ def write_study_plots(study_name: str | None, storage: str | None, out_dir: Path
     return written
 
 
-def _plot_history(study: optuna.Study) -> plt.Figure:
-    # The matplotlib backend of optuna.visualization is marked experimental in optuna 2.x.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        from optuna.visualization.matplotlib import plot_optimization_history
-
-        return plot_optimization_history(study).get_figure()
+def _first_objective(study: optuna.Study) -> dict[str, Any]:
+    """``target`` arguments that plot a multi-objective study's first objective."""
+    if len(study.directions) == 1:
+        return {}
+    return {"target": lambda trial: trial.values[0], "target_name": "objective 1"}
 
 
-def _plot_importances(study: optuna.Study) -> plt.Figure:
-    """Optuna's importances, drawn here: with optuna 2.10 and matplotlib >= 3.9 its
-    ``plot_param_importances`` calls the removed ``matplotlib.cm.get_cmap``, and its default fANOVA
-    evaluator fails on scikit-learn >= 1.3's tree arrays; the random forest's impurity-based
-    importances work and are seeded for repeatable plots."""
-    evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=0)
-    importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
-    names = list(importances)[::-1]  # most important on top
-    figure, axes = plt.subplots()
-    bars = axes.barh(names, [importances[name] for name in names], color="tab:blue")
-    axes.bar_label(bars, fmt="%.2f", padding=3)
-    axes.set_xlabel("importance for the objective value (mean decrease in impurity)")
-    n_completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    axes.set_title(f"Hyperparameter importances ({study.study_name}, {n_completed} trials)")
-    return figure
+def _history(study: optuna.Study) -> plt.Axes:
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    return plot_optimization_history(study, **_first_objective(study))
+
+
+def _importances(study: optuna.Study) -> plt.Axes:
+    from optuna.visualization.matplotlib import plot_param_importances
+
+    # Seeded, so the same study gives the same plot.
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    return plot_param_importances(study, evaluator=evaluator, **_first_objective(study))
+
+
+def _parallel_coordinate(study: optuna.Study) -> plt.Axes:
+    from optuna.visualization.matplotlib import plot_parallel_coordinate
+
+    return plot_parallel_coordinate(study, **_first_objective(study))
+
+
+def _intermediate_values(study: optuna.Study) -> plt.Axes:
+    from optuna.visualization.matplotlib import plot_intermediate_values
+
+    if not any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
+        raise ValueError("no trial reported intermediate values")
+    return plot_intermediate_values(study)
+
+
+def _pareto_front(study: optuna.Study) -> plt.Axes:
+    from optuna.visualization.matplotlib import plot_pareto_front
+
+    return plot_pareto_front(study)

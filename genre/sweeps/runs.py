@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre.overrides import parse_override
 from genre.run_files import TENSORBOARD_DIR, RunMetrics
-from genre.sweeps.status import COMPLETED, FAILED, KILLED, RUNNING, JobStatus
+from genre.sweeps.pruning import TRIAL_NUMBER_KEY
+from genre.sweeps.status import COMPLETED, FAILED, KILLED, PRUNED, RUNNING, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,17 @@ class JobRun:
 
     @property
     def params(self) -> dict[str, str]:
-        """``key: value`` of each command-line override of this job (``+``/``~`` prefixes dropped)."""
-        return dict(parse_override(override) for override in self.overrides)
+        """``key: value`` of each command-line override of this job (``+``/``~`` prefixes dropped), less the
+        Optuna trial number the sweeper adds (:attr:`trial`)."""
+        pairs = dict(parse_override(override) for override in self.overrides)
+        pairs.pop(TRIAL_NUMBER_KEY, None)
+        return pairs
+
+    @property
+    def trial(self) -> int | None:
+        """The number of the Optuna trial this job ran, if an Optuna sweeper started it."""
+        number = dict(parse_override(override) for override in self.overrides).get(TRIAL_NUMBER_KEY)
+        return int(number) if number is not None else None
 
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
@@ -84,7 +94,9 @@ def read_job(run_dir: Path) -> JobRun:
         metrics=metrics,
         record=record,
     )
-    if job.status != COMPLETED:
+    if job.status == PRUNED and record is not None and record.pruned_epoch is not None:
+        job.epochs_done = int(record.pruned_epoch)
+    elif job.status != COMPLETED:
         job.epochs_done = _epochs_logged(run_dir / TENSORBOARD_DIR, objective)
     return job
 
@@ -101,7 +113,7 @@ def _status(record: JobStatus | None, has_metrics: bool) -> str:
     if record.status == RUNNING:
         # Same host and the process is gone: it was killed (SIGKILL, OOM killer, a cancelled sweep).
         return KILLED if record.process_is_gone() else RUNNING
-    if record.status in (COMPLETED, FAILED):
+    if record.status in (COMPLETED, FAILED, PRUNED):
         return record.status
     return INCOMPLETE
 

@@ -1,4 +1,5 @@
-"""A seeded TPE sampler whose random draws depend on the trial number, not on the process drawing them."""
+"""Samplers of our own: a seeded TPE whose random draws depend on the trial number, not on the process
+drawing them, and Optuna's grid sampler made safe to drive with ask/tell."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
-from optuna.samplers import TPESampler
+from optuna.samplers import GridSampler, TPESampler
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 
 class TrialSeededTPESampler(TPESampler):
@@ -23,7 +24,7 @@ class TrialSeededTPESampler(TPESampler):
     """
 
     def __init__(self, *args: Any, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, seed=seed, **kwargs)  # type: ignore[misc]  # seed is TPESampler's keyword
+        super().__init__(*args, seed=seed, **kwargs)
         self._base_seed = seed
 
     def _reseed(self, trial: FrozenTrial, key: str) -> None:
@@ -31,9 +32,9 @@ class TrialSeededTPESampler(TPESampler):
             return
         entropy = [int(self._base_seed), int(trial.number), zlib.crc32(key.encode())]
         state = int(np.random.SeedSequence(entropy).generate_state(1)[0])
-        # optuna 2.10: TPE draws from _rng, its start-up random sampler from its own _rng.
-        self._rng = np.random.RandomState(state)
-        self._random_sampler._rng = np.random.RandomState(state)
+        # Optuna 5: TPE draws from _rng, its start-up random sampler from its own _rng (both lazy RandomStates).
+        self._rng.rng.seed(state)
+        self._random_sampler._rng.rng.seed(state)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -46,3 +47,14 @@ class TrialSeededTPESampler(TPESampler):
     ) -> Any:
         self._reseed(trial, param_name)
         return super().sample_independent(study, trial, param_name, param_distribution)
+
+
+class SweepGridSampler(GridSampler):
+    """``GridSampler`` that leaves stopping to the sweeper (which asks :meth:`is_exhausted`).
+
+    Optuna's calls ``study.stop()`` after the last grid point's trial, which outside ``study.optimize``
+    raises before the trial's state is stored: the last point's result would be lost.
+    """
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        return None

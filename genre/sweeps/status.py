@@ -1,4 +1,4 @@
-"""``status.json`` in each run dir: whether the job is running, completed or failed, and why.
+"""``status.json`` in each run dir: whether the job is running, completed, pruned or failed, and why.
 
 Hydra leaves no trace of a job's outcome in its folder; this record lets ``genre.report`` summarise a
 sweep from the run folders alone, including one that was killed or is still running.
@@ -22,6 +22,8 @@ STATUS_FILE = "status.json"
 RUNNING = "running"
 COMPLETED = "completed"
 FAILED = "failed"
+# Stopped by an Optuna study's pruner (genre.sweeps.pruning): a clean end, with its checkpoints.
+PRUNED = "pruned"
 # Set by the report, never written: a "running" job whose process is gone.
 KILLED = "killed"
 
@@ -38,6 +40,9 @@ class JobStatus:
     wall_seconds: float | None = None
     error: str | None = None
     traceback: str | None = None
+    # How a pruned job ended ("pruned at epoch 3 (trial 7)"), and that epoch.
+    detail: str | None = None
+    pruned_epoch: int | None = None
 
     @classmethod
     def start(cls) -> JobStatus:
@@ -45,12 +50,18 @@ class JobStatus:
         return cls(status=RUNNING, started=_now())
 
     def finish(self, error: BaseException | None = None) -> None:
-        """Mark the job completed, or failed with ``error`` (its one-line reason and its traceback)."""
+        """Mark the job completed, pruned (``error`` is :class:`~genre.sweeps.pruning.RunPruned`), or failed
+        with ``error`` (its one-line reason and its traceback)."""
+        from genre.sweeps.pruning import RunPruned
+
         ended = datetime.now(UTC)
         self.ended = ended.isoformat()
         self.wall_seconds = round((ended - datetime.fromisoformat(self.started)).total_seconds(), 3)
         if error is None:
             self.status = COMPLETED
+            return
+        if isinstance(error, RunPruned):
+            self.status, self.detail, self.pruned_epoch = PRUNED, str(error), error.epoch
             return
         self.status = FAILED
         self.error = describe_error(error)

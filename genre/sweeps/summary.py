@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from genre.sweeps.heatmap import heatmap_axes, plot_heatmap
+from genre.sweeps.pareto import pareto_optimal
 from genre.sweeps.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, read_sweep
-from genre.sweeps.status import COMPLETED, FAILED, KILLED, RUNNING
+from genre.sweeps.status import COMPLETED, FAILED, KILLED, PRUNED, RUNNING
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ CSV_FILE = "summary.csv"
 MARKDOWN_FILE = "summary.md"
 HEATMAP_FILE = "heatmap.png"
 # Completed jobs first (best first), then the ones that need a look.
-STATUS_ORDER = (COMPLETED, FAILED, KILLED, RUNNING, INCOMPLETE)
+STATUS_ORDER = (COMPLETED, PRUNED, FAILED, KILLED, RUNNING, INCOMPLETE)
 # Facts of a run (RunMetrics fields) shown beside the split/metric values, in table order.
 RUN_FACTS = ("best_epoch", "epochs", "n_parameters", "train_seconds")
 INTEGER_FACTS = ("best_epoch", "epochs", "n_parameters", "epochs_done")
@@ -50,9 +51,11 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
         param_keys.update(dict.fromkeys(params))
         metric_keys.update(dict.fromkeys(metrics))
         record = job.record
+        trial = {"trial": job.trial} if job.trial is not None else {}
         rows.append(
             {
                 "job": job.num,
+                **trial,
                 "status": job.status,
                 **params,
                 **metrics,
@@ -60,6 +63,7 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
                 "epochs_done": job.epochs_done,
                 "wall_seconds": record.wall_seconds if record else None,
                 "error": record.error if record else None,
+                "detail": record.detail if record else None,
                 "overrides": " ".join(job.overrides),
                 "output_dir": str(job.run_dir.resolve()),
             }
@@ -72,12 +76,20 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
         numeric = pd.to_numeric(frame[key], errors="coerce")
         if numeric.notna().all():
             frame[key] = numeric
-    for key in (*INTEGER_FACTS, "job"):
+    for key in (*INTEGER_FACTS, "job", *(["trial"] if "trial" in frame else [])):
         frame[key] = frame[key].astype("Int64")  # counts stay integers beside jobs that have none
     # val/ before test/ before train/: the order a reader compares them in.
     ordered = sorted(metric_keys, key=lambda c: ({"val": 0, "test": 1}.get(c.split("/")[0], 2), c))
-    rest = [c for c in frame.columns if c not in {"job", "status", *param_keys, *ordered}]
-    frame = frame[["job", "status", *param_keys, *ordered, *rest]]
+    first = ["job", *(["trial"] if "trial" in frame else []), "status"]
+    rest = [c for c in frame.columns if c not in {*first, *param_keys, *ordered}]
+    frame = frame[[*first, *param_keys, *ordered, *rest]]
+    objectives = next((job.metrics for job in jobs if job.metrics and job.metrics.objectives), None)
+    if objectives is not None and objectives.objective_modes:
+        # A multi-objective sweep: which completed jobs no other one beats in every objective.
+        completed = frame["status"] == COMPLETED
+        frame["pareto"] = pareto_optimal(
+            frame.where(completed), objectives.objectives or [], objectives.objective_modes
+        )
     return _best_first(frame, jobs), swept
 
 
@@ -117,11 +129,13 @@ def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objecti
     shown_metrics = list(dict.fromkeys([*([objective] if objective else []), *TABLE_METRICS]))
     columns = [
         "job",
+        "trial",
         *keys,
         *[m for m in shown_metrics if m in frame.columns],
         "n_parameters",
         "epochs",
         "wall_seconds",
+        "pareto",
         "status",
     ]
     shown = frame[[c for c in columns if c in frame.columns]].copy()
@@ -130,6 +144,8 @@ def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objecti
         # A killed or failed job shows how far it got.
         done = frame["epochs_done"].map(lambda n: "" if pd.isna(n) else f" after {int(n)} epoch(s)")
         shown.loc[unfinished, "status"] = frame.loc[unfinished, "status"] + done[unfinished]
+        pruned = frame["status"] == PRUNED
+        shown.loc[pruned, "status"] = frame.loc[pruned, "epochs_done"].map(lambda n: f"pruned at epoch {n}")
     shown = shown.rename(columns={"n_parameters": "params", "wall_seconds": "wall s"})
     # tabulate leaves None cells empty but prints NaN as "nan".
     text = shown.astype(object).where(shown.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="")

@@ -8,9 +8,9 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from genre.augment import Augmentations
 from genre.data.decode import int16_to_float
 from genre.errors import NonFiniteLossError, TrainingInterrupted
 from genre.features.extractor import FeatureExtractor
-from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position
+from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position, RunIdentity
 from genre.tracking.tensorboard import RunLogger
 from genre.training.device import Precision
 from genre.training.distributed import DistContext
@@ -40,15 +40,9 @@ log = logging.getLogger(__name__)
 # How often (in steps) the loss is checked for NaN/inf; each check waits for the device.
 FINITE_CHECK_EVERY = 10
 
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """What every checkpoint of a run stores besides the training state: its resolved config (plain
-    containers), its genre names in label order, and the audio cache it trained on."""
-
-    config: dict[str, Any]
-    labels: list[str]
-    audio_cache: str
+# Called on rank 0 after each epoch's checkpoints are saved, with the epoch and its train/val metrics;
+# True ends training there (a sweep's pruner uses it).
+EpochHook = Callable[[int, dict[str, float]], bool]
 
 
 @dataclass
@@ -61,6 +55,8 @@ class FitResult:
     seconds: float = 0.0
     stopped_early: bool = False
     perf: dict[str, float] = field(default_factory=dict)
+    # The epoch after which the epoch hook ended training (None: it did not).
+    stopped_by_hook: int | None = None
 
 
 class _Stop(Exception):
@@ -284,10 +280,12 @@ class Trainer:
         run_dir: Path,
         identity: RunIdentity,
         resume: Checkpoint | None = None,
+        on_epoch: EpochHook | None = None,
     ) -> FitResult:
         """Train to ``epochs`` (from the start, or from where ``resume`` stopped), validating after each
         epoch; keep ``best.pt`` (by the tracker's objective) and ``last.pt``; stop early when the tracker
-        says so. The tracker must already hold ``resume``'s state.
+        says so, or after an epoch for which ``on_epoch`` (given on rank 0) returns True. The tracker must
+        already hold ``resume``'s state.
 
         Raises :class:`TrainingInterrupted` after saving ``last.pt`` when SIGINT/SIGTERM arrived.
         """
@@ -317,10 +315,18 @@ class Trainer:
             if improved:
                 self._save(state, run_dir / BEST_CHECKPOINT)
             self._save(state, run_dir / LAST_CHECKPOINT)
+            if self._hook_stops(on_epoch, epoch, metrics) and epoch < epochs:
+                result.stopped_by_hook = epoch
+                break
             if self.dist.any(self.stop.requested, self.device) and epoch < epochs:
                 self.dist.barrier()
                 raise self._interrupted(run_dir, Position(epoch + 1))
         return self._finish(result, tracker, epochs, started, perf)
+
+    def _hook_stops(self, on_epoch: EpochHook | None, epoch: int, metrics: dict[str, float]) -> bool:
+        """Whether ``on_epoch`` (rank 0's) ends training after ``epoch``; every rank takes its answer."""
+        stop = bool(on_epoch(epoch, metrics)) if on_epoch is not None and self.dist.is_main else False
+        return self.dist.any(stop, self.device)
 
     def _end_epoch(
         self,

@@ -15,5 +15,5 @@ class GridSweeper(_GridSweeper):
 
 
 class OptunaSweeper(_OptunaSweeper):
-    """:class:`genre.sweeps.optuna_sweeper.OptunaSweeper`: hydra-optuna-sweeper with a sweep-wide
-    failure budget and Optuna's plots at the end."""
+    """:class:`genre.sweeps.optuna_sweeper.OptunaSweeper`: an Optuna 5 study run by ask and tell, with
+    pruning, asynchronous trials, stale-trial recovery, a sweep-wide failure budget and plots."""
