@@ -1,4 +1,5 @@
-"""The files a run leaves in its directory, as typed records: checkpoints and ``metrics.json``.
+"""The files a run leaves in its directory, as typed records: checkpoints, ``metrics.json``,
+``predictions.csv`` and, for a cross-validation job, ``cv.json``.
 
 Training, resume, ``genre.predict`` and the sweep summary all read and write these files through
 this module, so a renamed field fails at import or in a test instead of surfacing as an empty
@@ -16,6 +17,8 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
 from genre.errors import UserInputError
@@ -26,11 +29,16 @@ log = logging.getLogger(__name__)
 BEST_CHECKPOINT = "best.pt"
 LAST_CHECKPOINT = "last.pt"
 METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+CROSS_VALIDATION_FILE = "cv.json"
 TENSORBOARD_DIR = "tensorboard"
 
 # Bumped whenever a field changes meaning; a checkpoint of another version is refused with one line.
 CHECKPOINT_VERSION = 2
 METRICS_VERSION = 2
+CROSS_VALIDATION_VERSION = 1
+# predictions.csv: one probability column per genre, named p/<genre>.
+PROBABILITY_PREFIX = "p/"
 
 
 class CheckpointError(UserInputError):
@@ -108,7 +116,7 @@ class Checkpoint:
                 f"{path}: refused to load, it holds more than tensors and plain data "
                 f"({first[:160]}). Only load checkpoints written by genre"
             ) from None
-        except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - damaged bytes fail anywhere in the unpickler (IndexError, KeyError...)
             raise CheckpointError(
                 f"{path}: not a readable checkpoint ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:160]}). Use a best.pt/last.pt written by genre"
@@ -165,6 +173,32 @@ class RunMetrics:
     objective_modes: list[str] | None = None
     version: int = METRICS_VERSION
 
+    @classmethod
+    def mean(cls, runs: list[RunMetrics]) -> RunMetrics:
+        """One record standing for several runs (a cross-validation job's folds): scores and perf averaged
+        over the runs that have them, ``train_seconds`` summed, ``resumed`` if any was, other facts the first's."""
+        if not runs:
+            raise ValueError("runs: expected at least one run's metrics")
+
+        def average(name: str) -> dict[str, float]:
+            keys = dict.fromkeys(key for run in runs for key in getattr(run, name))
+            return {
+                key: float(np.mean([getattr(run, name)[key] for run in runs if key in getattr(run, name)]))
+                for key in keys
+            }
+
+        first = runs[0]
+        return cls(
+            **{
+                **{item.name: getattr(first, item.name) for item in fields(cls)},
+                "scores": average("scores"),
+                "perf": average("perf"),
+                "train_seconds": float(sum(run.train_seconds for run in runs)),
+                "resumed": any(run.resumed for run in runs),
+                "final_state_sha256_per_rank": None,
+            }
+        )
+
     @property
     def objective_value(self) -> float:
         """The value of the run's configured objective (NaN when it was not recorded)."""
@@ -212,6 +246,148 @@ class RunMetrics:
             return None
         try:
             return cls.from_json(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("Ignoring unreadable %s: %s: %s", path, type(exc).__name__, exc)
+            return None
+
+
+@dataclass
+class Predictions:
+    """A run's predictions on its validation and test clips (``predictions.csv``), each split in its order.
+
+    One row per clip, or per segment when ``eval.aggregate=none`` (then ``segment`` numbers the segments
+    of each clip from 0, and the rows are not independent clips: comparisons skip such files). Columns:
+    ``split``, ``clip_id`` (the file's path relative to the folder holding all of the dataset's clips, so
+    runs on two copies of one dataset match), ``path``, [``segment``], ``true`` and ``predicted`` (genre
+    names), then ``p/<genre>`` per genre in ``labels`` order.
+    """
+
+    labels: list[str]
+    split: list[str]
+    clip_id: list[str]
+    path: list[str]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probabilities: np.ndarray
+    segment: np.ndarray | None = None
+
+    @property
+    def per_segment(self) -> bool:
+        """Whether the rows are segments (``eval.aggregate=none``) rather than whole clips."""
+        return self.segment is not None
+
+    def of_split(self, name: str) -> Predictions:
+        """The rows of one split (``val`` or ``test``)."""
+        keep = np.flatnonzero(np.asarray(self.split) == name)
+        return Predictions(
+            labels=self.labels,
+            split=[self.split[i] for i in keep],
+            clip_id=[self.clip_id[i] for i in keep],
+            path=[self.path[i] for i in keep],
+            y_true=self.y_true[keep],
+            y_pred=self.y_pred[keep],
+            probabilities=self.probabilities[keep],
+            segment=None if self.segment is None else self.segment[keep],
+        )
+
+    def frame(self) -> pd.DataFrame:
+        """The table written to ``predictions.csv``."""
+        names = np.asarray(self.labels, dtype=object)
+        columns: dict[str, Any] = {"split": self.split, "clip_id": self.clip_id, "path": self.path}
+        if self.segment is not None:
+            columns["segment"] = self.segment
+        columns.update({"true": names[self.y_true], "predicted": names[self.y_pred]})
+        columns.update(
+            {f"{PROBABILITY_PREFIX}{label}": self.probabilities[:, i] for i, label in enumerate(self.labels)}
+        )
+        return pd.DataFrame(columns)
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Write ``<run_dir>/predictions.csv`` atomically; return its path."""
+        path = Path(run_dir) / PREDICTIONS_FILE
+        atomic_write_text(path, self.frame().to_csv(index=False, float_format="%.6g"))
+        return path
+
+    @classmethod
+    def read(cls, run_dir: str | Path) -> Predictions | None:
+        """The predictions of the run in ``run_dir``; None where it has none or only an unreadable file."""
+        path = Path(run_dir) / PREDICTIONS_FILE
+        if not path.is_file():
+            return None
+        try:
+            table = pd.read_csv(
+                path,
+                dtype={"clip_id": str, "path": str, "true": str, "predicted": str, "split": str},
+                keep_default_na=False,
+            )
+            labels = [
+                column[len(PROBABILITY_PREFIX) :] for column in table.columns if column.startswith(PROBABILITY_PREFIX)
+            ]
+            ids = {label: i for i, label in enumerate(labels)}
+            return cls(
+                labels=labels,
+                split=list(table["split"]),
+                clip_id=list(table["clip_id"]),
+                path=list(table["path"]),
+                y_true=table["true"].map(ids).to_numpy(dtype=np.int64),
+                y_pred=table["predicted"].map(ids).to_numpy(dtype=np.int64),
+                probabilities=table[[f"{PROBABILITY_PREFIX}{label}" for label in labels]].to_numpy(float),
+                segment=table["segment"].to_numpy(dtype=np.int64) if "segment" in table else None,
+            )
+        except (KeyError, ValueError, TypeError, pd.errors.ParserError) as exc:
+            log.warning("Ignoring unreadable %s: %s: %s", path, type(exc).__name__, exc)
+            return None
+
+
+@dataclass
+class CrossValidationMetrics:
+    """A cross-validation job's record (``cv.json`` in the job dir, beside ``fold0/``, ``fold1/``...).
+
+    ``config`` is the job's resolved config (``resume=<job dir>`` continues from it); ``completed`` the
+    folds whose run finished (each fold's own ``metrics.json`` holds its results); ``objective_values``
+    their objective, in ``completed`` order; ``mean``/``std``/``low``/``high`` each score's mean, standard
+    deviation and 95 % Student-t interval over the completed folds (NaN interval for one fold).
+    """
+
+    folds: int
+    config: dict[str, Any]
+    objective: str
+    objective_mode: str
+    completed: list[int] = field(default_factory=list)
+    objective_values: list[float] = field(default_factory=list)
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+    low: dict[str, float] = field(default_factory=dict)
+    high: dict[str, float] = field(default_factory=dict)
+    version: int = CROSS_VALIDATION_VERSION
+
+    @staticmethod
+    def fold_dir(fold: int) -> str:
+        """The sub-directory of fold ``fold`` in the job dir."""
+        return f"fold{fold}"
+
+    @property
+    def finished(self) -> bool:
+        """Whether every fold has finished."""
+        return sorted(self.completed) == list(range(self.folds))
+
+    def write(self, job_dir: str | Path) -> Path:
+        """Write ``<job_dir>/cv.json`` atomically; return its path."""
+        path = Path(job_dir) / CROSS_VALIDATION_FILE
+        atomic_write_text(path, json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, job_dir: str | Path) -> CrossValidationMetrics | None:
+        """The record of the cross-validation job in ``job_dir``; None where it has none or an unreadable one."""
+        path = Path(job_dir) / CROSS_VALIDATION_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            if data.get("version") != CROSS_VALIDATION_VERSION:
+                raise ValueError(f"version {data.get('version')}, this genre reads {CROSS_VALIDATION_VERSION}")
+            return cls(**{item.name: data[item.name] for item in fields(cls) if item.name in data})
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning("Ignoring unreadable %s: %s: %s", path, type(exc).__name__, exc)
             return None

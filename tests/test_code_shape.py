@@ -109,10 +109,11 @@ ALLOWED: dict[str, set[str]] = {
     "data": {"genre", "errors", "cli_errors", "filesystem", "worker_processes", "demo"},
 }
 ALLOWED["training"] = FOUNDATIONS | {"pretrained", "features", "models", "augment", "tracking", "run_files", "data"}
-ALLOWED["experiment"] = ALLOWED["training"] | {"training"}
+ALLOWED["experiment"] = ALLOWED["training"] | {"training", "comparison"}
 ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison", "run_directory"}
 ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}
 ALLOWED["report"] = FOUNDATIONS | {"sweeps"}
+ALLOWED["compare"] = FOUNDATIONS | {"sweeps", "run_files", "comparison"}
 
 
 def _part(module: str) -> str:

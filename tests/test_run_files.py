@@ -4,6 +4,7 @@ resume, running nothing), metrics.json round-trips, and damaged or foreign files
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,16 @@ def test_damaged_checkpoint_is_one_line(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(CheckpointError) as error:
         Checkpoint.load(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_random_bytes_are_one_line_whatever_the_unpickler_trips_on(tmp_path: Path) -> None:
+    # Random bytes fail in many places of the unpickler (IndexError, KeyError, UnpicklingError...).
+    for seed in range(40):
+        path = tmp_path / f"random{seed}.pt"
+        path.write_bytes(random.Random(seed).randbytes(4096))
+        with pytest.raises(CheckpointError) as error:
+            Checkpoint.load(path)
+        assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_checkpoint_of_another_version_or_shape_is_refused(tmp_path: Path) -> None:

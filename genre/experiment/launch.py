@@ -16,6 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre.errors import ConfigError, TrainingInterrupted
 from genre.experiment.checks import check_config
+from genre.experiment.cross_validation import (
+    cross_validation_folds,
+    is_cross_validation_dir,
+    resume_cross_validation,
+    run_cross_validation,
+)
 from genre.experiment.hparams import run_hparams
 from genre.experiment.phases import Run
 from genre.training.device import resolve_device
@@ -37,14 +43,27 @@ log = logging.getLogger(__name__)
 def run_experiment(cfg: DictConfig) -> float | list[float]:
     """Train, validate and test one configuration; return the objective (best validation metric).
 
+    With ``cv.folds=k`` (or ``resume=`` a cross-validation job dir) that is k runs, one per fold, and the
+    mean of their objectives (:mod:`genre.experiment.cross_validation`).
+
     Raises :class:`TrainingInterrupted` when SIGINT/SIGTERM stopped training (``last.pt`` is saved).
     """
     resume_from: str | None = None
     if cfg.get("resume"):
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise ConfigError("resume", "cannot be part of a sweep (-m)", "Resume one run at a time, without -m")
+        if is_cross_validation_dir(str(cfg.resume)):
+            return resume_cross_validation(cfg, run_configured)
         cfg, last = resume_config(cfg)
         resume_from = str(last)
+    elif cross_validation_folds(cfg):
+        check_config(cfg)
+        return run_cross_validation(cfg, run_configured)
+    return run_configured(cfg, resume_from)
+
+
+def run_configured(cfg: DictConfig, resume_from: str | None) -> float | list[float]:
+    """Run one configured run (fresh, or continuing ``resume_from``'s ``last.pt``) where it is meant to run."""
     check_config(cfg)
     hparams = run_hparams(cfg)
     # The run's own config, resolved; Hydra's node (present when composed with return_hydra_config) is not ours.

@@ -27,6 +27,7 @@ from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError, config_keys
 from genre.experiment.checks import run_objectives
 from genre.experiment.embedded import embedded_loaders, is_frozen_embedding
+from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
@@ -339,17 +340,29 @@ class Run:
     def write_outputs(
         self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData, logger: RunLogger | None
     ) -> RunMetrics:
-        """The run's metrics; rank 0 also writes ``metrics.json``, the test report and HPARAMS to TensorBoard."""
+        """The run's metrics; rank 0 also writes ``metrics.json``, ``predictions.csv``, the test report and
+        HPARAMS to TensorBoard."""
         metrics = self._metrics(fit, tested, pipeline, data)
         if logger is None:
             return metrics
         labels, test = data.prepared.labels, tested.test
         report = log_split_report(logger, test.targets, test.predictions, labels, "test", fit.best_epoch)
         metrics.write(self.run_dir)
-        logger.scalars(test.metrics("test"), step=fit.best_epoch)
+        run_predictions(data.prepared, {"val": tested.val, "test": test}).write(self.run_dir)
+        # The test scores, and the validation scores beyond those logged every epoch, at the best epoch.
+        per_epoch = tested.val.metrics("val")
+        logger.scalars(
+            {
+                key: value
+                for key, value in metrics.scores.items()
+                if key.startswith("test/") or (key.startswith("val/") and key not in per_epoch)
+            },
+            step=fit.best_epoch,
+        )
+        # Per-genre scores (two slashes) would crowd the HPARAMS table; they are in the scalars and metrics.json.
         logger.hparams(
             self.hparams,
-            {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items()},
+            {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items() if k.count("/") == 1},
             step=int(self.cfg.trainer.epochs),
         )
         log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
@@ -369,48 +382,19 @@ class Run:
         return metrics
 
     def _metrics(self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData) -> RunMetrics:
-        last_epoch = fit.history[-1]
-        scores = {
-            **tested.val.metrics("val"),
-            **tested.test.metrics("test"),
-            "train/loss": last_epoch["train/loss"],
-            "train/acc": last_epoch["train/acc"],
-        }
-        prepared = data.prepared
-        objectives = run_objectives(self.cfg)
-        several = len(objectives) > 1
-        return RunMetrics(
-            scores=scores,
-            objective=objectives[0][0],
-            objective_mode=objectives[0][1],
-            objectives=[name for name, _ in objectives] if several else None,
-            objective_modes=[mode for _, mode in objectives] if several else None,
-            best_epoch=fit.best_epoch,
-            epochs=int(self.cfg.trainer.epochs),
-            epochs_run=int(last_epoch["epoch"]),
-            stopped_early=fit.stopped_early,
+        return collect_metrics(
+            self.cfg,
+            fit=fit,
+            val=tested.val,
+            test=tested.test,
+            prepared=data.prepared,
             n_parameters=pipeline.n_parameters,
-            train_seconds=fit.seconds,
-            labels=prepared.labels,
-            n_clips={name: len(split) for name, split in prepared.splits.items()},
-            skipped=len(prepared.skipped),
-            aggregate=str(self.cfg.eval.aggregate),
             world_size=self.ctx.world_size,
             resumed=self.resume_from is not None,
-            perf=fit.perf,
-            final_state_sha256_per_rank=tested.fingerprints if self.ctx.enabled else None,
+            fingerprints=tested.fingerprints if self.ctx.enabled else None,
         )
 
     @staticmethod
     def objective(metrics: RunMetrics) -> float | list[float]:
         """The value a sweep optimises (several objectives: their values); a diverged run raises instead."""
-        # A sweep must see a failure, never a number, from a diverged run: a NaN val/loss beside a finite
-        # val/acc is still one (and a NaN objective crashes hydra-optuna-sweeper, Hydra issue #2237).
-        non_finite = [f"{key}={value}" for key, value in metrics.scores.items() if not math.isfinite(value)]
-        if non_finite:
-            raise FloatingPointError(
-                f"non-finite final metrics ({', '.join(non_finite)}): the run diverged; lower "
-                f"optimizer.lr or set trainer.grad_clip"
-            )
-        values = metrics.objective_values()
-        return values if len(values) > 1 else values[0]
+        return sweep_objective(metrics)

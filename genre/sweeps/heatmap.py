@@ -1,4 +1,8 @@
-"""``heatmap.png``: one metric over the two swept keys of a sweep (feature x model when both vary)."""
+"""``heatmap.png``: one metric over the two swept keys of a sweep (feature x model when both vary).
+
+Where a cell holds several runs (seeds, folds) it shows their mean ± the half-width of the 95 %
+Student-t interval, and n.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from genre.comparison.intervals import t_interval
 from genre.sweeps.status import COMPLETED
 
 PREFERRED_AXES = ("feature", "model")
@@ -30,12 +35,14 @@ def heatmap_axes(frame: pd.DataFrame, swept: list[str]) -> tuple[str | None, str
 
 
 def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: str, path: Path) -> None:
-    """Mean ``metric`` of the completed jobs per cell, annotated; a cell without any says so."""
+    """Mean ``metric`` of the completed runs per cell (± 95 % half-interval where n > 1), annotated; a cell
+    without any says so."""
     jobs = frame.sort_values("job")
     row_values = _levels(jobs[rows]) if rows else [""]
     column_values = _levels(jobs[columns])
     means = np.full((len(row_values), len(column_values)), np.nan)
     counts = np.zeros_like(means, dtype=int)
+    halves = np.full_like(means, np.nan)
     unfinished: dict[tuple[int, int], str] = {}
     for i, row_value in enumerate(row_values):
         for j, column_value in enumerate(column_values):
@@ -43,7 +50,8 @@ def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: st
             done = cell[(cell["status"] == COMPLETED) & cell[metric].notna()]
             counts[i, j] = len(done)
             if len(done):
-                means[i, j] = done[metric].mean()
+                interval = t_interval(done[metric].to_numpy(dtype=float))
+                means[i, j], halves[i, j] = interval.mean, interval.half_width
             else:  # failed, killed, running: what a reader should look at in summary.md
                 unfinished[i, j] = "/".join(sorted(set(cell["status"]))) or "no job"
     repeated = counts.max() > 1
@@ -61,13 +69,14 @@ def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: st
     for i in range(len(row_values)):
         for j in range(len(column_values)):
             if counts[i, j]:
-                text = f"{means[i, j]:.3f}" + (f"\n(n={counts[i, j]})" if repeated else "")
+                spread = f" ± {halves[i, j]:.3f}" if counts[i, j] > 1 else ""
+                text = f"{means[i, j]:.3f}{spread}" + (f"\n(n={counts[i, j]})" if repeated else "")
                 colour = "black" if means[i, j] > middle else "white"
             else:
                 text, colour = unfinished[i, j], "red"
             axes.text(j, i, text, ha="center", va="center", color=colour, fontsize=9)
     figure.colorbar(image, ax=axes, label=metric)
-    axes.set_title(f"{metric}" + (" (mean over the jobs of each cell)" if repeated else ""))
+    axes.set_title(f"{metric}" + (" (mean ± 95 % CI, over runs)" if repeated else ""))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -2,7 +2,8 @@
 
 Every job dir holds ``.hydra/`` (written by Hydra before the job starts), ``status.json`` (written by
 :class:`~genre.sweeps.callbacks.JobStatusRecorder`) and, once finished, ``metrics.json``. Nothing here
-needs the sweep's process, so a killed or still-running sweep can be read too.
+needs the sweep's process, so a killed or still-running sweep can be read too. A cross-validation job
+(``cv.folds=k``) holds ``cv.json`` and one run dir per fold (``fold0/``...) instead of ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from genre.overrides import parse_override
-from genre.run_files import TENSORBOARD_DIR, RunMetrics
+from genre.run_files import TENSORBOARD_DIR, CrossValidationMetrics, RunMetrics
 from genre.sweeps.pruning import TRIAL_NUMBER_KEY
 from genre.sweeps.status import COMPLETED, FAILED, KILLED, PRUNED, RUNNING, JobStatus
 
@@ -40,6 +41,13 @@ class JobRun:
     metrics: RunMetrics | None = None
     record: JobStatus | None = None
     epochs_done: int | None = None
+    # A cross-validation job: each finished fold's metrics (``metrics`` is then their mean).
+    folds: dict[int, RunMetrics] | None = None
+    config: dict | None = None
+
+    def fold_dir(self, fold: int) -> Path:
+        """The run dir of fold ``fold`` of a cross-validation job."""
+        return self.run_dir / CrossValidationMetrics.fold_dir(fold)
 
     @property
     def params(self) -> dict[str, str]:
@@ -78,7 +86,7 @@ def read_job(run_dir: Path) -> JobRun:
         for key, value in hydra_cfg.runtime.choices.items()
         if not str(key).startswith("hydra/") and value is not None
     }
-    metrics = RunMetrics.read(run_dir)
+    metrics, folds = read_metrics(run_dir)
     record = JobStatus.read(run_dir)
     # The run's own record of its objective wins; a job that never finished has only its config.
     objective = metrics.objective if metrics else str(config.get("objective", "val/acc"))
@@ -93,12 +101,30 @@ def read_job(run_dir: Path) -> JobRun:
         status=_status(record, metrics is not None),
         metrics=metrics,
         record=record,
+        folds=folds,
+        config=_plain_dict(config),
     )
     if job.status == PRUNED and record is not None and record.pruned_epoch is not None:
         job.epochs_done = int(record.pruned_epoch)
     elif job.status != COMPLETED:
         job.epochs_done = _epochs_logged(run_dir / TENSORBOARD_DIR, objective)
     return job
+
+
+def _plain_dict(config: object) -> dict | None:
+    """The job's stored config as plain containers (None when it is not a mapping)."""
+    plain = OmegaConf.to_container(config) if OmegaConf.is_config(config) else None
+    return plain if isinstance(plain, dict) else None
+
+
+def read_metrics(run_dir: Path) -> tuple[RunMetrics | None, dict[int, RunMetrics] | None]:
+    """A run's metrics, or a cross-validation job's mean over its finished folds and each fold's metrics."""
+    cv = CrossValidationMetrics.read(run_dir)
+    if cv is None:
+        return RunMetrics.read(run_dir), None
+    folds = {fold: RunMetrics.read(run_dir / cv.fold_dir(fold)) for fold in range(cv.folds)}
+    done = {fold: metrics for fold, metrics in folds.items() if metrics is not None}
+    return (RunMetrics.mean(list(done.values())) if done else None), done
 
 
 def read_sweep(sweep_dir: Path) -> list[JobRun]:

@@ -1,7 +1,13 @@
-"""A sweep's answer on disk and on screen: ``summary.csv``, ``summary.md``, ``heatmap.png`` and a table.
+"""A sweep's answer on disk and on screen: ``summary.csv``, ``configurations.csv``, ``summary.md``,
+``heatmap.png`` and a table.
 
 Built from the run folders alone (:mod:`genre.sweeps.runs`), so the callback at the end of a sweep and
-``python -m genre.report <sweep dir>`` produce the same files.
+``python -m genre.report <sweep dir>`` produce the same files. ``summary.csv`` has one row per job (a
+cross-validation job's row: its folds' mean); ``configurations.csv`` groups the runs that differ only in
+seed or fold (and the folds of cross-validation jobs) and compares each configuration with the best
+(:mod:`genre.sweeps.configurations`). Where runs repeat, the printed table and ``summary.md`` end with
+that grouped table; where every configuration is one run, the jobs table itself gains McNemar's
+Holm-adjusted p-value and the "not worse" mark.
 """
 
 from __future__ import annotations
@@ -12,6 +18,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from genre.comparison.grouping import NOT_WORSE_MEANING, REPEAT_KEYS
+from genre.sweeps.configurations import (
+    COMPARED_METRIC,
+    CONFIGURATIONS_FILE,
+    compare_configurations,
+    configurations_markdown,
+    per_job_comparison,
+    run_rows,
+)
 from genre.sweeps.heatmap import heatmap_axes, plot_heatmap
 from genre.sweeps.pareto import pareto_optimal
 from genre.sweeps.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, read_sweep
@@ -39,6 +54,8 @@ class Summary:
     swept: list[str]
     table: str
     files: list[Path] = field(default_factory=list)
+    # One row per configuration, best first, with the comparison with the best (None: nothing to group).
+    configurations: pd.DataFrame | None = None
 
 
 def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
@@ -94,32 +111,72 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> Summary:
-    """Read every job of ``sweep_dir``; write ``summary.csv``, ``summary.md`` and ``heatmap.png`` there."""
+    """Read every job of ``sweep_dir``; write ``summary.csv``, ``configurations.csv``, ``summary.md`` and
+    ``heatmap.png`` there."""
     sweep_dir = Path(sweep_dir)
     jobs = read_sweep(sweep_dir)
     frame, swept = jobs_frame(jobs)
-    table = format_table(frame, swept, sweep_dir, objective=jobs[0].objective if jobs else None)
-    summary = Summary(frame=frame, swept=swept, table=table)
+    objective, mode = (jobs[0].objective, jobs[0].objective_mode) if jobs else ("val/acc", "max")
+    config_keys = [key for key in swept if key not in REPEAT_KEYS]
+    runs = run_rows(jobs, config_keys)
+    compared, compared_mode = (COMPARED_METRIC, "max") if COMPARED_METRIC in runs else (objective, mode)
+    grouped = compare_configurations(runs, config_keys, compared, compared_mode, TABLE_METRICS)
+    repeated = grouped is not None and bool((grouped["n"] > 1).any())
+    single = None if repeated or grouped is None or len(grouped) < 2 else per_job_comparison(grouped, runs, config_keys)
+    table = format_table(frame, swept, sweep_dir, objective=objective if jobs else None, comparison=single)
+    if repeated:
+        assert grouped is not None
+        table += (
+            f"\nConfigurations: {len(runs)} runs in {len(grouped)} configurations (jobs differing only in "
+            f"seed or fold, and the folds of cross-validation jobs), compared on {compared}, best first\n\n"
+            f"{configurations_markdown(grouped, config_keys, compared, TABLE_METRICS)}"
+        )
+    elif single is not None:
+        table += f"\n{NOT_WORSE_MEANING}\n"
+    summary = Summary(frame=frame, swept=swept, table=table, configurations=grouped)
     if frame.empty:
         log.warning("No jobs under %s", sweep_dir)
         return summary
     frame.to_csv(sweep_dir / CSV_FILE, index=False)
     (sweep_dir / MARKDOWN_FILE).write_text(_markdown(frame, table))
     summary.files = [sweep_dir / CSV_FILE, sweep_dir / MARKDOWN_FILE]
-    axes = heatmap_axes(frame, swept)
+    if grouped is not None:
+        grouped.to_csv(sweep_dir / CONFIGURATIONS_FILE, index=False)
+        summary.files.append(sweep_dir / CONFIGURATIONS_FILE)
+    cells = _heatmap_frame(frame, runs)
+    axes = heatmap_axes(cells, config_keys)
     if axes is None:
         log.info("No swept key to draw a heatmap over")
-    elif heatmap_metric not in frame.columns:
+    elif heatmap_metric not in cells.columns:
         log.info("No job reported %s: no heatmap", heatmap_metric)
     else:
-        plot_heatmap(frame, *axes, metric=heatmap_metric, path=sweep_dir / HEATMAP_FILE)
+        plot_heatmap(cells, *axes, metric=heatmap_metric, path=sweep_dir / HEATMAP_FILE)
         summary.files.append(sweep_dir / HEATMAP_FILE)
     return summary
 
 
-def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objective: str | None = None) -> str:
+def _heatmap_frame(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per finished run (each fold of a cross-validation job), plus the unfinished jobs, for the heatmap."""
+    if runs.empty or frame.empty:
+        return frame
+    finished = runs.assign(status=COMPLETED, job=runs["job"].map(lambda label: int(str(label).split("/")[0])))
+    cells = pd.concat([finished, frame[frame["status"] != COMPLETED]], ignore_index=True)
+    for key in frame.columns.intersection(finished.columns):
+        numeric = pd.to_numeric(cells[key], errors="coerce")
+        if key != "status" and numeric.notna().all():
+            cells[key] = numeric
+    return cells
+
+
+def format_table(
+    frame: pd.DataFrame,
+    swept: list[str],
+    sweep_dir: Path,
+    objective: str | None = None,
+    comparison: pd.DataFrame | None = None,
+) -> str:
     """A markdown table of the jobs (swept keys, the objective and the main metrics, size, time, status), with a
-    title line."""
+    title line; ``comparison`` (per job: ``p (Holm)``, ``not worse``) adds those columns."""
     if frame.empty:
         return f"Sweep {sweep_dir}: no jobs"
     counts = frame["status"].value_counts()
@@ -146,6 +203,8 @@ def format_table(frame: pd.DataFrame, swept: list[str], sweep_dir: Path, objecti
         shown.loc[unfinished, "status"] = frame.loc[unfinished, "status"] + done[unfinished]
         pruned = frame["status"] == PRUNED
         shown.loc[pruned, "status"] = frame.loc[pruned, "epochs_done"].map(lambda n: f"pruned at epoch {n}")
+    if comparison is not None:
+        shown = shown.merge(comparison, on="job", how="left")
     shown = shown.rename(columns={"n_parameters": "params", "wall_seconds": "wall s"})
     # tabulate leaves None cells empty but prints NaN as "nan".
     text = shown.astype(object).where(shown.notna(), None).to_markdown(index=False, floatfmt=".4g", missingval="")

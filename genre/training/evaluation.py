@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from genre.data.decode import int16_to_float
 from genre.training.device import Precision
-from genre.training.segments import clip_scores, split_segments
+from genre.training.segments import clip_probabilities, clip_scores, split_segments
 
 
 @dataclass
@@ -21,8 +21,11 @@ class EvalResult:
     """Clip-level and segment-level loss and accuracy of one split, and the predictions behind them.
 
     ``loss``/``acc`` are clip-level (the numbers to compare with papers and between runs): the loss is
-    the cross-entropy of the mean segment logits. ``targets``/``predictions`` are per clip, or per
-    segment when the aggregate is ``none``.
+    the cross-entropy of the mean segment logits. ``targets``/``predictions``/``probabilities`` are per
+    clip in the split's order, or, when the aggregate is ``none``, per segment (clip-major,
+    ``rows_per_clip`` rows per clip). ``probabilities`` are ``(rows, classes)``: the softmax of
+    the mean logits (``mean``), the share of segments voting each class (``vote``), or each segment's
+    softmax (``none``).
     """
 
     loss: float
@@ -31,6 +34,9 @@ class EvalResult:
     segment_acc: float
     targets: np.ndarray
     predictions: np.ndarray
+    probabilities: np.ndarray | None = None
+    # 1 for clip-level results; with aggregate none, the number of segments (rows) per clip.
+    rows_per_clip: int = 1
 
     def metrics(self, split: str) -> dict[str, float]:
         """The four numbers under ``<split>/acc``, ``<split>/loss``, ``<split>/segment_acc`` and
@@ -93,6 +99,8 @@ def summarize(logits: Tensor, targets: Tensor, aggregate: str) -> EvalResult:
             segment_acc=segment_acc,
             targets=flat_targets.numpy(),
             predictions=segment_predictions.numpy(),
+            probabilities=flat.softmax(dim=-1).numpy(),
+            rows_per_clip=n_segments,
         )
     predictions = clip_scores(logits, aggregate).argmax(dim=1)
     return EvalResult(
@@ -102,4 +110,5 @@ def summarize(logits: Tensor, targets: Tensor, aggregate: str) -> EvalResult:
         segment_acc=segment_acc,
         targets=targets.numpy(),
         predictions=predictions.numpy(),
+        probabilities=clip_probabilities(logits, aggregate).numpy(),
     )

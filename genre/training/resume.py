@@ -30,19 +30,26 @@ def resume_config(cfg: DictConfig) -> tuple[DictConfig, Path]:
             "Point resume at the output directory of a run that was interrupted",
         )
     stored = OmegaConf.create(Checkpoint.load(last).config)
-    if HydraConfig.initialized():
-        for override in HydraConfig.get().overrides.task:
-            key = parse_override(override)[0]
-            if key == "resume":
-                continue
-            if key not in RESUMABLE_OVERRIDES:
-                raise ConfigError(
-                    "resume",
-                    f"'{override}' would change the run being resumed",
-                    f"Give only resume=<run dir> (and {', '.join(RESUMABLE_OVERRIDES)}); "
-                    f"start a new run to change anything else",
-                )
-            OmegaConf.update(stored, key, OmegaConf.select(cfg, key), force_add=True)
+    apply_resumable_overrides(cfg, stored)
     OmegaConf.update(stored, "paths.output_dir", str(run_dir), force_add=True)
     OmegaConf.update(stored, "resume", str(run_dir), force_add=True)
     return stored, last
+
+
+def apply_resumable_overrides(cfg: DictConfig, stored: DictConfig) -> None:
+    """Copy this launch's command-line overrides from ``cfg`` into the ``stored`` config being resumed;
+    :class:`ConfigError` for any override that would change the run (only :data:`RESUMABLE_OVERRIDES` may)."""
+    if not HydraConfig.initialized():
+        return
+    for override in HydraConfig.get().overrides.task:
+        key = parse_override(override)[0]
+        if key == "resume":
+            continue
+        if key not in RESUMABLE_OVERRIDES:
+            raise ConfigError(
+                "resume",
+                f"'{override}' would change the run being resumed",
+                f"Give only resume=<run dir> (and {', '.join(RESUMABLE_OVERRIDES)}); "
+                f"start a new run to change anything else",
+            )
+        OmegaConf.update(stored, key, OmegaConf.select(cfg, key), force_add=True)
