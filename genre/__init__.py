@@ -1,4 +1,22 @@
-"""genre: a Hydra-composed experiment sweeper for music genre classification."""
+"""genre: a Hydra-composed experiment sweeper for music genre classification.
+
+Code map (package -> what it holds -> what it may import; the README's Development section has the
+full table and tests/test_code_shape.py checks the imports):
+
+- ``errors``, ``cli_errors``, ``filesystem``, ``overrides``, ``upstream``, ``objective``,
+  ``worker_processes``: foundations (user errors and their one-line translation, locks and atomic
+  writes, override parsing, private third-party APIs, objective modes, build workers) -> nothing else.
+- ``features``, ``pretrained``, ``models``, ``augment``, ``tracking``, ``comparison``, ``demo``,
+  ``run_files``, ``run_directory``: the parts (waveform features, pretrained networks, classifiers,
+  augmentations, TensorBoard, statistics, the demo synthesiser, the run's typed files, the run-dir
+  claim) -> foundations only (features may use pretrained).
+- ``data``: sources, splits, decoding, the audio and embedding caches -> foundations, demo.
+- ``training``: the Trainer and what it needs per step and epoch -> the rows above.
+- ``experiment``: one run as named phases (``experiment.phases.Run``), cross-validation -> the rows above.
+- ``sweeps``: summaries, job status, callbacks, sweepers -> foundations, run_files, comparison, run_directory.
+- ``predict``, ``report``, ``compare``: the command-line tools.
+- ``conf``: the Hydra config tree, one group per swappable part.
+"""
 
 from pathlib import Path
 
