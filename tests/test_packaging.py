@@ -13,7 +13,12 @@ import pytest
 
 pytestmark = pytest.mark.slow  # spawns processes
 
-SCRIPTS = {"genre-predict": "checkpoint", "genre-report": "sweep_dir", "genre-prepare": "overrides"}
+SCRIPTS = {
+    "genre-predict": "checkpoint",
+    "genre-report": "sweep_dir",
+    "genre-prepare": "overrides",
+    "genre-compare": "dirs",
+}
 
 
 def _script(name: str) -> Path:
