@@ -11,7 +11,50 @@ from torch.utils.data import Dataset
 from genre.data.cache import AudioCache
 
 
-class ClipDataset(Dataset):
+class CroppedClips(Dataset):
+    """What every dataset of one split's clips shares: cache rows and label ids, ``crops_per_clip``
+    accesses per clip and epoch (index ``i`` is clip ``i // crops_per_clip``), and a crop position
+    drawn from (seed, epoch, index) alone: the same in every worker layout and after a resume.
+
+    ``crop``: the crop length in the subclass's units (None: whole clips), named ``crop_name`` in errors.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[int] | np.ndarray,
+        targets: Sequence[int] | np.ndarray,
+        crop: int | None,
+        crop_name: str,
+        seed: int,
+        crops_per_clip: int,
+    ) -> None:
+        if len(rows) != len(targets):
+            raise ValueError("rows and targets differ in length")
+        if crops_per_clip < 1 or (crop is None and crops_per_clip != 1):
+            raise ValueError(f"crops_per_clip={crops_per_clip} needs {crop_name} and must be >= 1")
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.seed = seed
+        self.crops_per_clip = crops_per_clip
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw new crop positions for a new epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows) * self.crops_per_clip
+
+    def _row_and_target(self, index: int) -> tuple[int, int]:
+        clip = index // self.crops_per_clip
+        return int(self.rows[clip]), int(self.targets[clip])
+
+    def _start(self, index: int, positions: int) -> int:
+        """The crop's position (0 .. positions-1) of access ``index`` in this epoch."""
+        return int(np.random.default_rng([self.seed, self.epoch, index]).integers(0, positions))
+
+
+class ClipDataset(CroppedClips):
     """Clips of one split, returned as ``(int16 waveform, label id)``.
 
     With ``segment_samples`` set, every access returns a random crop of that length whose position
@@ -30,35 +73,18 @@ class ClipDataset(Dataset):
         seed: int = 0,
         crops_per_clip: int = 1,
     ) -> None:
-        if len(rows) != len(targets):
-            raise ValueError("rows and targets differ in length")
+        super().__init__(rows, targets, segment_samples, "segment_samples", seed, crops_per_clip)
         if segment_samples is not None and not 0 < segment_samples <= cache.clip_samples:
             raise ValueError(f"segment of {segment_samples} samples does not fit clips of {cache.clip_samples}")
-        if crops_per_clip < 1 or (segment_samples is None and crops_per_clip != 1):
-            raise ValueError(f"crops_per_clip={crops_per_clip} needs segment_samples and must be >= 1")
         self.cache = cache
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.targets = np.asarray(targets, dtype=np.int64)
         self.segment_samples = segment_samples
-        self.seed = seed
-        self.crops_per_clip = crops_per_clip
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw new crop positions for a new epoch."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.rows) * self.crops_per_clip
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        clip = index // self.crops_per_clip
-        row = int(self.rows[clip])
+        row, target = self._row_and_target(index)
         if self.segment_samples is None:
             audio = self.cache.read(row)
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            start = int(rng.integers(0, self.cache.clip_samples - self.segment_samples + 1))
+            start = self._start(index, self.cache.clip_samples - self.segment_samples + 1)
             audio = self.cache.read(row, start, self.segment_samples)
         # read() returns a fresh writable array, so torch can share it without another copy.
-        return torch.from_numpy(audio), int(self.targets[clip])
+        return torch.from_numpy(audio), target

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from genre.data.clips import CroppedClips
 from genre.data.embedding_cache import EmbeddingTable
 
 
-class EmbeddingDataset(Dataset):
+class EmbeddingDataset(CroppedClips):
     """Embedded clips of one split, returned as ``(float32 (dims, steps), label id)``.
 
     With ``window_steps`` set, every access returns a window of that many steps starting on a patch
@@ -31,40 +31,23 @@ class EmbeddingDataset(Dataset):
         seed: int = 0,
         crops_per_clip: int = 1,
     ) -> None:
-        if len(rows) != len(targets):
-            raise ValueError("rows and targets differ in length")
+        super().__init__(rows, targets, window_steps, "window_steps", seed, crops_per_clip)
         if window_steps is not None and not (0 < window_steps <= table.steps and window_steps % steps_per_patch == 0):
             raise ValueError(
                 f"window_steps={window_steps} must be a positive multiple of steps_per_patch="
                 f"{steps_per_patch} and at most the clip's {table.steps} steps"
             )
-        if crops_per_clip < 1 or (window_steps is None and crops_per_clip != 1):
-            raise ValueError(f"crops_per_clip={crops_per_clip} needs window_steps and must be >= 1")
         self.table = table
-        self.rows = np.asarray(rows, dtype=np.int64)
-        self.targets = np.asarray(targets, dtype=np.int64)
         self.window_steps = window_steps
         self.steps_per_patch = steps_per_patch
-        self.seed = seed
-        self.crops_per_clip = crops_per_clip
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Draw new window positions for a new epoch."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.rows) * self.crops_per_clip
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        clip = index // self.crops_per_clip
-        row = int(self.rows[clip])
+        row, target = self._row_and_target(index)
         if self.window_steps is None:
             values = self.table.read(row)
         else:
             patches = self.table.steps // self.steps_per_patch
             window = self.window_steps // self.steps_per_patch
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            start = int(rng.integers(0, patches - window + 1)) * self.steps_per_patch
+            start = self._start(index, patches - window + 1) * self.steps_per_patch
             values = self.table.read(row, start, self.window_steps)
-        return torch.from_numpy(np.ascontiguousarray(values.T)), int(self.targets[clip])
+        return torch.from_numpy(np.ascontiguousarray(values.T)), target
