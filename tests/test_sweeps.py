@@ -21,7 +21,7 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from genre.report import main as report_main
-from helpers import REPO, TINY_RUN, run_cli
+from helpers import REPO, TINY_RUN, missing_service, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -305,7 +305,7 @@ def postgres_url() -> Iterator[str]:
         timeout=120,
     )
     if started.returncode != 0:
-        pytest.skip(
+        missing_service(
             "no PostgreSQL server: set GENRE_TEST_POSTGRES_URL, or run `make test`, which installs and "
             f"starts one ({started.stderr.strip().splitlines()[-1] if started.stderr.strip() else 'failed'})"
         )
