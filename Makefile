@@ -45,8 +45,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## Static checks: ruff's lint rules and formatting, and mypy on the package (settings in pyproject.toml).
+## Static checks: ruff's lint rules and formatting, mypy on the package (settings in pyproject.toml), and
+## pip check on the venv (less musicnn's own pins, unmet on purpose: .ci/pip_check.sh).
 lint: $(STAMP)
+	.ci/pip_check.sh $(BIN)/python
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy genre

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import REPO
+
 pytestmark = pytest.mark.slow  # spawns processes
 
 SCRIPTS = {
@@ -60,3 +62,23 @@ def test_sweepers_are_found_by_hydra_from_the_installation(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     for name in ("hydra_plugins.genre_sweepers.GridSweeper", "hydra_plugins.genre_sweepers.OptunaSweeper"):
         assert name in result.stdout
+
+
+def test_pip_check_finds_no_conflict_but_musicnns_own_pins() -> None:
+    result = subprocess.run(
+        ["bash", str(REPO / ".ci" / "pip_check.sh"), sys.executable], text=True, capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_pip_check_fails_on_any_other_conflict(tmp_path: Path) -> None:
+    # A stand-in interpreter whose `pip check` reports musicnn's known lines and one real conflict.
+    fake = tmp_path / "python"
+    fake.write_text(
+        "#!/bin/sh\necho 'musicnn 0.1.0 requires tensorflow, which is not installed.'\n"
+        "echo 'optuna 5.0.0 has requirement sqlalchemy>=2, but you have sqlalchemy 1.4.54.'\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    result = subprocess.run(["bash", str(REPO / ".ci" / "pip_check.sh"), str(fake)], text=True, capture_output=True)
+    assert result.returncode == 1
+    assert "optuna 5.0.0 has requirement sqlalchemy" in result.stderr and "tensorflow" not in result.stderr
