@@ -90,8 +90,13 @@ def test_a_pruned_trial_is_pruned_with_its_last_epoch_and_ends_cleanly(pruned_se
     assert summary.loc[0, "status"] == "completed"
     markdown = (sweep / "summary.md").read_text()
     assert "pruned at epoch 2" in markdown and "## Failed jobs" not in markdown
-    # Two joblib workers: each trial's job ran in its own process.
+    # Two joblib workers: each trial's job ran in its own process, on its half of the cores (asynchronous
+    # trials launch one job at a time, yet two run at once).
     assert status["pid"] != json.loads((Path(summary.loc[0, "output_dir"]) / "status.json").read_text())["pid"]
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for trial in (0, 1):
+        log = (Path(summary.loc[trial, "output_dir"]) / "run.log").read_text()
+        assert f"Job environment: torch threads {threads}\n" in log
     for name in ("optuna_history.png", "optuna_intermediate_values.png", "optuna_parallel_coordinate.png"):
         assert _is_png(sweep / name), name
 

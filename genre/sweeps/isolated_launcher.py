@@ -32,7 +32,14 @@ class JobKilled(RuntimeError):
 
 
 class IsolatedJoblibLauncher(JoblibLauncher):
-    """Runs each job of a batch in its own loky worker process, ``n_jobs`` at a time."""
+    """Runs each job of a batch in its own loky worker process, ``n_jobs`` at a time.
+
+    ``concurrent_jobs``: how many jobs a caller keeps running at once through separate ``launch`` calls
+    (the Optuna sweeper's asynchronous trials launch one job per call); each job's thread share counts
+    them, capped by ``n_jobs``. None: only this call's own jobs run at once.
+    """
+
+    concurrent_jobs: int | None = None
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
@@ -50,18 +57,19 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
         state = Singleton.get_state()
-        # Like joblib: each of n_jobs processes gets its share of the cores for its threads.
-        threads = str(
-            max(
-                1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // n_jobs
-            )
-        )
+        threads = str(self._threads_per_job(n_jobs))
         with ThreadPoolExecutor(n_jobs) as pool:
             futures = [
                 pool.submit(self._run_alone, initial_job_idx + idx, list(overrides), state, threads)
                 for idx, overrides in enumerate(job_overrides)
             ]
             return [future.result() for future in futures]
+
+    def _threads_per_job(self, n_jobs: int) -> int:
+        """Like joblib: each job gets its share of the cores among all the jobs running at once."""
+        running = max(n_jobs, _n_jobs(self.joblib.get("n_jobs"), self.concurrent_jobs or 1))
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return max(1, cpus // running)
 
     def _run_alone(self, idx: int, overrides: list[str], state: dict[Any, Any], threads: str) -> JobReturn:
         env = {name: threads for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}

@@ -150,6 +150,9 @@ class TrialScheduler:
 
     def _run_async(self, slots: int) -> None:
         log.info("Asynchronous trials: up to %d at once, a new one as soon as one ends", slots)
+        if hasattr(self.launcher, "concurrent_jobs"):  # IsolatedJoblibLauncher (hydra/launcher=joblib)
+            # One job per launch call: without this each job took every core's threads while slots - 1 ran.
+            self.launcher.concurrent_jobs = slots
         with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="trial") as pool:
             running: dict[Future[Sequence[JobReturn]], Launched] = {}
             while True:
