@@ -57,7 +57,7 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
         state = Singleton.get_state()
-        threads = str(self._threads_per_job(n_jobs))
+        threads = str(self._threads_per_job(len(job_overrides)))
         with ThreadPoolExecutor(n_jobs) as pool:
             futures = [
                 pool.submit(self._run_alone, initial_job_idx + idx, list(overrides), state, threads)
@@ -65,9 +65,9 @@ class IsolatedJoblibLauncher(JoblibLauncher):
             ]
             return [future.result() for future in futures]
 
-    def _threads_per_job(self, n_jobs: int) -> int:
+    def _threads_per_job(self, count: int) -> int:
         """Like joblib: each job gets its share of the cores among all the jobs running at once."""
-        running = max(n_jobs, _n_jobs(self.joblib.get("n_jobs"), self.concurrent_jobs or 1))
+        running = _n_jobs(self.joblib.get("n_jobs"), max(count, self.concurrent_jobs or 1))
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return max(1, cpus // running)
 
