@@ -35,9 +35,9 @@ run: $(STAMP)
 ## its password travels in the 0600 file PGPASSFILE names, never in the URL); it is stopped even when tests fail.
 ## The dashboard test drives headless Chromium (.ci/chromium.sh installs Debian's when missing).
 test: $(STAMP)
-	@.ci/chromium.sh || echo "make test: no headless Chromium, the dashboard test will be skipped" >&2
+	@.ci/chromium.sh || echo "make test: no headless Chromium, the dashboard test will skip (fail, with CI set)" >&2
 	@pg=; trap '[ -z "$$pg" ] || .ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
-	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will be skipped" >&2; }; \
+	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will skip (fail, with CI set)" >&2; }; \
 	url=$$([ -z "$$pg" ] || cat "$$pg/url"); \
 	PGPASSFILE="$${pg:+$$pg/pgpass}" GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 

@@ -117,8 +117,8 @@ def report(results: dict[int, dict[str, dict[str, float]]]) -> None:
         f"{1 - pruned['seconds'] / plain['seconds']:.0%}, best val/acc change per seed: "
         f"{', '.join(f'{change:+.1f}' for change in changes)} points"
     )
-    mean = float(np.mean(changes))
     if len(changes) > 1:
+        mean = float(np.mean(changes))
         low, high = stats.t.interval(0.95, len(changes) - 1, loc=mean, scale=stats.sem(changes))
         print(
             f"best val/acc change, mean over {len(changes)} seeds: {mean:+.1f} points "
