@@ -4,8 +4,9 @@ Code map (package -> what it holds -> what it may import; the README's Developme
 full table and tests/test_code_shape.py checks the imports):
 
 - ``errors``, ``cli_errors``, ``filesystem``, ``overrides``, ``upstream``, ``objective``,
-  ``worker_processes``: foundations (user errors and their one-line translation, locks and atomic
-  writes, override parsing, private third-party APIs, objective modes, build workers) -> nothing else.
+  ``worker_processes``, ``stored_config``: foundations (user errors and their one-line translation, locks
+  and atomic writes, override parsing, private third-party APIs, objective modes, build workers, the
+  gate a config read back from a file passes) -> nothing else.
 - ``features``, ``pretrained``, ``models``, ``augment``, ``tracking``, ``comparison``, ``demo``,
   ``run_files``, ``run_directory``: the parts (waveform features, pretrained networks, classifiers,
   augmentations, TensorBoard, statistics, the demo synthesiser, the run's typed files, the run-dir

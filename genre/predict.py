@@ -3,8 +3,9 @@
     python -m genre.predict <run dir or checkpoint.pt> <audio files or folders>... [--top-k 3] [--format table|csv|json]
 
 The feature extractor (with its fitted statistics) and the model are rebuilt from the checkpoint's
-stored config and weights (a run dir means its ``best.pt``). Each file is decoded, mixed to mono,
-resampled and trimmed or padded to the run's clip length exactly as the training data was, cut into
+stored config and weights (a run dir means its ``best.pt``), looking genre's own classes up by name: a
+checkpoint naming anything else is refused with one line (README "Security"). Each file is decoded,
+mixed to mono, resampled and trimmed or padded to the run's clip length exactly as the training data was, cut into
 the run's evaluation segments, and the segment logits are aggregated as in the run's evaluation
 (``eval.aggregate``, or ``--aggregate``). Files that cannot be read are reported on stderr and
 skipped; the others are still predicted. Exit status: 0 all predicted, 1 some skipped, 2 none
@@ -31,7 +32,7 @@ from genre.data.prepare import clip_format
 from genre.data.sources import AUDIO_EXTENSIONS
 from genre.errors import UserInputError, config_keys
 from genre.experiment.checks import check_clip_seconds
-from genre.experiment.pipeline import build_pipeline
+from genre.experiment.pipeline import rebuild_pipeline
 from genre.run_files import BEST_CHECKPOINT, Checkpoint
 from genre.training.device import resolve_device, resolve_precision
 from genre.training.segments import AGGREGATES, clip_probabilities, split_segments
@@ -64,10 +65,12 @@ class Predictor:
                 f"{checkpoint}: no checkpoint there. Give a run directory (with {BEST_CHECKPOINT}) or a .pt file"
             )
         self.device = resolve_device(device)
+        # Loading checks the stored config (genre.stored_config): plain data naming genre's own classes,
+        # no interpolation; the feature and model are then looked up by name, never imported from it.
         state = Checkpoint.load(path, map_location=self.device)
         config = OmegaConf.create(state.config)
         self.labels: list[str] = list(state.labels)
-        pipeline = build_pipeline(config, len(self.labels), self.device)
+        pipeline = rebuild_pipeline(state.config, len(self.labels), self.device)
         pipeline.features.load_state_dict(state.features)
         pipeline.model.load_state_dict(state.model)
         self.features, self.model = pipeline.features, pipeline.model.eval()

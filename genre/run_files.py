@@ -1,11 +1,7 @@
-"""The files a run leaves in its directory, as typed records: checkpoints, ``metrics.json``,
-``predictions.csv`` and, for a cross-validation job, ``cv.json``.
-
-Training, resume, ``genre.predict`` and the sweep summary all read and write these files through
-this module, so a renamed field fails at import or in a test instead of surfacing as an empty
-summary column. Checkpoints hold only tensors and plain containers and are read with
-``torch.load(..., weights_only=True)``: a checkpoint someone sends can never run code on load.
-"""
+"""The files a run leaves in its directory as typed records (checkpoints, ``metrics.json``, ``predictions.csv``,
+a cross-validation job's ``cv.json``), which training, resume, predict and the summaries all go through.
+Checkpoints are read with ``torch.load(..., weights_only=True)`` and their stored config must pass
+:func:`~genre.stored_config.check_stored_config`: a checkpoint someone sends never runs code."""
 
 from __future__ import annotations
 
@@ -23,6 +19,7 @@ import torch
 
 from genre.errors import UserInputError
 from genre.filesystem import atomic_output, atomic_write_text
+from genre.stored_config import check_stored_config
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +135,13 @@ class Checkpoint:
         if missing:
             raise CheckpointError(f"{path}: not a complete genre checkpoint (missing {', '.join(missing)})")
         values = {name: state[name] for name in names if name in state}
-        values["position"] = Position(**values["position"])
-        return cls(**values)
+        check_stored_config(values["config"], path)  # here, so that no reader can skip it
+        labels, position = values["labels"], values["position"]
+        if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)) or not (
+            isinstance(position, dict) and set(position) <= {item.name for item in fields(Position)}
+        ):
+            raise CheckpointError(f"{path}: not a genre checkpoint (its labels or training position are not data)")
+        return cls(**{**values, "position": Position(**position)})
 
 
 @dataclass

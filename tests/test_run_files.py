@@ -40,7 +40,7 @@ def _crafted(path: Path, marker: Path) -> Path:
 
 def _checkpoint() -> Checkpoint:
     return Checkpoint(
-        config={"model": {"_target_": "x"}, "seed": 1},
+        config={"model": {"_target_": "genre.models.CNN"}, "seed": 1},
         labels=["blues", "rock"],
         audio_cache="abc",
         model={"w": torch.randn(3, 2)},

@@ -31,7 +31,8 @@ from genre.comparison.intervals import t_interval
 from genre.data.splits import KFoldSplit, StratifiedSplit
 from genre.errors import ConfigError, TrainingInterrupted
 from genre.filesystem import remove_directory
-from genre.run_files import LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
+from genre.run_files import CROSS_VALIDATION_FILE, LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
+from genre.stored_config import check_stored_config
 from genre.training.distributed import launched_by_torchrun, torchrun_context
 from genre.training.resume import apply_resumable_overrides
 
@@ -123,7 +124,8 @@ def resume_cross_validation(cfg: DictConfig, run_one: RunOne) -> float:
             f"'{job_dir}' holds no readable cv.json",
             "Point resume at the job dir of a cross-validation run (python run.py cv.folds=k)",
         )
-    job = _plain(OmegaConf.create(record.config))
+    # cv.json may come from anywhere: its config must be plain data naming genre's own classes.
+    job = _plain(OmegaConf.create(check_stored_config(record.config, job_dir / CROSS_VALIDATION_FILE)))
     apply_resumable_overrides(cfg, job)
     job.paths.output_dir = str(job_dir)
     return _run_folds(record, job, job_dir, run_one)

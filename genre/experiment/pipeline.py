@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from genre import features as feature_classes
+from genre import models as model_classes
+from genre.errors import config_keys
 from genre.features.extractor import FeatureExtractor
 from genre.models.base import count_trainable
+from genre.stored_config import ALLOWED_TARGETS
 
 
 @dataclass
@@ -41,3 +47,43 @@ def build_pipeline(cfg: DictConfig, n_classes: int, device: torch.device | str =
     features = instantiate(cfg.feature).to(device)
     model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=n_classes).to(device)
     return Pipeline(features=features, model=model)
+
+
+def _classes(package: Any, slot: str) -> dict[str, Callable[..., Any]]:
+    """The allowed names of ``slot`` and the class each names, taken from genre's own ``package``."""
+    return {name: getattr(package, name.rpartition(".")[2]) for name in ALLOWED_TARGETS[slot]}
+
+
+# What a stored config may name for its feature and model, looked up by name (never imported from the
+# name): genre.stored_config has checked every _target_ against the same names before this runs.
+STORED_CLASSES: dict[str, dict[str, Callable[..., Any]]] = {
+    "feature": _classes(feature_classes, "feature"),
+    "feature.transform": _classes(feature_classes, "feature.transform"),
+    "model": _classes(model_classes, "model"),
+}
+
+
+def rebuild_pipeline(config: Mapping[str, Any], n_classes: int, device: torch.device | str = "cpu") -> Pipeline:
+    """The feature extractor and model of a stored run config (plain containers that passed
+    :func:`genre.stored_config.check_stored_config`), built from :data:`STORED_CLASSES` by name."""
+    features = _construct(config["feature"], "feature")
+    model = _construct(config["model"], "model", n_bands=features.n_bands, n_classes=n_classes)
+    return Pipeline(features=features.to(device), model=model.to(device))
+
+
+def _construct(node: Any, slot: str, **extra: Any) -> Any:
+    """Build the stored ``node`` at config key ``slot`` from its class in :data:`STORED_CLASSES`."""
+    if not isinstance(node, Mapping) or node.get("_target_") not in STORED_CLASSES[slot]:
+        raise ValueError(f"{slot}: a stored config that did not pass genre.stored_config.check_stored_config")
+    arguments = {
+        key: _construct(value, f"{slot}.{key}") if f"{slot}.{key}" in STORED_CLASSES else _plain(value)
+        for key, value in node.items()
+        if key != "_target_"
+    }
+    with config_keys(slot):
+        return STORED_CLASSES[slot][node["_target_"]](**arguments, **extra)
+
+
+def _plain(value: Any) -> Any:
+    """A stored value as Hydra's instantiate hands it over: nested containers as OmegaConf ones."""
+    return OmegaConf.create(value) if isinstance(value, dict | list) else value
