@@ -10,7 +10,16 @@ Runs read rows (or just a crop of one) with ``os.pread``: nothing is held in mem
 run's memory does not grow with the dataset. Builders take an exclusive lock, write into a temporary
 directory and rename it into place, so concurrent sweep jobs end with one intact cache and a killed
 build leaves nothing that looks finished. A finished cache is also checked on opening (index
-readable, format as asked, data file exactly rows x clip length): anything else is rebuilt, never read.
+readable, format and files as asked, data file exactly rows x clip length and matching the checksum
+its index records, see genre.data.cache_integrity): anything else is rebuilt, never read. Reading a
+finished cache needs no write access, so one prepared ahead on a read-only mount is reused.
+
+Only what a file holds is recorded as a skip (empty, undecodable, too short), and a file missing
+when the key was computed (the key records that too, so its arrival makes a new cache). A file that cannot be
+read while the cache is built (gone, no permission, an I/O error) although it was there when the
+build started gets a second try at the end; if that fails too the build fails with one line naming
+it and nothing is cached: a cached "file missing" would outlive the file's return, and a cache
+missing files it should hold would give a sweep's jobs different data.
 """
 
 from __future__ import annotations
@@ -21,22 +30,23 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from genre.data.decode import ClipFormat, DecodeError, decode_clip, warm_up
-from genre.errors import ConfigError
+from genre.data.cache_integrity import checksum_record, refuse_unwritable, verify
+from genre.data.decode import ClipFormat, DecodeError, UnreadableFile, decode_clip
+from genre.data.decode_workers import Decoded, decoded, default_workers
+from genre.errors import ConfigError, UserInputError
 from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
-from genre.worker_processes import worker_pool
 
 log = logging.getLogger(__name__)
 
+# Still 1 since checksums came: a cache from before them is found under its key and rebuilt in place
+# (one log line), instead of being left behind under an old key.
 CACHE_VERSION = 1
 DATA_FILE = "clips.i16"
 INDEX_FILE = "index.json"
@@ -45,7 +55,19 @@ SAMPLE_BYTES = 2
 # Builds write into hidden siblings ``.<key>.tmp-<pid>-<random>`` (see genre.filesystem.temporary_sibling).
 _TMP_TAG = "tmp"
 
-Decoded = tuple[str, bytes | None, str | None]
+
+class UnreadableFilesError(UserInputError):
+    """Files of the dataset could not be read while its cache was built (twice), although they were there
+    when the build started; nothing was cached. One line naming the first of them."""
+
+    def __init__(self, unread: dict[str, str]) -> None:
+        path, reason = next(iter(unread.items()))
+        more = f" (and {len(unread) - 1} more files, listed in the log)" if len(unread) > 1 else ""
+        super().__init__(
+            f"{path}: cannot be read ({reason}){more}, though it was there when the audio cache build started; "
+            "it is not recorded as skipped, and nothing was cached. Make it readable again (or take it out "
+            "of the dataset) and run again"
+        )
 
 
 @dataclass
@@ -131,7 +153,8 @@ def cache_key(paths: Sequence[str | os.PathLike], fmt: ClipFormat) -> str:
     return _key(_resolved(paths), fmt)
 
 
-def _key(resolved: list[str], fmt: ClipFormat) -> str:
+def _key(resolved: list[str], fmt: ClipFormat, missing: set[str] | None = None) -> str:
+    """The key of ``resolved`` in ``fmt``; the paths missing now are added to ``missing`` (the key says so)."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"version": CACHE_VERSION, "format": asdict(fmt)}, sort_keys=True).encode())
     for path in resolved:
@@ -140,15 +163,9 @@ def _key(resolved: list[str], fmt: ClipFormat) -> str:
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         except OSError:
             digest.update(f"{path}\0missing\n".encode())
+            if missing is not None:
+                missing.add(path)
     return digest.hexdigest()[:24]
-
-
-def default_workers() -> int:
-    """The CPUs this process may use (on a cluster node: its allocation, not the whole machine)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def open_cache(
@@ -162,7 +179,8 @@ def open_cache(
     """Open the cache of ``paths`` in ``fmt``, building it first if no finished one exists.
 
     Safe to call from many processes at once: one builds, the others wait for its lock and then
-    open what it built.
+    open what it built. A finished cache is opened without writing anything (a read-only one is reused);
+    one that must be built where this process cannot write is refused with one line.
     """
     root = Path(cache_root).expanduser() / "audio"
     try:
@@ -175,36 +193,41 @@ def open_cache(
         ) from exc
     # Resolved once here: for FMA's 100k tracks each pass over the paths costs seconds.
     resolved = _resolved(paths)
-    key = _key(resolved, fmt)
+    missing: set[str] = set()
+    key = _key(resolved, fmt, missing)
     final = root / key
-    cache = _load(final, fmt)
-    if cache is not None:
-        return cache
+    found = _load(final, fmt, resolved)
+    if isinstance(found, AudioCache):
+        return found
+    refuse_unwritable(
+        root, final, found or "there is none yet", "Build it with python -m genre.data.prepare and the same overrides"
+    )
     with exclusive_lock(root / f"{key}.lock", waiting_for=f"the audio cache {final}") as waited:
         # Another process may have finished the same build while we waited for the lock.
-        cache = _load(final, fmt)
-        if cache is not None:
-            cache.stats.waited_seconds = waited
-            return cache
-        _clear_leftovers(root, key)
-        stats = _build(resolved, fmt, root, key, workers=workers, progress=progress)
+        found = _load(final, fmt, resolved)
+        if isinstance(found, AudioCache):
+            found.stats.waited_seconds = waited
+            return found
+        _clear_leftovers(root, key, found)
+        stats = _build(resolved, fmt, root, key, missing, workers=workers, progress=progress)
     stats.waited_seconds = waited
-    cache = _load(final, fmt)
-    if cache is None:  # pragma: no cover - would mean the file system lost what we just wrote
-        raise RuntimeError(f"the audio cache {final} was built but cannot be opened")
+    cache = _load(final, fmt, resolved)
+    if not isinstance(cache, AudioCache):  # pragma: no cover - the file system lost what we just wrote
+        raise RuntimeError(f"the audio cache {final} was built but cannot be opened ({cache})")
     cache.stats = stats
     return cache
 
 
-def _clear_leftovers(root: Path, key: str) -> None:
-    """Remove what is in the way of building ``key``: a damaged cache and the tmp dirs of killed builds.
+def _clear_leftovers(root: Path, key: str, why: str | None) -> None:
+    """Remove what is in the way of building ``key``: a damaged cache (``why``: what is wrong with it) and
+    the tmp dirs of killed builds.
 
     Called under the key's lock, so nobody else can be building it.
     """
     final = root / key
     if final.exists():
-        # Only a cache from a broken disk or a foreign hand gets here; never read a wrong one.
-        log.warning("Audio cache %s is incomplete or damaged; rebuilding it", final)
+        # Only a cache from a broken disk, an older genre or a foreign hand gets here; never read a wrong one.
+        log.warning("Audio cache %s: %s; rebuilding it", final, why or "incomplete")
         remove_directory(final, "damaged")
     for stale in root.glob(f".{key}.{_TMP_TAG}-*"):
         # Only a killed build leaves these: nobody else can be building this key while we hold the lock.
@@ -212,81 +235,40 @@ def _clear_leftovers(root: Path, key: str) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _load(directory: Path, fmt: ClipFormat) -> AudioCache | None:
-    """The finished cache in ``directory``, or None when there is none or it does not check out."""
+def _load(directory: Path, fmt: ClipFormat, resolved: list[str]) -> AudioCache | str | None:
+    """The finished cache of ``resolved`` in ``directory``; None when there is none; else why it does not check out."""
+    if not directory.is_dir():
+        return None
     try:
         index = json.loads((directory / INDEX_FILE).read_text())
         data_bytes = (directory / DATA_FILE).stat().st_size
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError) as exc:
+        return f"its index or data file cannot be read ({type(exc).__name__})"
     try:
         stored_fmt = ClipFormat(**index["format"])
         paths, skipped = list(index["paths"]), dict(index["skipped"])
         ok = index["version"] == CACHE_VERSION and stored_fmt == fmt
     except (KeyError, TypeError):
-        return None
-    if not ok or data_bytes != len(paths) * fmt.clip_samples * SAMPLE_BYTES:
-        return None
+        return "its index is damaged"
+    # Every file once, stored or skipped: a damaged index would otherwise give a file another file's row.
+    if not ok or len(paths) + len(skipped) != len(resolved) or {*paths, *skipped} != set(resolved):
+        return "its index does not describe this dataset in this format"
+    if data_bytes != len(paths) * fmt.clip_samples * SAMPLE_BYTES:
+        return f"{DATA_FILE} holds {data_bytes} bytes, not the {len(paths)} clips its index lists"
+    problem = verify(directory / DATA_FILE, index.get("checksum"))
+    if problem:
+        return problem
     return AudioCache(directory=directory, fmt=stored_fmt, paths=paths, skipped=skipped)
 
 
 def _decode_job(path: str, fmt: ClipFormat) -> Decoded:
+    # Here, not in genre.data.decode_workers: tests replace this module's decode_clip (forked workers inherit it).
     try:
-        return path, decode_clip(path, fmt).tobytes(), None
+        return path, decode_clip(path, fmt).tobytes(), None, False
     except DecodeError as exc:
-        return path, None, str(exc)
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # Forked workers that die with this process and never hold its lock (see genre.worker_processes).
-    return worker_pool(workers)
-
-
-def _decode_alone(path: str, fmt: ClipFormat) -> Decoded:
-    """Decode one file in a process of its own, so a decoder that kills its process costs only this file."""
-    with _pool(1) as pool:
-        try:
-            return pool.submit(_decode_job, path, fmt).result()
-        except BrokenProcessPool:
-            return path, None, "the decoder crashed on this file (its process died)"
-
-
-def _decoded(paths: list[str], fmt: ClipFormat, workers: int) -> Iterator[Decoded]:
-    """Decode in worker processes, yielding in input order with a bounded number of clips in flight.
-
-    A worker that dies (a decoder segfault, the OOM killer) breaks the whole pool and we cannot tell
-    which of the files in flight killed it; those are then decoded one per process, so the culprit
-    is skipped with its reason and the rest of the dataset still gets decoded.
-    """
-    if workers <= 1:
-        for path in paths:
-            yield _decode_job(path, fmt)
-        return
-    warm_up(fmt)
-    window = 4 * workers
-    position = 0  # paths[:position] have been yielded
-    while position < len(paths):
-        submitted = position  # paths[position:submitted] are in flight
-        pool = _pool(workers)
-        try:
-            pending: list[Future] = []
-            while position < len(paths):
-                while submitted < len(paths) and len(pending) < window:
-                    pending.append(pool.submit(_decode_job, paths[submitted], fmt))
-                    submitted += 1
-                result = pending.pop(0).result()
-                position += 1
-                yield result
-        except BrokenProcessPool:
-            log.warning(
-                "A decoder process died; decoding the %d files that were in flight one at a time", submitted - position
-            )
-            for path in paths[position:submitted]:
-                position += 1
-                yield _decode_alone(path, fmt)
-        finally:
-            # A stop (SIGTERM, Ctrl-C) or an error: don't decode the rest of a build that will be discarded.
-            pool.shutdown(wait=True, cancel_futures=True)
+        return path, None, str(exc), False
+    except UnreadableFile as exc:
+        return path, None, str(exc), True
 
 
 def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
@@ -303,9 +285,12 @@ def _check_space(root: Path, n_files: int, fmt: ClipFormat) -> None:
 
 
 def _build(
-    ordered: list[str], fmt: ClipFormat, root: Path, key: str, *, workers: int | None, progress: bool
+    ordered: list[str], fmt: ClipFormat, root: Path, key: str, missing: set[str], *, workers: int | None, progress: bool
 ) -> BuildStats:
-    """Decode ``ordered`` into a tmp dir next to ``root / key`` and rename it into place when complete."""
+    """Decode ``ordered`` into a tmp dir next to ``root / key`` and rename it into place when complete.
+
+    ``missing``: the files the key records as missing (so a "file missing" skip of theirs holds for the key).
+    """
     started = time.perf_counter()
     _check_space(root, len(ordered), fmt)
     workers = max(1, min(workers or default_workers(), len(ordered)))
@@ -313,12 +298,13 @@ def _build(
     tmp.mkdir()
     log.info("Decoding %d files into the audio cache %s (%d workers)", len(ordered), root / key, workers)
     try:
-        stored, skipped = _write_rows(tmp / DATA_FILE, ordered, fmt, workers, progress)
+        stored, skipped = _write_rows(tmp / DATA_FILE, ordered, fmt, workers, progress, missing)
         index = {
             "version": CACHE_VERSION,
             "format": asdict(fmt),
             "paths": stored,
             "skipped": skipped,
+            "checksum": checksum_record(tmp / DATA_FILE),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "decode_seconds": time.perf_counter() - started,
         }
@@ -341,25 +327,40 @@ def _build(
 
 
 def _write_rows(
-    data_path: Path, ordered: list[str], fmt: ClipFormat, workers: int, progress: bool
+    data_path: Path, ordered: list[str], fmt: ClipFormat, workers: int, progress: bool, missing: set[str]
 ) -> tuple[list[str], dict[str, str]]:
-    """Decode every file and append its row to ``data_path`` (flushed to disk); return stored and skipped."""
+    """Decode every file and append its row to ``data_path`` (flushed to disk); return stored and skipped.
+
+    Raises :class:`UnreadableFilesError` when files the key saw cannot be read, even on a second try.
+    """
     stored: list[str] = []
     skipped: dict[str, str] = {}
+    unread: dict[str, str] = {}
+
+    def keep(path: str, clip: bytes | None, reason: str | None, transient: bool) -> None:
+        if clip is not None:
+            data.write(clip)
+            stored.append(path)
+        elif transient and path not in missing:
+            unread[path] = reason or "unknown"
+        else:
+            skipped[path] = reason or "unknown"
+
     with open(data_path, "wb") as data:
-        bar = tqdm(
-            _decoded(ordered, fmt, workers),
-            total=len(ordered),
-            desc="decoding audio",
-            unit="file",
-            disable=not progress,
-        )
-        for path, clip, reason in bar:
-            if clip is None:
-                skipped[path] = reason or "unknown"
-            else:
-                data.write(clip)
-                stored.append(path)
+        results = decoded(_decode_job, ordered, fmt, workers)
+        for result in tqdm(results, total=len(ordered), desc="decoding audio", unit="file", disable=not progress):
+            keep(*result)
+        if unread:
+            # A second try once the rest is done: a network file system's hiccup has usually passed by then.
+            log.warning("Retrying %d files that could not be read, e.g. %s", len(unread), next(iter(unread)))
+            retry = list(unread)
+            unread.clear()
+            for result in decoded(_decode_job, retry, fmt, min(workers, len(retry))):
+                keep(*result)
         data.flush()
         os.fsync(data.fileno())
+    for path, reason in list(unread.items())[:20]:
+        log.error("Cannot read %s: %s", path, reason)
+    if unread:
+        raise UnreadableFilesError(unread)
     return stored, skipped

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +13,8 @@ import numpy as np
 import torch
 
 INT16_SCALE = 32768.0
+# Errors of reading a file (not of what it holds): I/O, permissions, a stale network file handle, a timeout.
+_READ_ERRNOS = frozenset({errno.EIO, errno.EACCES, errno.EPERM, errno.ESTALE, errno.ETIMEDOUT, errno.ENOENT})
 
 
 def int16_to_float(audio: torch.Tensor) -> torch.Tensor:
@@ -23,7 +28,16 @@ def int16_to_float(audio: torch.Tensor) -> torch.Tensor:
 
 
 class DecodeError(Exception):
-    """A file cannot become a clip; the message is the reason recorded in the cache's skip list."""
+    """A file cannot become a clip because of what it holds (empty, undecodable, too short); the message is
+    the reason recorded in the cache's skip list."""
+
+
+class UnreadableFile(Exception):
+    """A file could not be read just now: missing, permission denied, an I/O error, changed while decoded.
+
+    That is a fact about the moment (a network file system's hiccup, a copy in progress), not about
+    the file, so a cache never records it as a skip: it would stay skipped after the file is back.
+    """
 
 
 @dataclass(frozen=True)
@@ -70,19 +84,14 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
     """Decode ``path``, mix to mono, resample (soxr high quality) and pad or trim to the clip length.
 
     Returns int16 samples (half the bytes of float32, and the resolution of the CD/GTZAN sources).
-    Raises :class:`DecodeError` with the reason when the file is empty, unreadable or too short.
+    Raises :class:`DecodeError` with the reason when the file is empty, undecodable or too short, and
+    :class:`UnreadableFile` when it cannot be read just now (missing, no permission, an I/O error).
     """
     import librosa  # heavy import, only in the processes that decode
 
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError as exc:
-        # Datasets list files that are not there (FMA's metadata covers tracks without audio).
-        raise DecodeError("file missing" if not path.is_symlink() else "broken symbolic link") from exc
-    except OSError as exc:
-        raise DecodeError(f"cannot stat file: {exc.strerror or exc}") from exc
-    if size == 0:
+    before = _readable_status(path)
+    if before.st_size == 0:
         raise DecodeError("zero-byte file")
     try:
         with warnings.catch_warnings():
@@ -92,6 +101,7 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
                 path, sr=fmt.sample_rate, mono=True, duration=fmt.clip_seconds, res_type="soxr_hq", dtype=np.float32
             )
     except Exception as exc:  # every decoder failure is a reason to skip, never a crash
+        _raise_if_unreadable(path, before, exc)
         raise DecodeError(f"undecodable ({_why_undecodable(path, exc)})") from exc
     if audio.size == 0:
         raise DecodeError("no audio samples (empty or truncated file)")
@@ -116,6 +126,48 @@ def decode_clip(path: str | Path, fmt: ClipFormat) -> np.ndarray:
         # Float files may exceed full scale; scaling keeps the waveform, clipping would distort it.
         audio = audio / peak
     return np.clip(np.round(audio * INT16_SCALE), -INT16_SCALE, INT16_SCALE - 1).astype(np.int16)
+
+
+def _readable_status(path: Path) -> os.stat_result:
+    """The file's status, once it has been opened and its first byte read: whatever stops that is an
+    :class:`UnreadableFile`. Something other than a regular file there (a folder, a FIFO) is a
+    :class:`DecodeError`: that is what the path holds."""
+    try:
+        # O_NONBLOCK: a FIFO in the dataset must not hang the build (no effect on regular files).
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        # Datasets list files that are not there (FMA's metadata covers tracks without audio).
+        raise UnreadableFile("file missing" if not path.is_symlink() else "broken symbolic link") from exc
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open it: {exc.strerror or exc}") from exc
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise DecodeError("a folder, not a file" if stat.S_ISDIR(status.st_mode) else "not a regular file")
+        os.read(fd, 1)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read it: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    return status
+
+
+def _raise_if_unreadable(path: Path, before: os.stat_result, error: BaseException) -> None:
+    """Raise :class:`UnreadableFile` when the decoder's ``error`` came from reading (an ``OSError`` behind
+    it) or the file vanished or changed while it was decoded; return when the content is to blame."""
+    try:
+        after = os.stat(path)
+    except OSError as exc:
+        raise UnreadableFile(f"vanished while being decoded: {exc.strerror or exc}") from error
+    if (after.st_ino, after.st_size, after.st_mtime_ns) != (before.st_ino, before.st_size, before.st_mtime_ns):
+        raise UnreadableFile("changed while being decoded") from error
+    cause: BaseException | None = error
+    while cause is not None:
+        # Only a read error on this very file: a decoder's fallback chain also holds OSErrors of its own
+        # (audioread looking for an ffmpeg that is not installed).
+        if isinstance(cause, OSError) and cause.errno in _READ_ERRNOS and cause.filename in (None, str(path)):
+            raise UnreadableFile(f"cannot read it: {cause.strerror or cause}") from error
+        cause = cause.__cause__ or cause.__context__
 
 
 def _why_undecodable(path: Path, exc: Exception) -> str:

@@ -11,7 +11,10 @@ changes rebuilds it.
 Same guarantees as the audio cache: one builder at a time under an exclusive lock, a build written
 into a hidden staging folder and renamed into place (a killed build leaves nothing that looks
 finished), and a finished cache checked on opening (index readable, identity as asked, data file
-exactly rows x steps x dims): anything else is rebuilt, never read.
+exactly rows x steps x dims and matching the checksum its index records, every value finite and within
+``VALUE_LIMIT``): anything else is rebuilt, never read; a finished cache on a read-only mount is reused.
+A feature that returns such values is refused while building, naming the clip: a NaN cached would
+only surface as a NaN loss, blamed on the learning rate.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import torch
 from tqdm.auto import tqdm
 
 from genre.data.cache import AudioCache
+from genre.data.cache_integrity import checksum_record, refuse_unwritable, verify
 from genre.data.decode import int16_to_float
-from genre.errors import ConfigError
+from genre.errors import ConfigError, UserInputError
 from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,9 @@ EMBEDDING_CACHE_VERSION = 1
 DATA_FILE = "embeddings.f32"
 INDEX_FILE = "index.json"
 VALUE_BYTES = 4
+# The largest magnitude an activation may have: float16's largest value. Beyond it a value turns to inf
+# as soon as a run trains in 16-bit mixed precision; no trained feature's activations come near it.
+VALUE_LIMIT = float(np.finfo(np.float16).max)
 
 # (batch, samples) float waveforms -> (batch, dims, steps) activations.
 Embedder = Callable[[torch.Tensor], torch.Tensor]
@@ -101,6 +108,36 @@ class EmbeddingTable:
         return out
 
 
+class EmbeddingValuesError(UserInputError):
+    """The feature returned NaN, infinite or absurd values (beyond ``VALUE_LIMIT``) for a clip; nothing was
+    cached. Its weights are the usual suspect."""
+
+
+def _bad_values(values: np.ndarray) -> bool:
+    """Whether ``values`` holds a NaN, an infinity or a magnitude above ``VALUE_LIMIT``."""
+    # min/max propagate NaN and every comparison with NaN is false: two reductions, no temporary array.
+    return bool(values.size) and not (values.min() >= -VALUE_LIMIT and values.max() <= VALUE_LIMIT)
+
+
+def check_values(chunk: memoryview) -> None:
+    """Raise ``ValueError`` when a chunk of a data file holds values no feature may return."""
+    if _bad_values(np.frombuffer(chunk, dtype="<f4")):
+        raise ValueError(f"{DATA_FILE} holds NaN, infinite or absurd values (beyond +-{VALUE_LIMIT:g})")
+
+
+def _checked(batch: np.ndarray, first_row: int, audio: AudioCache) -> np.ndarray:
+    """``batch`` (the activations of rows ``first_row``...), refused when a clip's values are not data."""
+    for offset, clip in enumerate(batch):
+        if _bad_values(clip):
+            path = audio.paths[first_row + offset]
+            raise EmbeddingValuesError(
+                f"{path}: the frozen feature returned NaN, infinite or absurd values (beyond +-{VALUE_LIMIT:g}) "
+                "for this clip, so nothing was cached. Check the feature's weights file (download it again), "
+                "or take the clip out of the dataset"
+            )
+    return batch
+
+
 def embedding_key(audio: AudioCache, identity: dict[str, Any]) -> str:
     """A hash of the audio cache (its own key hashes every file) and the feature's identity."""
     text = json.dumps(
@@ -119,29 +156,38 @@ def compute_embeddings(
     progress: bool,
 ) -> None:
     """Run ``embed`` on every clip of ``audio`` (in row order, ``batch_clips`` at a time) and hand each
-    batch's ``(clips, steps, dims)`` float32 activations to ``write``."""
+    batch's ``(clips, steps, dims)`` float32 activations to ``write``.
+
+    Raises :class:`EmbeddingValuesError` naming the clip whose activations are NaN, infinite or beyond
+    ``VALUE_LIMIT``.
+    """
     rows = range(len(audio))
     bar = tqdm(range(0, len(audio), batch_clips), desc="embedding clips", unit="batch", disable=not progress)
     for start in bar:
         chunk = np.stack([audio.read(row) for row in rows[start : start + batch_clips]])
         with torch.no_grad():
             out = embed(int16_to_float(torch.from_numpy(chunk).to(device)))
-        write(np.ascontiguousarray(out.transpose(1, 2).float().cpu().numpy()))
+        write(_checked(np.ascontiguousarray(out.transpose(1, 2).float().cpu().numpy()), start, audio))
 
 
-def _load(directory: Path, expected: dict[str, Any]) -> EmbeddingTable | None:
-    """The finished embeddings in ``directory``, or None when there are none or they do not check out."""
+def _load(directory: Path, expected: dict[str, Any]) -> EmbeddingTable | str | None:
+    """The finished embeddings in ``directory``; None when there are none; else why they do not check out."""
+    if not directory.is_dir():
+        return None
     try:
         index = json.loads((directory / INDEX_FILE).read_text())
         data_bytes = (directory / DATA_FILE).stat().st_size
         described = {key: index[key] for key in expected}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"its index or data file cannot be read ({type(exc).__name__})"
     if described != expected:
-        return None
+        return "its index describes other embeddings"
     rows, steps, dims = int(index["rows"]), int(index["steps"]), int(index["dims"])
     if data_bytes != rows * steps * dims * VALUE_BYTES:
-        return None
+        return f"{DATA_FILE} holds {data_bytes} bytes, not the {rows} x {steps} x {dims} values its index says"
+    problem = verify(directory / DATA_FILE, index.get("checksum"), check_values)
+    if problem:
+        return problem
     return EmbeddingTable(rows=rows, steps=steps, dims=dims, directory=directory)
 
 
@@ -165,7 +211,12 @@ def _build(
         compute_embeddings(audio, embed, device, batch_clips=batch_clips, write=write, progress=progress)
         data.flush()
         os.fsync(data.fileno())
-    index = {**description, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": time.perf_counter() - started}
+    index = {
+        **description,
+        "checksum": checksum_record(staging / DATA_FILE),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "seconds": time.perf_counter() - started,
+    }
     with open(staging / INDEX_FILE, "w") as handle:
         json.dump(index, handle, indent=1)
         handle.flush()
@@ -205,7 +256,31 @@ def open_embeddings(
         ) from exc
     key = embedding_key(audio, identity)
     final = root / key
-    description = {
+    description = _description(audio, identity, steps, dims)
+    found = _load(final, description)
+    if isinstance(found, EmbeddingTable):
+        return found
+    refuse_unwritable(
+        root, final, found or "there is none yet", "Compute them with a run", "or set feature.transform.cache=false"
+    )
+    with exclusive_lock(root / f"{key}.lock", waiting_for=f"the embedding cache {final}") as waited:
+        found = _load(final, description)
+        if isinstance(found, EmbeddingTable):
+            found.stats.waited_seconds = waited
+            return found
+        seconds = _build_locked(
+            root, key, audio, embed, device, description, found, batch_clips=batch_clips, progress=progress
+        )
+    table = _load(final, description)
+    if not isinstance(table, EmbeddingTable):  # pragma: no cover - the file system lost what we just wrote
+        raise RuntimeError(f"the embedding cache {final} was built but cannot be opened ({table})")
+    table.stats = EmbeddingStats(built=True, seconds=seconds, waited_seconds=waited)
+    return table
+
+
+def _description(audio: AudioCache, identity: dict[str, Any], steps: int, dims: int) -> dict[str, Any]:
+    """What the index of these embeddings says they are (checked on every open)."""
+    return {
         "version": EMBEDDING_CACHE_VERSION,
         "audio_cache": audio.directory.name,
         "feature": identity,
@@ -214,22 +289,6 @@ def open_embeddings(
         "dims": dims,
         "layout": "rows x steps x dims, float32 LE",
     }
-    table = _load(final, description)
-    if table is not None:
-        return table
-    with exclusive_lock(root / f"{key}.lock", waiting_for=f"the embedding cache {final}") as waited:
-        table = _load(final, description)
-        if table is not None:
-            table.stats.waited_seconds = waited
-            return table
-        seconds = _build_locked(
-            root, key, audio, embed, device, description, batch_clips=batch_clips, progress=progress
-        )
-    table = _load(final, description)
-    if table is None:  # pragma: no cover - would mean the file system lost what we just wrote
-        raise RuntimeError(f"the embedding cache {final} was built but cannot be opened")
-    table.stats = EmbeddingStats(built=True, seconds=seconds, waited_seconds=waited)
-    return table
 
 
 def _in_memory(
@@ -256,15 +315,17 @@ def _build_locked(
     embed: Embedder,
     device: torch.device,
     description: dict[str, Any],
+    why: str | None,
     *,
     batch_clips: int,
     progress: bool,
 ) -> float:
-    """Build ``root/key`` (under its lock, held by the caller): clear what a killed or damaged build left,
-    compute into a staging folder, rename it into place. Returns the seconds it took."""
+    """Build ``root/key`` (under its lock, held by the caller): clear what a killed or damaged build left
+    (``why``: what is wrong with it), compute into a staging folder, rename it into place. Returns the
+    seconds it took."""
     final = root / key
     if final.exists():
-        log.warning("Embedding cache %s is incomplete or damaged; rebuilding it", final)
+        log.warning("Embedding cache %s: %s; recomputing it", final, why or "incomplete")
         remove_directory(final)
     for stale in root.glob(f".{key}.tmp-*"):
         # Only a killed build leaves these: nobody else builds this key while we hold the lock.

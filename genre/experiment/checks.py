@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from genre.objective import mode_of
 from genre.training.device import resolve_device, resolve_precision
 from genre.training.early_stopping import EarlyStopping
 from genre.training.segments import AGGREGATES
+
+log = logging.getLogger(__name__)
 
 # Checkpoints are chosen on validation data only: choosing on test data would inflate the result.
 OBJECTIVES = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss")
@@ -55,8 +59,8 @@ def check_config(cfg: DictConfig) -> None:
         EarlyStopping(
             patience=cfg.trainer.early_stopping.patience, min_delta=float(cfg.trainer.early_stopping.min_delta)
         )
-    for key in ("paths.cache_dir", "paths.output_dir"):
-        check_writable(key, OmegaConf.select(cfg, key))
+    check_cache_dir(OmegaConf.select(cfg, "paths.cache_dir"))
+    check_writable("paths.output_dir", OmegaConf.select(cfg, "paths.output_dir"))
 
 
 def check_number(cfg: DictConfig, key: str, whole: bool, lowest: float, excluded: bool, example: str) -> None:
@@ -106,6 +110,22 @@ def check_writable(key: str, directory: Any) -> None:
             f"cannot write in '{path}' ({exc.strerror or exc})",
             f"Point {key} at a writable folder{' (or set GENRE_CACHE)' if 'cache' in key else ''}",
         ) from None
+
+
+def check_cache_dir(directory: Any) -> None:
+    """Refuse a ``paths.cache_dir`` this process can neither write in nor reuse caches from.
+
+    A folder that cannot be written but holds caches (prepared ahead on a read-only mount, shared on a
+    cluster) is accepted: its finished caches are reused, and one that would have to be built there is
+    refused when that happens, with one line naming ``paths.cache_dir`` (genre.data.cache_integrity).
+    """
+    try:
+        check_writable("paths.cache_dir", directory)
+    except ConfigError:
+        path = Path(str(directory)).expanduser()
+        if not any(os.access(path / part, os.R_OK | os.X_OK) for part in ("audio", "embeddings")):
+            raise
+        log.info("paths.cache_dir '%s' is read-only here: its finished caches are reused, none is built", path)
 
 
 def _check_mandatory(cfg: DictConfig, prefix: str = "") -> None:
