@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from genre.cli_errors import one_line_user_errors, report_user_error, user_error_line
 from genre.errors import TrainingInterrupted
 from genre.overrides import hydra_overrides
+from genre.sweeps.status import record_failure
 
 
 @hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")
@@ -41,7 +42,9 @@ def main(cfg: DictConfig) -> float | list[float]:
             raise
         logging.getLogger("genre").error("%s", line)  # into run.log, with the job's other output
         if HydraConfig.get().mode == RunMode.RUN:
-            # Exiting here, not raising: Hydra would add "Error executing job with overrides: [...]".
+            # Exiting here, not raising: Hydra would add "Error executing job with overrides: [...]". It then
+            # records no end, so status.json is marked failed here (else "running" would hold the dir for good).
+            record_failure(HydraConfig.get().runtime.output_dir, exc)
             sys.exit(report_user_error(line))
         raise
 

@@ -5,6 +5,8 @@ Every command (``run.py``, ``genre.predict``, ``genre.data.prepare``, ``genre.re
 User errors are:
 
 * our :class:`~genre.errors.UserInputError` / :class:`~genre.errors.ConfigError` (they name the key);
+* a full disk (:class:`~genre.filesystem.DiskFullError`: it names the file, and the fix is the user's), and a
+  planted link at a lock or temporary file's name (:class:`~genre.filesystem.UnsafeFileError`, likewise);
 * Hydra's ``InstantiationException`` whose cause is a library ``ValueError``/``TypeError``: the node's
   key (Hydra appends ``full_key: <key>`` to the message, the cause is chained) joined with the
   parameter the library error names, e.g. ``model`` + ``dropout: ...`` -> ``model.dropout: ...``;
@@ -36,6 +38,7 @@ from omegaconf.errors import (
 )
 
 from genre.errors import ConfigError, UserInputError, one_line
+from genre.filesystem import DiskFullError, UnsafeFileError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,7 +49,7 @@ _FULL_KEY = re.compile(r"\nfull_key: (?P<key>\S+)\s*$")
 
 def user_error_line(error: BaseException) -> str | None:
     """The one line (without ``error: ``) that tells the user what to fix, or None for a bug."""
-    if isinstance(error, UserInputError):
+    if isinstance(error, (UserInputError, DiskFullError, UnsafeFileError)):
         return one_line(str(error))
     if isinstance(error, InstantiationException):
         return _instantiation_line(error)

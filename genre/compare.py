@@ -19,7 +19,8 @@ import pandas as pd
 
 from genre.comparison.grouping import FOLD_KEY, REPEAT_KEYS
 from genre.comparison.significance import mcnemar_on_clips
-from genre.run_files import CrossValidationMetrics, Predictions
+from genre.errors import UserInputError
+from genre.run_files import CROSS_VALIDATION_FILE, METRICS_FILE, CrossValidationMetrics, Predictions
 from genre.sweeps.configurations import (
     COMPARED_METRIC,
     RUN_DIR,
@@ -29,7 +30,7 @@ from genre.sweeps.configurations import (
     run_row,
     run_rows,
 )
-from genre.sweeps.runs import find_job_dirs, read_metrics, read_sweep
+from genre.sweeps.runs import find_job_dirs, read_metrics, read_sweep, read_yaml, scalar_at
 from genre.sweeps.summary import TABLE_METRICS, jobs_frame
 
 CONFIGURATION = "run"
@@ -37,8 +38,8 @@ CONFIGURATION = "run"
 
 def read_runs(path: Path) -> pd.DataFrame:
     """The runs of one argument, with the ``run`` column naming the configuration each belongs to."""
-    if (path / "metrics.json").is_file() or CrossValidationMetrics.read(path) is not None:
-        metrics, folds = read_metrics(path)
+    if (path / METRICS_FILE).is_file() or (path / CROSS_VALIDATION_FILE).is_file():
+        metrics, folds = read_metrics(path)  # a damaged file: DamagedFileError naming it
         if metrics is None:
             raise ValueError(f"dirs: {path} has no finished run (no readable metrics.json)")
         repeats = _repeats(path)
@@ -59,7 +60,7 @@ def read_runs(path: Path) -> pd.DataFrame:
         raise ValueError(
             f"dirs: {path} is neither a run dir (metrics.json), a cross-validation job (cv.json) nor a sweep dir"
         )
-    jobs = read_sweep(path)
+    jobs = read_sweep(path)  # a job dir with a damaged file is skipped, with a warning naming it
     _, swept = jobs_frame(jobs)
     keys = [key for key in swept if key not in REPEAT_KEYS]
     runs = run_rows(jobs, keys)
@@ -74,14 +75,13 @@ def read_runs(path: Path) -> pd.DataFrame:
 
 
 def _repeats(run_dir: Path) -> dict[str, object]:
-    """The seed and fold of a run from its Hydra config (none for a run dir without one)."""
-    from omegaconf import OmegaConf
-
+    """The seed and fold of a run from its Hydra config (none for a run dir without one), read as plain data:
+    nothing in it is resolved."""
     config_file = run_dir / ".hydra" / "config.yaml"
     if not config_file.is_file():
         return {}
-    config = OmegaConf.load(config_file)
-    return {key: OmegaConf.select(config, key, default=None) for key in REPEAT_KEYS}
+    config = read_yaml(config_file, "mapping")
+    return {key: scalar_at(config, key) for key in REPEAT_KEYS}
 
 
 def check_test_clips(runs: pd.DataFrame) -> None:
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing:
             raise ValueError(f"dirs: {missing[0]} is not a directory")
         print(compare(args.dirs, args.metric), end="")
-    except ValueError as exc:
+    except (ValueError, UserInputError) as exc:  # a damaged run file is a UserInputError naming the file
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -58,6 +58,11 @@ class ConfigError(UserInputError):
         return cls(key, rest)
 
 
+class DamagedFileError(UserInputError):
+    """A file a tool reads back from a run dir (``metrics.json``, ``cv.json``, ``status.json``, ``.hydra/*.yaml``)
+    that is not what genre writes there: unreadable, or data of the wrong shape. The message names the file."""
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; continuing would only waste the run."""
 

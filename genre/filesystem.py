@@ -5,6 +5,11 @@ The audio cache, the demo corpus, checkpoints and status files are read by other
 jobs, ``genre.report``, a resumed run) while they may be written; these helpers make sure a reader sees
 either the old file or the new one, never half of one, and that a killed writer leaves nothing that
 looks finished.
+
+Lock and temporary files live in folders other users may write to (a shared cache). Creating one never
+follows a symbolic link at its name and never accepts anything but a regular file there
+(:func:`open_regular`): otherwise another user's planted link would make our process -- root, say --
+create or truncate a file wherever it points.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +45,40 @@ def _close_inherited_locks() -> None:
 os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
+class UnsafeFileError(OSError):
+    """A lock or temporary file's name is taken by a symbolic link or something other than a regular file
+    (a user error: one line, naming the file, at the command line -- :mod:`genre.cli_errors`)."""
+
+    def __init__(self, path: str | os.PathLike[str], what: str) -> None:
+        super().__init__(errno.ELOOP, f"{what}: genre never follows it there", str(path))
+        self.message = (
+            f"{path} is {what}, where genre keeps a lock or temporary file; it is not followed (another "
+            "user may have planted it). Remove it and run again"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def open_regular(path: str | os.PathLike[str], flags: int, mode: int = 0o644) -> int:
+    """``os.open(path, flags, mode)`` that refuses a symbolic link at ``path`` (``O_NOFOLLOW``) and anything
+    but a regular file (a FIFO, a device, a folder) with :class:`UnsafeFileError`; the descriptor is
+    close-on-exec. Opening never blocks on a planted FIFO (``O_NONBLOCK``, harmless for regular files)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafeFileError(path, "a symbolic link") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a folder; a FIFO or socket nobody reads
+            raise UnsafeFileError(path, "not a regular file") from None
+        raise
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        raise UnsafeFileError(path, "not a regular file")
+    return fd
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = None) -> Iterator[float]:
     """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block; yield the seconds
@@ -51,7 +91,7 @@ def exclusive_lock(path: str | os.PathLike[str], *, waiting_for: str | None = No
     at once (a worker that outlives a killed holder must not keep everyone else waiting), and
     leaving the block unlocks explicitly.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
     _held_locks.add(fd)
     try:
         waited = 0.0
@@ -79,7 +119,7 @@ def try_lock(path: str | os.PathLike[str]) -> int | None:
     The lock lasts until :func:`release_lock` or the end of this process (the kernel releases it
     then, however the process ends); forked children do not hold it (see :func:`exclusive_lock`).
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = open_regular(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -156,9 +196,20 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     tmp = temporary_sibling(final)
     try:
+        # Created here, exclusively and without following a link (O_EXCL implies it): the writer then
+        # writes into this very file, which is checked to be the same one before it replaces ``path``.
+        fd = open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        created = os.fstat(fd)
+        os.close(fd)
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fd = open_regular(tmp, os.O_RDONLY)
+        try:
+            written = os.fstat(fd)
+            if (written.st_dev, written.st_ino) != (created.st_dev, created.st_ino):
+                raise UnsafeFileError(tmp, "no longer the file genre created")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, final)
     except BaseException as exc:
         free = _disk_full(final.parent, exc)  # before unlinking, which frees the partial file's space

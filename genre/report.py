@@ -1,7 +1,8 @@
 """``python -m genre.report <sweep dir>``: (re)write a sweep's summary from its run folders alone.
 
 Works on a finished sweep, on one still running, and on one that was killed: its jobs show as
-completed, failed (with the error), running, or killed (after how many epochs).
+completed, failed (with the error), running, or killed (after how many epochs). A job dir holding a
+damaged file (``status.json``, ``metrics.json``, ``.hydra/*.yaml``...) is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
             f"sweep_dir: {args.sweep_dir} is not a directory. Pass a sweep dir such as multirun/<date>/<time>"
         )
     summary = summarise_sweep(args.sweep_dir, heatmap_metric=args.metric)
+    if summary.frame.empty and summary.skipped:
+        first = summary.skipped[0]
+        raise UserInputError(
+            f"sweep_dir: every job dir under {args.sweep_dir} holds a damaged file ({len(summary.skipped)} "
+            f"skipped), e.g. {first.reason}"
+        )
     if summary.frame.empty:
         raise UserInputError(
             f"sweep_dir: no job dirs (with .hydra/overrides.yaml) under {args.sweep_dir}. "

@@ -5,6 +5,12 @@ metrics), and the default ``outputs/<date>/<time>`` is shared by two runs starte
 A run therefore takes a lock in its directory for as long as it lives, and refuses a directory that
 another live run holds or that holds a finished or interrupted run -- unless it is resuming that run.
 A default (timestamped) directory that is taken gets a suffix instead: ``12-00-00-1``.
+
+A directory a run (or sweep) creates is private to its user (mode 0700): its checkpoints and TensorBoard
+files hold the whole run config, its logs hold error messages and paths, and nothing in it is meant for
+other local users. Share one on purpose (``chmod -R g+rX <dir>``). A directory that exists already (made
+by hand, or a resumed run's) keeps its mode. The lock file refuses a symbolic link or a non-regular file
+at its name (:func:`genre.filesystem.open_regular`).
 """
 
 from __future__ import annotations
@@ -13,14 +19,20 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from genre.errors import ConfigError
-from genre.filesystem import release_lock, try_lock
+from genre.errors import ConfigError, DamagedFileError
+from genre.filesystem import UnsafeFileError, release_lock, try_lock
+from genre.json_records import read_json_object
+
+# A run's status record, and the status of one that failed (genre.sweeps.status writes them).
+STATUS_FILE, FAILED = "status.json", "failed"
 
 LOCK_NAME = ".genre-run.lock"
 # What a run leaves in its dir (any one of them means the dir holds a run).
 RUN_FILES = ("status.json", "metrics.json", "best.pt", "last.pt", "tensorboard")
 # Default directories taken already get a suffix, up to this many.
 MAX_SUFFIX = 1000
+# What a directory genre creates for a run or sweep is made with (only its user may enter it).
+PRIVATE_DIR_MODE = 0o700
 
 
 @dataclass
@@ -36,8 +48,27 @@ class Claim:
 
 
 def holds_a_run(directory: Path) -> bool:
-    """Whether ``directory`` holds a run's files (finished, failed, interrupted or running)."""
-    return any((directory / name).exists() for name in RUN_FILES)
+    """Whether ``directory`` holds a run's files (finished, failed, interrupted or running).
+
+    A run that failed before it trained anything (refused at set-up: a bad value, a split its data cannot
+    give) left nothing to keep: its dir is free again, so the corrected command can use it.
+    """
+    if any((directory / name).exists() for name in RUN_FILES if name != STATUS_FILE):
+        return True
+    return (directory / STATUS_FILE).exists() and not failed_before_training(directory)
+
+
+def failed_before_training(directory: Path) -> bool:
+    """Whether ``directory``'s status records a failed run that left no results, checkpoints or logs of
+    training anywhere below it (a cross-validation job's fold dirs included)."""
+    status = directory / STATUS_FILE
+    try:
+        record = read_json_object(status)
+    except (DamagedFileError, OSError):
+        return False  # not ours to judge: the dir stays taken
+    if record.get("status") != FAILED:
+        return False
+    return not any(path.name in RUN_FILES and path != status for path in directory.rglob("*"))
 
 
 def holds_sweep_jobs(directory: Path) -> bool:
@@ -58,8 +89,11 @@ def claim(
     candidates = [base] + ([base.with_name(f"{base.name}-{n}") for n in range(1, MAX_SUFFIX)] if default else [])
     for candidate in candidates:
         try:
-            candidate.mkdir(parents=True, exist_ok=True)
+            candidate.parent.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
             fd = try_lock(candidate / LOCK_NAME)
+        except UnsafeFileError as exc:
+            raise ConfigError(key, exc.message, f"Or point {key} at a folder of your own") from None
         except OSError as exc:
             raise ConfigError(
                 key, f"cannot create '{candidate}' ({exc.strerror or exc})", f"Point {key} at a writable folder"

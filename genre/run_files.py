@@ -19,6 +19,7 @@ import torch
 
 from genre.errors import UserInputError
 from genre.filesystem import atomic_output, atomic_write_text
+from genre.json_records import CROSS_VALIDATION_VERSION, check_cross_validation, check_metrics, read_record
 from genre.stored_config import check_stored_config
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ TENSORBOARD_DIR = "tensorboard"
 # Bumped whenever a field changes meaning; a checkpoint of another version is refused with one line.
 CHECKPOINT_VERSION = 2
 METRICS_VERSION = 2
-CROSS_VALIDATION_VERSION = 1
 # predictions.csv: one probability column per genre, named p/<genre>.
 PROBABILITY_PREFIX = "p/"
 
@@ -240,17 +240,12 @@ class RunMetrics:
         return path
 
     @classmethod
-    def read(cls, run_dir: str | Path) -> RunMetrics | None:
-        """The metrics of the run in ``run_dir``; None where it has none, or only an unreadable or
-        incomplete one (a run killed while writing it, or one written by an older version)."""
+    def read(cls, run_dir: str | Path, strict: bool = False) -> RunMetrics | None:
+        """The metrics of the run in ``run_dir``, checked as plain data of the shape :meth:`write` gives them.
+        None where it has none, or a damaged one (logged; with ``strict``: :class:`~genre.errors.DamagedFileError`)."""
         path = Path(run_dir) / METRICS_FILE
-        if not path.is_file():
-            return None
-        try:
-            return cls.from_json(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("Ignoring unreadable %s: %s: %s", path, type(exc).__name__, exc)
-            return None
+        data = read_record(path, check_metrics, strict) if path.is_file() else None
+        return None if data is None else cls.from_json(data)
 
 
 @dataclass
@@ -380,19 +375,15 @@ class CrossValidationMetrics:
         return path
 
     @classmethod
-    def read(cls, job_dir: str | Path) -> CrossValidationMetrics | None:
-        """The record of the cross-validation job in ``job_dir``; None where it has none or an unreadable one."""
+    def read(cls, job_dir: str | Path, strict: bool = False) -> CrossValidationMetrics | None:
+        """The record in ``job_dir``, checked as plain data of the shape :meth:`write` gives it (its ``config``
+        stays data: nothing is built from it here). None where it has none, or a damaged one or one of another
+        version (logged; with ``strict``: :class:`~genre.errors.DamagedFileError`)."""
         path = Path(job_dir) / CROSS_VALIDATION_FILE
-        if not path.is_file():
-            return None
-        try:
-            data = json.loads(path.read_text())
-            if data.get("version") != CROSS_VALIDATION_VERSION:
-                raise ValueError(f"version {data.get('version')}, this genre reads {CROSS_VALIDATION_VERSION}")
-            return cls(**{item.name: data[item.name] for item in fields(cls) if item.name in data})
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("Ignoring unreadable %s: %s: %s", path, type(exc).__name__, exc)
-            return None
+        data = read_record(path, check_cross_validation, strict) if path.is_file() else None
+        return (
+            None if data is None else cls(**{item.name: data[item.name] for item in fields(cls) if item.name in data})
+        )
 
 
 def _required(item: Field[Any]) -> bool:

@@ -2,13 +2,15 @@
 
 ``generate_demo_corpus`` renders every clip (in worker processes) into a hidden partial sibling of the
 corpus directory, writes the marker file last and renames the directory into place, all under an
-exclusive lock next to it (see :mod:`genre.filesystem`). What a clip sounds like is
+exclusive lock next to it (see :mod:`genre.filesystem`). A full disk is a
+:class:`~genre.filesystem.DiskFullError` (one line), whatever libsndfile said. What a clip sounds like is
 :mod:`genre.demo.genres`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import errno
 import json
 import math
 import os
@@ -19,7 +21,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from genre.demo.genres import DEMO_GENRES, synthesize_clip
-from genre.filesystem import exclusive_lock, replace_directory, temporary_sibling
+from genre.filesystem import DiskFullError, exclusive_lock, replace_directory, temporary_sibling
 from genre.worker_processes import worker_pool
 
 # Bump whenever the synthesis changes, so caches made by an older version are not mistaken for ours.
@@ -27,6 +29,9 @@ FORMAT_VERSION = 1
 MARKER_NAME = ".demo-corpus.json"
 # Half-written corpora are hidden siblings named ``.<root>.partial-<pid>-<random>``.
 _PARTIAL_TAG = "partial"
+# Below this much free space, a failed write is taken for a full disk: libsndfile reports one as
+# "System error", with no errno to tell.
+_NEARLY_FULL_BYTES = 1 << 20
 
 
 def generate_demo_corpus(
@@ -71,10 +76,25 @@ def generate_demo_corpus(
             # The marker goes in last: a directory with a marker is always complete.
             (partial / MARKER_NAME).write_text(json.dumps(params, sort_keys=True, indent=1) + "\n")
             replace_directory(partial, root)  # atomic; also replaces an empty pre-made ``root`` directory
-        except BaseException:
+        except BaseException as exc:
+            full = _full_disk(root, exc)  # before removing the partial corpus frees its space
             shutil.rmtree(partial, ignore_errors=True)
+            if full is not None:
+                raise full from exc
             raise
     return root
+
+
+def _full_disk(root: pathlib.Path, error: BaseException) -> DiskFullError | None:
+    """The :class:`DiskFullError` of writing the corpus ``root`` when ``error`` came from a full file system."""
+    if not isinstance(error, Exception) or isinstance(error, DiskFullError):
+        return None  # Ctrl-C; or said already
+    try:
+        free = shutil.disk_usage(root.parent).free
+    except OSError:
+        return None
+    quota = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return DiskFullError(root, free) if quota or free < _NEARLY_FULL_BYTES else None
 
 
 def _corpus_params(clips_per_genre: int, clip_seconds: float, sample_rate: int, seed: int) -> dict:

@@ -12,9 +12,10 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
+from typing import Any, cast
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from genre.comparison.metrics import bootstrap_accuracy, classification_metrics
 from genre.data.prepare import PreparedData
@@ -22,9 +23,16 @@ from genre.experiment.checks import run_objectives
 from genre.run_files import Predictions, RunMetrics
 from genre.training.evaluation import EvalResult
 from genre.training.trainer import FitResult
+from genre.url_passwords import without_passwords
 
 # The bootstrap's own seed, fixed: two runs with the same predictions get the same interval.
 BOOTSTRAP_SEED = 0
+
+
+def stored_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run config as checkpoints store it: plain containers, with no URL password in it (a study URL
+    that still held one would otherwise travel with every checkpoint someone copies or sends)."""
+    return cast(dict[str, Any], without_passwords(OmegaConf.to_container(cfg)))
 
 
 def clip_ids(paths: Sequence[str], all_paths: Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -27,7 +27,7 @@ from genre.data.prepare import PreparedData, prepare_data
 from genre.errors import ConfigError, config_keys
 from genre.experiment.checks import run_objectives
 from genre.experiment.embedded import embedded_loaders, is_frozen_embedding
-from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
+from genre.experiment.outputs import collect_metrics, run_predictions, stored_config, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
@@ -292,7 +292,7 @@ class Run:
 
     def fit(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> FitResult:
         """Train to ``trainer.epochs`` epochs (or early stopping), keeping ``best.pt`` and ``last.pt``."""
-        config = cast(dict[str, Any], OmegaConf.to_container(self.cfg))
+        config = stored_config(self.cfg)
         identity = RunIdentity(
             config=config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
         )

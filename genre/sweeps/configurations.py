@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from omegaconf import OmegaConf
 
 from genre.comparison.grouping import (
     FOLD_KEY,
@@ -31,7 +30,7 @@ from genre.comparison.grouping import (
 )
 from genre.comparison.significance import ClipPredictions
 from genre.run_files import Predictions, RunMetrics
-from genre.sweeps.runs import CHOICE_COLUMNS, JobRun
+from genre.sweeps.runs import CHOICE_COLUMNS, JobRun, scalar_at
 from genre.sweeps.status import COMPLETED
 
 log = logging.getLogger(__name__)
@@ -71,11 +70,11 @@ def run_rows(jobs: Sequence[JobRun], config_keys: Sequence[str]) -> pd.DataFrame
         if job.status != COMPLETED or job.metrics is None:
             continue
         params = job_params(job)
-        config = OmegaConf.create(job.config or {})
+        # The stored config is plain data, looked up, never resolved (it may come from anyone's run dir).
         keys = {key: params.get(key) for key in config_keys}
-        keys[SEED_KEY] = params.get(SEED_KEY, OmegaConf.select(config, SEED_KEY, default=None))
+        keys[SEED_KEY] = params.get(SEED_KEY, scalar_at(job.config, SEED_KEY))
         if job.folds is None:
-            keys[FOLD_KEY] = params.get(FOLD_KEY, OmegaConf.select(config, FOLD_KEY, default=None))
+            keys[FOLD_KEY] = params.get(FOLD_KEY, scalar_at(job.config, FOLD_KEY))
             rows.append(run_row(job.run_dir, str(job.num), job.metrics, keys))
             continue
         for fold, metrics in sorted(job.folds.items()):

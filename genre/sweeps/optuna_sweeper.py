@@ -11,26 +11,38 @@ It keeps hydra-optuna-sweeper's config surface (``params`` in Hydra's sweep gram
   parameters when ``retry_failed`` allows (:mod:`genre.sweeps.study_storage`).
 - ``max_failure_rate`` counts over the whole search (:class:`~genre.sweeps.failures.FailureBudget`).
 - At the end: ``optimization_results.yaml`` and Optuna's plots of the whole study in the sweep dir.
+- A password in ``storage`` never reaches a file: it is taken out of the URL before anything is written
+  and handed to the jobs in their environment (:func:`keep_password_out_of_files`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
+import sys
 from pathlib import Path
 from typing import Any, cast
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
 from genre.errors import ConfigError, exit_with_one_line
 from genre.sweeps.failures import FailureBudget
 from genre.sweeps.search_space import SearchSpace, parse_search_space
-from genre.sweeps.storage_url import check_reachable, masked, with_password_from_environment
-from genre.sweeps.study_storage import Heartbeats, prepare_storage, sweeper_storage
+from genre.sweeps.storage_url import (
+    PASSWORD_VARIABLE,
+    check_reachable,
+    masked,
+    move_password_to_environment,
+    with_password_from_environment,
+)
+from genre.sweeps.study_storage import Heartbeats, check_storage_url, prepare_storage, sweeper_storage
 from genre.sweeps.trial_scheduler import SCHEDULES, TrialScheduler
 
 log = logging.getLogger(__name__)
@@ -68,16 +80,20 @@ class OptunaSweeper(Sweeper):
         self.sampler = sampler
         self.pruner = pruner if pruner is not None else optuna.pruners.NopPruner()
         self.directions = _directions(direction)
+        if isinstance(storage, str):
+            check_storage_url(storage)  # not a URL, or its driver missing: one line now, not a traceback later
         self.storage = storage
         self.study_name = study_name
-        self.n_trials = int(n_trials)
-        self.n_jobs = int(n_jobs)
-        self.budget = FailureBudget(max_failure_rate)
+        self.n_trials = _count("n_trials", n_trials, 1, "the number of trials to run, e.g. 20")
+        self.n_jobs = _count("n_jobs", n_jobs, 1, "how many trials run at a time, e.g. 1")
+        self.budget = FailureBudget(_failure_rate(max_failure_rate))
         self.params = params
         self.schedule = schedule
-        self.retry_failed = int(retry_failed)
-        self.heartbeat_interval = int(heartbeat_interval)
-        self.grace_period = grace_period
+        self.retry_failed = _count("retry_failed", retry_failed, 0, "0 (never) or how often a trial is re-run")
+        self.heartbeat_interval = _count("heartbeat_interval", heartbeat_interval, 1, "seconds, e.g. 60")
+        self.grace_period = (
+            None if grace_period is None else _count("grace_period", grace_period, 1, "seconds, or null")
+        )
         self._storage: Any = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -86,13 +102,16 @@ class OptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
         self.hydra_context = hydra_context
+        if isinstance(self.storage, str):
+            # Before anything is written or launched: multirun.yaml, the jobs' configs, their pickles.
+            self.storage = keep_password_out_of_files(self.storage, config)
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function
         )
 
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None and self.launcher is not None
-        space = parse_search_space([*(f"{key!s}={value}" for key, value in (self.params or {}).items()), *arguments])
+        space = parse_search_space(arguments, params=self.params)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -196,6 +215,73 @@ class OptunaSweeper(Sweeper):
                     f"{direction} for {name}, whose objective_mode is {run_mode}",
                     "Make objective_mode and hydra.sweeper.direction agree",
                 )
+
+
+# --- the study password: in the environment, never in a file ---------------------------------------------
+
+STORAGE_KEY = "hydra.sweeper.storage"
+
+
+def keep_password_out_of_files(storage: str, config: DictConfig) -> str:
+    """``storage`` without its password, which moves to the environment the jobs inherit.
+
+    Each job's config is composed again from ``hydra.overrides.hydra`` (Hydra's ``load_sweep_config``),
+    so the URL is replaced there too -- in the sweep's config and in Hydra's own copy of it (pickled
+    for every job) -- and with it in ``multirun.yaml``, the jobs' ``.hydra/``, their resolved
+    ``optuna_trial.storage`` and so in their checkpoints and TensorBoard text.
+    """
+    clean, had_password = move_password_to_environment(storage)
+    if not had_password:
+        return storage
+    if any(os.environ[PASSWORD_VARIABLE] in argument for argument in sys.argv):
+        log.warning(
+            "The study password in %s is on this sweep's command line, which every local user can read (ps) "
+            "while it runs; put it in ~/.pgpass or PGPASSFILE (PostgreSQL) or %s instead",
+            STORAGE_KEY,
+            PASSWORD_VARIABLE,
+        )
+    override = f"{STORAGE_KEY}={_quoted(clean)}"
+    configs = [config] + ([cast(DictConfig, HydraConfig.instance().cfg)] if HydraConfig.initialized() else [])
+    for node in configs:
+        hydra_node = node.hydra
+        with read_write(hydra_node), open_dict(hydra_node):
+            hydra_node.sweeper.storage = clean
+            kept = [item for item in hydra_node.overrides.hydra if _override_key(str(item)) != STORAGE_KEY]
+            hydra_node.overrides.hydra = [*kept, override]
+    return clean
+
+
+def _override_key(override: str) -> str:
+    return override.partition("=")[0].lstrip("+~")
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a quoted string in Hydra's override grammar (a URL's ``?``, ``&`` or ``=`` stay literal)."""
+    # Backslashes are literal except in a run before a quote (an inner one, or the closing one).
+    escaped = re.sub(r"(\\*)'", lambda match: match.group(1) * 2 + "\\'", value)
+    return "'" + re.sub(r"(\\+)$", lambda match: match.group(1) * 2, escaped) + "'"
+
+
+# --- validation of the sweeper's values: each bad one is a ConfigError, one line naming its key -------------
+
+
+def _count(name: str, value: Any, minimum: int, meaning: str) -> int:
+    """``hydra.sweeper.<name>`` as a whole number of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problem = f"{value!r} is not a whole number" + (f" of at least {minimum}" if minimum else " of 0 or more")
+        raise ConfigError(f"hydra.sweeper.{name}", problem, f"Set it to {meaning}")
+    return value
+
+
+def _failure_rate(value: Any) -> float:
+    """``hydra.sweeper.max_failure_rate`` as a fraction in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(
+            "hydra.sweeper.max_failure_rate",
+            f"{value!r} is not a fraction between 0 and 1",
+            "Use e.g. 0.2 (a fifth of the trials may fail), or 0 to stop at the first failure",
+        )
+    return float(value)
 
 
 def _directions(direction: Any) -> list[str]:

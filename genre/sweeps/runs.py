@@ -4,6 +4,10 @@ Every job dir holds ``.hydra/`` (written by Hydra before the job starts), ``stat
 :class:`~genre.sweeps.callbacks.JobStatusRecorder`) and, once finished, ``metrics.json``. Nothing here
 needs the sweep's process, so a killed or still-running sweep can be read too. A cross-validation job
 (``cv.folds=k``) holds ``cv.json`` and one run dir per fold (``fold0/``...) instead of ``metrics.json``.
+
+Every file is read as plain data of the shape genre writes (:mod:`genre.json_records`; the ``.hydra/``
+files as YAML with nothing resolved: a ``${oc.env:...}`` stays the string it is). A job dir holding a
+damaged file is skipped with its reason (:class:`SkippedJob`); the other jobs are read as usual.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
 
+from genre.errors import DamagedFileError
+from genre.json_records import is_kind, json_kind
 from genre.overrides import parse_override
 from genre.run_files import TENSORBOARD_DIR, CrossValidationMetrics, RunMetrics
 from genre.sweeps.pruning import TRIAL_NUMBER_KEY
@@ -73,17 +80,31 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
     )
 
 
+@dataclass(frozen=True)
+class SkippedJob:
+    """A job dir left out of a sweep's summary, and why (a damaged file, named)."""
+
+    run_dir: Path
+    reason: str
+
+
 def read_job(run_dir: Path) -> JobRun:
-    """Read one job dir."""
+    """Read one job dir; :class:`~genre.errors.DamagedFileError` (one line naming the file) when one of its
+    files is not what genre and Hydra write."""
     hydra_dir = run_dir / ".hydra"
-    overrides = [str(item) for item in OmegaConf.load(hydra_dir / "overrides.yaml")]
-    hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml").hydra
-    config = OmegaConf.load(hydra_dir / "config.yaml")
-    assert isinstance(config, DictConfig), hydra_dir  # Hydra writes the job's config as a mapping
-    num = hydra_cfg.job.get("num")
+    overrides = read_yaml(hydra_dir / "overrides.yaml", "list of text")
+    hydra_cfg = read_yaml(hydra_dir / "hydra.yaml", "mapping")
+    config = read_yaml(hydra_dir / "config.yaml", "mapping")
+    num = select(hydra_cfg, "hydra.job.num")
+    choices = select(hydra_cfg, "hydra.runtime.choices")
+    if not (num is None or is_kind(num, "whole number")) or not (choices is None or is_kind(choices, "mapping")):
+        raise DamagedFileError(
+            f"{hydra_dir / 'hydra.yaml'}: hydra.job.num or hydra.runtime.choices is not what Hydra writes. "
+            "Restore it, or remove that job dir"
+        )
     choices = {
         str(key): str(value)
-        for key, value in hydra_cfg.runtime.choices.items()
+        for key, value in (choices or {}).items()
         if not str(key).startswith("hydra/") and value is not None
     }
     metrics, folds = read_metrics(run_dir)
@@ -93,7 +114,7 @@ def read_job(run_dir: Path) -> JobRun:
     mode = metrics.objective_mode if metrics else str(config.get("objective_mode", "max"))
     job = JobRun(
         run_dir=run_dir,
-        num=int(num) if num is not None else -1,
+        num=num if num is not None else -1,
         overrides=overrides,
         choices=choices,
         objective=objective,
@@ -102,7 +123,7 @@ def read_job(run_dir: Path) -> JobRun:
         metrics=metrics,
         record=record,
         folds=folds,
-        config=_plain_dict(config),
+        config=config,
     )
     if job.status == PRUNED and record is not None and record.pruned_epoch is not None:
         job.epochs_done = int(record.pruned_epoch)
@@ -111,25 +132,61 @@ def read_job(run_dir: Path) -> JobRun:
     return job
 
 
-def _plain_dict(config: object) -> dict | None:
-    """The job's stored config as plain containers (None when it is not a mapping)."""
-    plain = OmegaConf.to_container(config) if OmegaConf.is_config(config) else None
-    return plain if isinstance(plain, dict) else None
+def read_yaml(path: Path, kind: str) -> Any:
+    """The YAML document in ``path`` as plain data of ``kind`` (``mapping``, ``list of text``), nothing in it
+    resolved; :class:`~genre.errors.DamagedFileError` for a file that is missing, unreadable or of another shape."""
+    try:
+        data = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise DamagedFileError(f"{path}: missing, though Hydra writes it first. Remove that job dir") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise DamagedFileError(f"{path}: not readable YAML ({reason}). Restore it, or remove that job dir") from None
+    if not is_kind(data, kind):
+        raise DamagedFileError(f"{path}: holds a {json_kind(data)}, not a {kind}. Restore it, or remove that job dir")
+    return data
+
+
+def select(config: Any, key: str) -> Any:
+    """The value at the dotted ``key`` of plain nested mappings (None where there is none). Never resolves an
+    interpolation: a value such as ``${oc.env:HOME}`` is returned as that string."""
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def scalar_at(config: Any, key: str) -> str | int | float | bool | None:
+    """The plain value at the dotted ``key`` (None where there is none, or where a damaged config holds a list
+    or mapping there: a seed or fold is a scalar)."""
+    value = select(config, key)
+    return value if isinstance(value, (str, int, float, bool)) else None
 
 
 def read_metrics(run_dir: Path) -> tuple[RunMetrics | None, dict[int, RunMetrics] | None]:
-    """A run's metrics, or a cross-validation job's mean over its finished folds and each fold's metrics."""
-    cv = CrossValidationMetrics.read(run_dir)
+    """A run's metrics, or a cross-validation job's mean over its finished folds and each fold's metrics;
+    :class:`~genre.errors.DamagedFileError` for a damaged ``metrics.json`` or ``cv.json``."""
+    cv = CrossValidationMetrics.read(run_dir, strict=True)
     if cv is None:
-        return RunMetrics.read(run_dir), None
-    folds = {fold: RunMetrics.read(run_dir / cv.fold_dir(fold)) for fold in range(cv.folds)}
+        return RunMetrics.read(run_dir, strict=True), None
+    folds = {fold: RunMetrics.read(run_dir / cv.fold_dir(fold), strict=True) for fold in range(cv.folds)}
     done = {fold: metrics for fold, metrics in folds.items() if metrics is not None}
     return (RunMetrics.mean(list(done.values())) if done else None), done
 
 
-def read_sweep(sweep_dir: Path) -> list[JobRun]:
-    """Every job of a sweep, in job order."""
-    jobs = [read_job(run_dir) for run_dir in find_job_dirs(sweep_dir)]
+def read_sweep(sweep_dir: Path, skipped: list[SkippedJob] | None = None) -> list[JobRun]:
+    """Every readable job of a sweep, in job order. A job dir with a damaged file is left out, logged, and
+    added to ``skipped`` (when given) with its reason."""
+    jobs = []
+    for run_dir in find_job_dirs(sweep_dir):
+        try:
+            jobs.append(read_job(run_dir))
+        except DamagedFileError as exc:
+            log.warning("Skipped job dir %s: %s", run_dir, exc)
+            if skipped is not None:
+                skipped.append(SkippedJob(run_dir, str(exc)))
     return sorted(jobs, key=lambda job: (job.num, str(job.run_dir)))
 
 

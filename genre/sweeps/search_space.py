@@ -9,13 +9,16 @@
 ``key=value``                          a fixed value, passed to every trial unchanged
 =====================================  ===========================================================
 
-``shuffle(range(...))`` becomes the categorical distribution of the range's values.
+``shuffle(range(...))`` becomes the categorical distribution of the range's values. A form Optuna cannot
+search (an empty range, an interval whose end is below its start, a log interval from 0) is a
+:class:`~genre.errors.ConfigError` naming the key as the user wrote it: ``hydra.sweeper.params.<key>`` for
+an entry of ``hydra.sweeper.params``, ``<key>`` for a sweep override on the command line.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,10 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+
+from genre.errors import ConfigError
+
+PARAMS_KEY = "hydra.sweeper.params"
 
 
 @dataclass
@@ -48,12 +55,17 @@ class SearchSpace:
         return {name: grid_values(name, dist) for name, dist in self.distributions.items()}
 
 
-def parse_search_space(arguments: Sequence[str]) -> SearchSpace:
-    """The search space of ``hydra.sweeper.params`` entries and sweep overrides (later ones win)."""
+def parse_search_space(arguments: Sequence[str], params: Mapping[Any, Any] | None = None) -> SearchSpace:
+    """The search space of ``hydra.sweeper.params`` entries (``params``), then sweep overrides (``arguments``;
+    later ones win). Raises :class:`~genre.errors.ConfigError` for a sweep Optuna cannot search."""
     space = SearchSpace()
-    for override in OverridesParser.create().parse_overrides(list(arguments)):
+    entries = [(f"{key!s}={value}", PARAMS_KEY) for key, value in (params or {}).items()]
+    entries += [(str(argument), "") for argument in arguments]
+    parser = OverridesParser.create()
+    for line, prefix in entries:
+        (override,) = parser.parse_overrides([line])
         name = override.get_key_element()
-        distribution = distribution_of(override)
+        distribution = distribution_of(override, key=f"{prefix}.{name}" if prefix else name)
         space.distributions.pop(name, None)
         space.fixed.pop(name, None)
         if distribution is None:
@@ -63,31 +75,54 @@ def parse_search_space(arguments: Sequence[str]) -> SearchSpace:
     return space
 
 
-def distribution_of(override: Override) -> BaseDistribution | None:
-    """The Optuna distribution of one parsed override; None for a fixed value."""
+def distribution_of(override: Override, key: str | None = None) -> BaseDistribution | None:
+    """The Optuna distribution of one parsed override; None for a fixed value. ``key`` names the override in
+    errors (default: its own key)."""
     if not override.is_sweep_override():
         return None
+    key = key or override.get_key_element()
     value = override.value()
-    if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
-        assert isinstance(value, (ChoiceSweep, RangeSweep))
+    written = (override.input_line or "").partition("=")[2].strip()  # as the user wrote it
+    if isinstance(value, RangeSweep):
+        _check_range(key, written, value)  # before iterating: Hydra's range(1, 10, 0) never ends
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))  # type: ignore[arg-type]  # encoded: str/int/float
     if isinstance(value, RangeSweep):
-        return _range_distribution(override.get_key_element(), value)
+        return _range_distribution(value)
     if isinstance(value, IntervalSweep):
         assert value.start is not None and value.end is not None
         # Hydra parses interval bounds as floats, ints included: integers are searched with range().
-        return FloatDistribution(float(value.start), float(value.end), log="log" in value.tags)
-    raise ValueError(
-        f"params: {override.input_line!r} is a sweep Optuna cannot search "
-        f"(use choice, range, interval or tag(log, interval))"
+        low, high, log = float(value.start), float(value.end), "log" in value.tags
+        if not low <= high:
+            raise ConfigError(
+                key, f"{written} ends below its start", f"Write the smaller bound first: interval({high:g}, {low:g})"
+            )
+        if log and low <= 0:
+            raise ConfigError(
+                key, f"{written} searches a log scale from {low:g}", "A log interval needs a start above 0, e.g. 1e-5"
+            )
+        return FloatDistribution(low, high, log=log)
+    raise ConfigError(
+        key, f"{written} is a sweep Optuna cannot search", "Use choice, range, interval or tag(log, interval)"
     )
 
 
-def _range_distribution(name: str, value: RangeSweep) -> BaseDistribution:
+def _check_range(key: str, written: str, value: RangeSweep) -> None:
     start, stop, step = value.start, value.stop, value.step
     assert start is not None and stop is not None and step is not None
-    if step <= 0 or stop <= start:
-        raise ValueError(f"params: {name}=range({start}, {stop}, {step}) is empty (it needs start < stop, step > 0)")
+    if step <= 0:
+        raise ConfigError(key, f"{written} has step {step}", "Use a step above 0, e.g. range(8, 33, 8)")
+    if stop <= start:
+        raise ConfigError(
+            key,
+            f"{written} is empty (it stops at or below its start)",
+            "Use range(start, stop, step) with start < stop",
+        )
+
+
+def _range_distribution(value: RangeSweep) -> BaseDistribution:
+    start, stop, step = value.start, value.stop, value.step
+    assert start is not None and stop is not None and step is not None
     # range() excludes its stop, as Python's does: the last value is the largest start + k * step below it.
     count = math.ceil((stop - start) / step - 1e-9)
     if all(isinstance(x, int) for x in (start, stop, step)):

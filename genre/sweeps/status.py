@@ -13,9 +13,10 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from genre.errors import DamagedFileError
 from genre.filesystem import DiskFullError, atomic_write_text
+from genre.json_records import json_kind, read_json_object
 
 STATUS_FILE = "status.json"
 
@@ -87,13 +88,21 @@ class JobStatus:
 
     @classmethod
     def read(cls, run_dir: str | Path) -> JobStatus | None:
-        """The record in ``run_dir``, or None where the job left none."""
+        """The record in ``run_dir``, or None where the job left none; :class:`~genre.errors.DamagedFileError`
+        (one line naming the file) for one that is not a record genre writes."""
         path = Path(run_dir) / STATUS_FILE
         if not path.is_file():
             return None
-        data: dict[str, Any] = json.loads(path.read_text())
-        values: dict[str, Any] = {key: data.get(key) for key in cls.__dataclass_fields__ if key in data}
-        return cls(**values)
+        data = read_json_object(path)
+        for key, (kinds, meaning) in _FIELD_KINDS.items():
+            value = data.get(key)
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                found = json_kind(value) if key in data else "missing"
+                raise DamagedFileError(
+                    f"{path}: {key} is {found}, not {meaning}. It is not a status record genre wrote: restore it, "
+                    "or remove that job dir"
+                )
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
     def process_is_gone(self) -> bool | None:
         """Whether the process that ran this job has ended; None when it ran on another host."""
@@ -106,6 +115,37 @@ class JobStatus:
         except PermissionError:  # alive, owned by someone else
             return False
         return False
+
+
+def record_failure(run_dir: str | Path, error: BaseException) -> None:
+    """Mark the run this process records in ``run_dir`` failed with ``error``.
+
+    For a run that ends by exiting with a one-line error (``run.py`` outside a sweep): Hydra then calls no
+    ``on_job_end``, and ``status.json`` would say "running" for good. Another process's record, a damaged
+    one or none is left alone."""
+    try:
+        record = JobStatus.read(run_dir)
+    except DamagedFileError:
+        return
+    if record is None or record.status != RUNNING or (record.host, record.pid) != (socket.gethostname(), os.getpid()):
+        return
+    record.finish(error)
+    record.write(run_dir)
+
+
+# Each field of a status record: the JSON types it may hold (null, or missing, for all but status and started).
+_FIELD_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "status": ((str,), "a status name"),
+    "started": ((str,), "a time"),
+    "host": ((str, type(None)), "a host name"),
+    "pid": ((int, type(None)), "a process id"),
+    "ended": ((str, type(None)), "a time"),
+    "wall_seconds": ((int, float, type(None)), "a number of seconds"),
+    "error": ((str, type(None)), "an error line"),
+    "traceback": ((str, type(None)), "a traceback"),
+    "detail": ((str, type(None)), "a line of text"),
+    "pruned_epoch": ((int, type(None)), "an epoch number"),
+}
 
 
 def describe_error(error: BaseException) -> str:

@@ -5,32 +5,48 @@ every job's world-readable ``.hydra/`` files. The better way is a URL without a 
 password coming from where libpq (PostgreSQL's client) looks itself: ``~/.pgpass`` or the file
 ``PGPASSFILE`` names (mode 0600), or ``PGPASSWORD``; for other databases, ``GENRE_STUDY_PASSWORD``
 (see :func:`with_password_from_environment`). A URL that does hold a password still works, and is
-masked (``user:***@host``) wherever genre shows or writes it: :func:`masked` for one URL,
-:func:`mask_text` for any text, :class:`MaskPasswords` for log records and :func:`mask_files` for
-files Hydra already wrote.
+masked (``user:***@host``) wherever genre shows it: :func:`masked` for one URL,
+:func:`~genre.url_passwords.mask_text` for any text, :class:`MaskPasswords` for log records and
+:func:`mask_files` for files Hydra already wrote.
+
+Nothing genre writes holds the password: the Optuna sweeper takes it out of the URL before anything is
+written and hands it to its jobs in their environment (:func:`move_password_to_environment`), so the
+jobs' configs, ``.hydra/`` files, checkpoints and TensorBoard text carry the URL without it; and what
+a run stores of its config passes through :func:`genre.url_passwords.without_passwords` all the same.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from genre.errors import ConfigError
 from genre.filesystem import atomic_write_text
+from genre.url_passwords import mask_text
 
-# scheme://user:password@ -- the password is everything up to the last @ before the host. Hydra writes
-# overrides with escaped colons (postgresql\://user\:password@host), which match too.
-_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*\\?://[^/\s:@'\"\\]*\\?:)(?P<password>[^\s'\"/]*)(?=@)")
-MASK = "***"
 PASSWORD_VARIABLE = "GENRE_STUDY_PASSWORD"
 
 
-def mask_text(text: str) -> str:
-    """``text`` with the password of every ``scheme://user:password@host`` URL in it replaced by ``***``."""
-    return _PASSWORD.sub(lambda match: match.group("head") + MASK, text)
+def move_password_to_environment(url: str) -> tuple[str, bool]:
+    """``url`` without its password, and whether it had one; the password goes to ``GENRE_STUDY_PASSWORD``
+    in this process's environment, which every job inherits (a joblib worker, a submitit process, a
+    SLURM job: sbatch exports the environment) and :func:`with_password_from_environment` reads back.
+
+    The environment of a process is readable by its user (and root) only, unlike its command line.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url, False
+    if not parsed.password:
+        return url, False
+    os.environ[PASSWORD_VARIABLE] = str(parsed.password)
+    return parsed._replace(password=None).render_as_string(hide_password=False), True  # set() skips None
 
 
 def masked(url: object) -> str:

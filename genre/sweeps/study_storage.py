@@ -1,7 +1,7 @@
 """The study's storage: prepared once per sweep, opened with heartbeats by the sweeper and without
 them by each job that reports its epochs.
 
-- A SQLite study's folder is created, so ``sqlite:///optuna/<study>.db`` works on a fresh checkout,
+- A SQLite study's folder is created (mode 0700), so ``sqlite:///optuna/<study>.db`` works on a fresh checkout,
   and a new database's tables are created with retries: sweep processes started together against one
   server race to create them.
 - The sweeper records a heartbeat for every trial it has running; a trial whose heartbeats stopped
@@ -22,7 +22,10 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from genre.errors import ConfigError
+from genre.sweeps.storage_url import masked
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,31 @@ def engine_kwargs(url: str) -> dict[str, Any]:
     return {}
 
 
+def check_storage_url(url: str, key: str = "hydra.sweeper.storage") -> None:
+    """Raise :class:`ConfigError` (one line, password masked) when ``url`` is not a SQLAlchemy URL, or names
+    a database or driver this environment cannot load -- before anything retries or connects with it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            key,
+            f"'{masked(url)}' is not a database URL",
+            "Use e.g. sqlite:///optuna/study.db or postgresql://user@host/optuna (or null: in memory)",
+        ) from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ImportError) as exc:
+        # NoSuchModuleError: no such database or driver name; ImportError: its driver package is missing.
+        missing = getattr(exc, "name", None)
+        if missing:
+            problem, fix = f"needs the Python package {missing}, not installed", "Install that database driver"
+        else:
+            problem, fix = f"names no database driver SQLAlchemy knows ({parsed.drivername})", "Check its scheme"
+        raise ConfigError(
+            key, f"'{masked(url)}' {problem}", f"{fix}, or use e.g. sqlite:///optuna/study.db or postgresql://..."
+        ) from None
+
+
 def prepare_storage(url: str | None, attempts: int = 6) -> None:
     """Create a SQLite study's folder, and the study database's tables if it has none yet.
 
@@ -49,7 +77,10 @@ def prepare_storage(url: str | None, attempts: int = 6) -> None:
         return  # in memory
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Private when genre makes it (like run dirs): the study's trials are nobody else's business.
+        folder = Path(parsed.database).parent
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
     for attempt in range(1, attempts + 1):
         try:
             RDBStorage(url, engine_kwargs=engine_kwargs(url))

@@ -29,7 +29,7 @@ from genre.sweeps.configurations import (
 )
 from genre.sweeps.heatmap import heatmap_axes, plot_heatmap
 from genre.sweeps.pareto import pareto_optimal
-from genre.sweeps.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, read_sweep
+from genre.sweeps.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, SkippedJob, read_sweep
 from genre.sweeps.status import COMPLETED, FAILED, KILLED, PRUNED, RUNNING
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ class Summary:
     files: list[Path] = field(default_factory=list)
     # One row per configuration, best first, with the comparison with the best (None: nothing to group).
     configurations: pd.DataFrame | None = None
+    # Job dirs left out because a file in them is damaged, each with its reason.
+    skipped: list[SkippedJob] = field(default_factory=list)
 
 
 def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
@@ -114,7 +116,8 @@ def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> 
     """Read every job of ``sweep_dir``; write ``summary.csv``, ``configurations.csv``, ``summary.md`` and
     ``heatmap.png`` there."""
     sweep_dir = Path(sweep_dir)
-    jobs = read_sweep(sweep_dir)
+    skipped: list[SkippedJob] = []
+    jobs = read_sweep(sweep_dir, skipped)
     frame, swept = jobs_frame(jobs)
     objective, mode = (jobs[0].objective, jobs[0].objective_mode) if jobs else ("val/acc", "max")
     config_keys = [key for key in swept if key not in REPEAT_KEYS]
@@ -133,7 +136,11 @@ def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> 
         )
     elif single is not None:
         table += f"\n{NOT_WORSE_MEANING}\n"
-    summary = Summary(frame=frame, swept=swept, table=table, configurations=grouped)
+    if skipped:
+        table += f"\nSkipped {len(skipped)} job dir(s) holding a damaged file:\n\n" + "".join(
+            f"- {job.run_dir}: {job.reason}\n" for job in skipped
+        )
+    summary = Summary(frame=frame, swept=swept, table=table, configurations=grouped, skipped=skipped)
     if frame.empty:
         log.warning("No jobs under %s", sweep_dir)
         return summary

@@ -14,6 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from genre.upstream import event_file_writer
+from genre.url_passwords import strip_text
 
 HParamValue = int | float | str | bool
 
@@ -32,7 +33,9 @@ class RunLogger:
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         """Log preformatted text (shown monospaced in the TEXT tab)."""
-        # TensorBoard renders markdown; indenting by four spaces keeps tables and paths aligned.
+        # TensorBoard renders markdown; indenting by four spaces keeps tables and paths aligned. Event files
+        # are often shared (TensorBoard.dev, a colleague's --logdir): no URL password goes into them.
+        text = strip_text(text)
         self.writer.add_text(tag, "    " + text.replace("\n", "\n    "), step)
 
     def confusion_matrix(self, tag: str, matrix: np.ndarray, labels: list[str], step: int) -> None:
@@ -66,7 +69,8 @@ class RunLogger:
         ourselves keeps one TensorBoard dir per run. The metric values are logged as scalars with
         the same tags, which is where the HPARAMS tab reads them from.
         """
-        experiment, session_start, session_end = hparams_summary(dict(params), dict(metrics))
+        clean = {key: strip_text(value) if isinstance(value, str) else value for key, value in params.items()}
+        experiment, session_start, session_end = hparams_summary(clean, dict(metrics))
         file_writer = event_file_writer(self.writer)
         for summary in (experiment, session_start, session_end):
             file_writer.add_summary(summary)

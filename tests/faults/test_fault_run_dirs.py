@@ -16,6 +16,7 @@ from omegaconf import read_write
 from genre.errors import ConfigError
 from genre.run_directory import claim
 from genre.sweeps.callbacks import RunDirectoryGuard
+from genre.sweeps.status import JobStatus
 from helpers import REPO, TINY_RUN, compose_run, run_cli
 
 
@@ -98,3 +99,42 @@ def test_a_run_dir_in_use_by_a_live_run_is_refused(tmp_path: Path, cache_dir: Pa
     finally:
         first.kill()
         first.wait()
+
+
+def _failed_run_dir(run_dir: Path) -> None:
+    """The dir of a run refused at set-up, as run.py leaves it: its config, log and a failed status."""
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("model: cnn\n")
+    (run_dir / "run.log").write_text("refused\n")
+    status = JobStatus.start()
+    status.finish(ConfigError("dataset.split.folds", "too few clips"))
+    status.write(run_dir)
+
+
+def test_a_run_refused_before_training_leaves_its_dir_free_but_one_with_results_keeps_it(tmp_path: Path) -> None:
+    refused = tmp_path / "refused"
+    _failed_run_dir(refused)
+    (refused / "fold0").mkdir()  # a cross-validation fold that never trained
+    claim(refused, key="hydra.run.dir").release()
+    trained = tmp_path / "trained"
+    _failed_run_dir(trained)
+    (trained / "fold0").mkdir()
+    (trained / "fold0" / "metrics.json").write_text("{}")  # a fold that finished before a later one failed
+    with pytest.raises(ConfigError, match="holds another run"):
+        claim(trained, key="hydra.run.dir")
+
+
+@pytest.mark.slow
+def test_a_refused_cross_validation_job_is_recorded_failed_and_the_same_command_says_why_again(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    run_dir = tmp_path / "cv"
+    # TINY_RUN's demo corpus has 4 clips per genre: 5 folds are refused when the folds are set up.
+    command = [*TINY_RUN, "cv.folds=5", f"hydra.run.dir={run_dir}"]
+    first = run_cli(command, tmp_path, cache_dir, check=False)
+    line = first.stderr.strip().splitlines()[-1]
+    assert first.returncode == 2 and line.startswith("error: dataset.split.folds: "), first.stderr[-3000:]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed" and status["error"] == line.removeprefix("error: ")
+    again = run_cli(command, tmp_path, cache_dir, check=False)
+    assert again.returncode == 2 and again.stderr.strip().splitlines()[-1] == line, again.stderr[-3000:]
