@@ -17,9 +17,10 @@ from statsmodels.stats.multitest import multipletests
 
 from genre.compare import main as compare_main
 from genre.comparison.grouping import NOT_WORSE_MEANING
-from genre.run_files import CrossValidationMetrics, Predictions, RunMetrics
+from genre.run_files import CrossValidationMetrics, Predictions
 from genre.sweeps.configurations import CONFIGURATIONS_FILE
 from genre.sweeps.summary import summarise_sweep
+from helpers.records import run_metrics
 
 LABELS = ["a", "b"]
 TRUE = np.array([0, 1] * 10)
@@ -34,22 +35,10 @@ def _run(
     n_test: int = 20,
 ) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    RunMetrics(
-        scores={"val/acc": test_acc, "test/acc": test_acc, "val/loss": 1.0, "test/loss": 1.0},
-        objective="val/acc",
-        objective_mode="max",
-        best_epoch=1,
-        epochs=1,
-        epochs_run=1,
-        stopped_early=False,
-        n_parameters=5,
-        train_seconds=1.0,
+    run_metrics(
+        {"val/acc": test_acc, "test/acc": test_acc, "val/loss": 1.0, "test/loss": 1.0},
         labels=LABELS,
         n_clips={"train": n_train, "val": 5, "test": n_test},
-        skipped=0,
-        aggregate="mean",
-        world_size=1,
-        resumed=False,
     ).write(run_dir)
     if y_pred is not None:
         clips = clips or [f"c{i}.wav" for i in range(len(TRUE))]

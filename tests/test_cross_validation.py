@@ -20,6 +20,7 @@ from genre.experiment.cross_validation import (
 )
 from genre.run_files import LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
 from helpers import TINY_DEMO, compose_run
+from helpers.records import run_metrics
 
 
 def _job(tmp_path: Path, cache_dir: Path, *overrides: str) -> DictConfig:
@@ -30,22 +31,10 @@ def _job(tmp_path: Path, cache_dir: Path, *overrides: str) -> DictConfig:
 
 
 def _metrics(acc: float) -> RunMetrics:
-    return RunMetrics(
-        scores={"val/acc": acc, "test/acc": acc / 2},
-        objective="val/acc",
-        objective_mode="max",
-        best_epoch=1,
-        epochs=1,
-        epochs_run=1,
-        stopped_early=False,
+    return run_metrics(
+        {"val/acc": acc, "test/acc": acc / 2},
         n_parameters=3,
-        train_seconds=1.0,
-        labels=["a", "b"],
         n_clips={"train": 8, "val": 2, "test": 4},
-        skipped=0,
-        aggregate="mean",
-        world_size=1,
-        resumed=False,
     )
 
 

@@ -20,6 +20,7 @@ from genre.run_files import (
     RunMetrics,
 )
 from helpers import run_cli
+from helpers.records import run_metrics
 
 
 class _Payload:
@@ -136,22 +137,16 @@ def test_resume_refuses_a_crafted_checkpoint_in_one_line(tmp_path: Path, cache_d
 
 
 def _metrics() -> RunMetrics:
-    return RunMetrics(
-        scores={"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75},
+    return run_metrics(
+        {"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75},
         objective="val/loss",
         objective_mode="min",
         best_epoch=3,
         epochs=4,
         epochs_run=4,
-        stopped_early=False,
         n_parameters=10,
         train_seconds=2.0,
-        labels=["a", "b"],
         n_clips={"train": 4, "val": 2, "test": 2},
-        skipped=0,
-        aggregate="mean",
-        world_size=1,
-        resumed=False,
         perf={"perf/clips_per_second": 100.0, "perf/data_wait_fraction": 0.25},
     )
 

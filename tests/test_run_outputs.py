@@ -19,6 +19,7 @@ from genre.run_files import PREDICTIONS_FILE, Predictions, RunMetrics
 from genre.training.evaluation import summarize
 from genre.training.seeding import seed_everything
 from helpers import TINY_DEMO, TINY_TRAINING, compose_run
+from helpers.records import run_metrics
 
 LABELS = ["blues", "jazz", "rock"]
 
@@ -97,22 +98,12 @@ def test_scores_beyond_accuracy_match_scikit_learn_and_leave_out_undefined_ones(
 
 def test_mean_of_fold_metrics() -> None:
     def run(acc: float, seconds: float) -> RunMetrics:
-        return RunMetrics(
-            scores={"val/acc": acc},
-            objective="val/acc",
-            objective_mode="max",
-            best_epoch=1,
-            epochs=1,
-            epochs_run=1,
-            stopped_early=False,
+        return run_metrics(
+            {"val/acc": acc},
             n_parameters=3,
             train_seconds=seconds,
             labels=LABELS,
             n_clips={"train": 4},
-            skipped=0,
-            aggregate="mean",
-            world_size=1,
-            resumed=False,
         )
 
     mean = RunMetrics.mean([run(0.5, 1.0), run(0.7, 2.0)])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from genre.run_files import RunMetrics
 from genre.sweeps.summary import summarise_sweep
+from helpers.records import run_metrics
 
 
 def _job(sweep: Path, num: int, lr: str, scores: dict[str, float], objective: str, mode: str) -> None:
@@ -21,22 +21,12 @@ def _job(sweep: Path, num: int, lr: str, scores: dict[str, float], objective: st
     OmegaConf.save(
         OmegaConf.create({"objective": objective, "objective_mode": mode}), run_dir / ".hydra" / "config.yaml"
     )
-    RunMetrics(
-        scores=scores,
+    run_metrics(
+        scores,
         objective=objective,
         objective_mode=mode,
-        best_epoch=1,
         epochs=2,
         epochs_run=2,
-        stopped_early=False,
-        n_parameters=5,
-        train_seconds=1.0,
-        labels=["a", "b"],
-        n_clips={"train": 2, "val": 2, "test": 2},
-        skipped=0,
-        aggregate="mean",
-        world_size=1,
-        resumed=False,
     ).write(run_dir)
 
 

@@ -18,6 +18,7 @@ from genre.sweeps.optuna_sweeper import OptunaSweeper
 from genre.sweeps.search_space import parse_search_space
 from genre.sweeps.status import JobStatus
 from helpers import run_cli
+from helpers.records import run_metrics
 
 # The grammar the issue found crashing the sweeper, each with what the line must say.
 BAD_GRAMMAR = [
@@ -67,22 +68,8 @@ def test_a_storage_whose_driver_is_missing_is_one_line_with_the_password_masked(
 
 
 def _metrics(acc: float) -> RunMetrics:
-    return RunMetrics(
-        scores={"val/acc": acc, "test/acc": acc},
-        objective="val/acc",
-        objective_mode="max",
-        best_epoch=1,
-        epochs=1,
-        epochs_run=1,
-        stopped_early=False,
-        n_parameters=5,
-        train_seconds=1.0,
-        labels=["a", "b"],
-        n_clips={"train": 2, "val": 2, "test": 2},
-        skipped=0,
-        aggregate="mean",
-        world_size=1,
-        resumed=False,
+    return run_metrics(
+        {"val/acc": acc, "test/acc": acc},
     )
 
 
