@@ -72,14 +72,9 @@ def _files_holding(root: Path, secret: str) -> list[Path]:
     return sorted(found)
 
 
-@pytest.mark.slow  # a sweep of two trained trials against a database server
-def test_a_sweep_with_a_password_in_its_postgres_url_writes_it_nowhere(
-    postgres_url_with_password: tuple[str, str], tmp_path: Path, cache_dir: Path
-) -> None:
-    url, password = postgres_url_with_password
-    study_name = f"secret-{os.getpid()}"
-    sweep_dir = tmp_path / "sweep"
-    result = subprocess.run(
+def _optuna_sweep(tmp_path: Path, cache_dir: Path, storage: str, *overrides: str) -> subprocess.CompletedProcess:
+    """``run.py -m hparams_search=optuna`` over two tiny configurations with ``storage``, into ``tmp_path/sweep``."""
+    return subprocess.run(
         [
             sys.executable,
             str(RUN_PY),
@@ -89,20 +84,35 @@ def test_a_sweep_with_a_password_in_its_postgres_url_writes_it_nowhere(
             "model=cnn",
             "feature=choice(mel,mfcc)",
             *TINY_RUN,
-            "trainer.epochs=2",
-            f"hydra.sweeper.storage={url}",
-            f"hydra.sweeper.study_name={study_name}",
-            "hydra.sweeper.n_trials=2",
-            # Each job in a process of its own: the password must reach it through its environment.
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=1",
-            f"hydra.sweep.dir={sweep_dir}",
+            f"hydra.sweeper.storage={storage}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *overrides,
         ],
         cwd=tmp_path,
         env=_sweep_env(cache_dir),
         text=True,
         capture_output=True,
         timeout=900,
+    )
+
+
+@pytest.mark.slow  # a sweep of two trained trials against a database server
+def test_a_sweep_with_a_password_in_its_postgres_url_writes_it_nowhere(
+    postgres_url_with_password: tuple[str, str], tmp_path: Path, cache_dir: Path
+) -> None:
+    url, password = postgres_url_with_password
+    study_name = f"secret-{os.getpid()}"
+    sweep_dir = tmp_path / "sweep"
+    result = _optuna_sweep(
+        tmp_path,
+        cache_dir,
+        url,
+        "trainer.epochs=2",
+        f"hydra.sweeper.study_name={study_name}",
+        "hydra.sweeper.n_trials=2",
+        # Each job in a process of its own: the password must reach it through its environment.
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=1",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     jobs = sorted(path for path in sweep_dir.iterdir() if path.is_dir() and path.name.isdigit())
@@ -141,25 +151,11 @@ def test_a_sweep_that_fails_before_its_first_job_writes_no_password(tmp_path: Pa
     # is reached (so no server is needed), and before any job could mask a file.
     password = "n0t-in-any-file-7f3a"
     sweep_dir = tmp_path / "sweep"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(RUN_PY),
-            "-m",
-            "hparams_search=optuna",
-            "hydra.sweeper.params=null",
-            "model=cnn",
-            "feature=choice(mel,mfcc)",
-            *TINY_RUN,
-            f"hydra.sweeper.storage=postgresql://genre:{password}@127.0.0.1:1/optuna",
-            "hydra.sweeper.direction=minimize",
-            f"hydra.sweep.dir={sweep_dir}",
-        ],
-        cwd=tmp_path,
-        env=_sweep_env(cache_dir),
-        text=True,
-        capture_output=True,
-        timeout=300,
+    result = _optuna_sweep(
+        tmp_path,
+        cache_dir,
+        f"postgresql://genre:{password}@127.0.0.1:1/optuna",
+        "hydra.sweeper.direction=minimize",
     )
     assert result.returncode != 0 and "hydra.sweeper.direction" in result.stderr, result.stderr[-2000:]
     assert (sweep_dir / "multirun.yaml").is_file()
