@@ -23,12 +23,13 @@ from genre.errors import ConfigError, DamagedFileError
 from genre.filesystem import UnsafeFileError, release_lock, try_lock
 from genre.json_records import read_json_object
 
-# A run's status record, and the status of one that failed (genre.sweeps.status writes them).
-STATUS_FILE, FAILED = "status.json", "failed"
+# A run's status record, and the status of one that failed (genre.sweeps.status reads and writes them).
+STATUS_FILE = "status.json"
+FAILED = "failed"
 
 LOCK_NAME = ".genre-run.lock"
 # What a run leaves in its dir (any one of them means the dir holds a run).
-RUN_FILES = ("status.json", "metrics.json", "best.pt", "last.pt", "tensorboard")
+RUN_FILES = (STATUS_FILE, "metrics.json", "best.pt", "last.pt", "tensorboard")
 # Default directories taken already get a suffix, up to this many.
 MAX_SUFFIX = 1000
 # What a directory genre creates for a run or sweep is made with (only its user may enter it).

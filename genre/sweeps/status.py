@@ -18,11 +18,12 @@ from genre.errors import DamagedFileError
 from genre.filesystem import DiskFullError, atomic_write_text
 from genre.json_records import json_kind, read_json_object
 
-STATUS_FILE = "status.json"
+# The file's name and the failed status come from the run-dir claim, which must recognise a failed run
+# without importing the sweeps (a run refused at set-up frees its dir).
+from genre.run_directory import FAILED, STATUS_FILE
 
 RUNNING = "running"
 COMPLETED = "completed"
-FAILED = "failed"
 # Stopped by an Optuna study's pruner (genre.sweeps.pruning): a clean end, with its checkpoints.
 PRUNED = "pruned"
 # Set by the report, never written: a "running" job whose process is gone.
