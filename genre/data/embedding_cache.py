@@ -170,8 +170,11 @@ def compute_embeddings(
         write(_checked(np.ascontiguousarray(out.transpose(1, 2).float().cpu().numpy()), start, audio))
 
 
-def _load(directory: Path, expected: dict[str, Any]) -> EmbeddingTable | str | None:
-    """The finished embeddings in ``directory``; None when there are none; else why they do not check out."""
+def _load(directory: Path, expected: dict[str, Any], *, verify_data: bool = True) -> EmbeddingTable | str | None:
+    """The finished embeddings in ``directory``; None when there are none; else why they do not check out.
+
+    ``verify_data=False`` skips the pass over the data file (checksum, values), for embeddings this process
+    just computed."""
     if not directory.is_dir():
         return None
     try:
@@ -185,7 +188,7 @@ def _load(directory: Path, expected: dict[str, Any]) -> EmbeddingTable | str | N
     rows, steps, dims = int(index["rows"]), int(index["steps"]), int(index["dims"])
     if data_bytes != rows * steps * dims * VALUE_BYTES:
         return f"{DATA_FILE} holds {data_bytes} bytes, not the {rows} x {steps} x {dims} values its index says"
-    problem = verify(directory / DATA_FILE, index.get("checksum"), check_values)
+    problem = verify(directory / DATA_FILE, index.get("checksum"), check_values) if verify_data else None
     if problem:
         return problem
     return EmbeddingTable(rows=rows, steps=steps, dims=dims, directory=directory)
@@ -271,7 +274,8 @@ def open_embeddings(
         seconds = _build_locked(
             root, key, audio, embed, device, description, found, batch_clips=batch_clips, progress=progress
         )
-    table = _load(final, description)
+    # Checksum and values were checked on these very bytes while building: no second pass over them.
+    table = _load(final, description, verify_data=False)
     if not isinstance(table, EmbeddingTable):  # pragma: no cover - the file system lost what we just wrote
         raise RuntimeError(f"the embedding cache {final} was built but cannot be opened ({table})")
     table.stats = EmbeddingStats(built=True, seconds=seconds, waited_seconds=waited)
