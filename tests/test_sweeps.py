@@ -21,7 +21,8 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from genre.report import main as report_main
-from helpers import REPO, TINY_RUN, missing_service, run_cli
+from helpers import REPO, TINY_RUN, run_cli
+from helpers.services import postgres_server
 
 pytestmark = pytest.mark.slow
 
@@ -291,35 +292,17 @@ def test_parallel_launchers_leave_two_complete_runs(launcher: list[str], tmp_pat
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """``GENRE_TEST_POSTGRES_URL`` (``make test`` starts a server), else a server started here, else skip."""
-    url = os.environ.get("GENRE_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-
-    # The script makes its own private state dir; the password is in its pgpass file, which libpq reads.
-    started = subprocess.run(
-        ["bash", str(REPO / ".ci" / "postgres.sh"), "start"],
-        text=True,
-        capture_output=True,
-        env={**os.environ, "POSTGRES_INSTALL": "no"},
-        timeout=120,
-    )
-    if started.returncode != 0:
-        missing_service(
-            "no PostgreSQL server: set GENRE_TEST_POSTGRES_URL, or run `make test`, which installs and "
-            f"starts one ({started.stderr.strip().splitlines()[-1] if started.stderr.strip() else 'failed'})"
-        )
-    state = Path(started.stdout.strip().splitlines()[-1])
-    previous = os.environ.get("PGPASSFILE")
-    os.environ["PGPASSFILE"] = str(state / "pgpass")  # for this process and the sweeps it starts
-    try:
-        yield (state / "url").read_text().strip()
-    finally:
-        subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "stop", str(state)], capture_output=True)
-        if previous is None:
-            os.environ.pop("PGPASSFILE", None)
-        else:
-            os.environ["PGPASSFILE"] = previous
+    with postgres_server() as (url, pgpass):
+        previous = os.environ.get("PGPASSFILE")
+        if pgpass is not None:
+            os.environ["PGPASSFILE"] = str(pgpass)  # for this process and the sweeps it starts
+        try:
+            yield url
+        finally:
+            if previous is None:
+                os.environ.pop("PGPASSFILE", None)
+            else:
+                os.environ["PGPASSFILE"] = previous
 
 
 def test_two_sweep_processes_share_one_postgres_study_without_running_a_trial_twice(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from helpers.checkout import REPO
 
 
 def missing_service(message: str) -> NoReturn:
@@ -16,3 +22,35 @@ def missing_service(message: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI installs it: see make test)")
     pytest.skip(message)
+
+
+@contextmanager
+def postgres_server(*, password_file: bool = False) -> Iterator[tuple[str, Path | None]]:
+    """A PostgreSQL server's URL (no password in it) and the pgpass file that holds its password.
+
+    ``make test``'s server (``GENRE_TEST_POSTGRES_URL``, with ``PGPASSFILE`` where set; with
+    ``password_file``, only when it is set), else a throw-away one that ``.ci/postgres.sh`` starts here
+    (its own private state dir) and stops afterwards, else :func:`missing_service`.
+    """
+    url, pgpass = os.environ.get("GENRE_TEST_POSTGRES_URL"), os.environ.get("PGPASSFILE")
+    if url and (pgpass or not password_file):
+        yield url, Path(pgpass) if pgpass else None
+        return
+    script = str(REPO / ".ci" / "postgres.sh")
+    started = subprocess.run(
+        ["bash", script, "start"],
+        text=True,
+        capture_output=True,
+        env={**os.environ, "POSTGRES_INSTALL": "no"},
+        timeout=120,
+    )
+    if started.returncode != 0:
+        missing_service(
+            "no PostgreSQL server: set GENRE_TEST_POSTGRES_URL, or run `make test`, which installs and "
+            f"starts one ({started.stderr.strip().splitlines()[-1] if started.stderr.strip() else 'failed'})"
+        )
+    state = Path(started.stdout.strip().splitlines()[-1])
+    try:
+        yield (state / "url").read_text().strip(), state / "pgpass"
+    finally:
+        subprocess.run(["bash", script, "stop", str(state)], capture_output=True)

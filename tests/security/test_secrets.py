@@ -15,7 +15,8 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from helpers import REPO, RUN_PY, TINY_RUN, missing_service
+from helpers import RUN_PY, TINY_RUN
+from helpers.services import postgres_server
 
 STUDY_PASSWORD_VARIABLES = ("PGPASSFILE", "PGPASSWORD", "GENRE_STUDY_PASSWORD")
 
@@ -39,28 +40,12 @@ def _password_from_pgpass(pgpass: Path, url: str) -> str:
 @pytest.fixture(scope="module")
 def postgres_url_with_password() -> Iterator[tuple[str, str]]:
     """A PostgreSQL URL that holds its password (``make test``'s server, else one started here), and the password."""
-    url, pgpass = os.environ.get("GENRE_TEST_POSTGRES_URL"), os.environ.get("PGPASSFILE")
-    state = None
-    if not (url and pgpass):
-        started = subprocess.run(
-            ["bash", str(REPO / ".ci" / "postgres.sh"), "start"],
-            text=True,
-            capture_output=True,
-            env={**os.environ, "POSTGRES_INSTALL": "no"},
-            timeout=120,
-        )
-        if started.returncode != 0:
-            missing_service("no PostgreSQL server: set GENRE_TEST_POSTGRES_URL and PGPASSFILE, or run `make test`")
-        state = Path(started.stdout.strip().splitlines()[-1])
-        url, pgpass = (state / "url").read_text().strip(), str(state / "pgpass")
-    password = _password_from_pgpass(Path(pgpass), url)
-    scheme, rest = url.split("://", 1)
-    user, host = rest.split("@", 1)
-    try:
+    with postgres_server(password_file=True) as (url, pgpass):
+        assert pgpass is not None
+        password = _password_from_pgpass(pgpass, url)
+        scheme, rest = url.split("://", 1)
+        user, host = rest.split("@", 1)
         yield f"{scheme}://{user}:{password}@{host}", password
-    finally:
-        if state is not None:
-            subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh"), "stop", str(state)], capture_output=True)
 
 
 def _files_holding(root: Path, secret: str) -> list[Path]:
