@@ -57,6 +57,19 @@ CROSS_VALIDATION_FIELDS: dict[str, tuple[str, bool]] = {
     "high": ("mapping of numbers", False),
     "version": ("whole number", False),
 }
+# status.json (genre.sweeps.status.JobStatus): every field but status and started may be null or missing.
+STATUS_FIELDS: dict[str, tuple[str, bool]] = {
+    "status": ("text", True),
+    "started": ("text", True),
+    "host": ("text or null", False),
+    "pid": ("whole number or null", False),
+    "ended": ("text or null", False),
+    "wall_seconds": ("number or null", False),
+    "error": ("text or null", False),
+    "traceback": ("text or null", False),
+    "detail": ("text or null", False),
+    "pruned_epoch": ("whole number or null", False),
+}
 _SCALARS = {
     "text": lambda value: isinstance(value, str),
     "boolean": lambda value: isinstance(value, bool),
@@ -112,7 +125,9 @@ def check_cross_validation(path: Path, data: Mapping[str, Any]) -> None:
 
 def is_kind(value: Any, kind: str) -> bool:
     """Whether the JSON value ``value`` is of ``kind``: text, boolean, whole number, number, mapping, or a list of
-    / mapping of one of these (``list of numbers``, ``mapping of whole numbers``)."""
+    / mapping of one of these (``list of numbers``, ``mapping of whole numbers``); ``<kind> or null`` admits null."""
+    if kind.endswith(" or null"):
+        return value is None or is_kind(value, kind.removesuffix(" or null"))
     for container, of_type in (("list of ", list), ("mapping of ", dict)):
         if kind.startswith(container):
             inner = kind[len(container) :].removesuffix("s") if kind != "list of text" else "text"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from genre.errors import DamagedFileError
 from genre.filesystem import DiskFullError, atomic_write_text
-from genre.json_records import json_kind, read_json_object
+from genre.json_records import STATUS_FIELDS, check_fields, read_json_object
 
 # The file's name and the failed status come from the run-dir claim, which must recognise a failed run
 # without importing the sweeps (a run refused at set-up frees its dir).
@@ -95,14 +95,7 @@ class JobStatus:
         if not path.is_file():
             return None
         data = read_json_object(path)
-        for key, (kinds, meaning) in _FIELD_KINDS.items():
-            value = data.get(key)
-            if not isinstance(value, kinds) or isinstance(value, bool):
-                found = json_kind(value) if key in data else "missing"
-                raise DamagedFileError(
-                    f"{path}: {key} is {found}, not {meaning}. It is not a status record genre wrote: restore it, "
-                    "or remove that job dir"
-                )
+        check_fields(path, data, STATUS_FIELDS)
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
     def process_is_gone(self) -> bool | None:
@@ -132,21 +125,6 @@ def record_failure(run_dir: str | Path, error: BaseException) -> None:
         return
     record.finish(error)
     record.write(run_dir)
-
-
-# Each field of a status record: the JSON types it may hold (null, or missing, for all but status and started).
-_FIELD_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
-    "status": ((str,), "a status name"),
-    "started": ((str,), "a time"),
-    "host": ((str, type(None)), "a host name"),
-    "pid": ((int, type(None)), "a process id"),
-    "ended": ((str, type(None)), "a time"),
-    "wall_seconds": ((int, float, type(None)), "a number of seconds"),
-    "error": ((str, type(None)), "an error line"),
-    "traceback": ((str, type(None)), "a traceback"),
-    "detail": ((str, type(None)), "a line of text"),
-    "pruned_epoch": ((int, type(None)), "an epoch number"),
-}
 
 
 def describe_error(error: BaseException) -> str:
