@@ -168,12 +168,13 @@ class DiskFullError(OSError):
 
 
 # Below this much free space, a failed write is taken for a full disk, whatever the writer raised
-# (torch.save reports one as "RuntimeError: ... file write failed").
+# (torch.save reports one as "RuntimeError: ... file write failed", libsndfile as "System error").
 _NEARLY_FULL_BYTES = 1 << 20
 
 
-def _disk_full(directory: Path, error: BaseException) -> int | None:
-    """The free bytes in ``directory`` when ``error`` came from a full file system, else None."""
+def free_if_disk_full(directory: Path, error: BaseException) -> int | None:
+    """The free bytes in ``directory`` when ``error`` (raised while writing there) came from a full file
+    system or a spent quota, else None. Call it before removing the partial output, which frees space."""
     if not isinstance(error, Exception):
         return None  # Ctrl-C, SystemExit: not a write failure
     try:
@@ -212,7 +213,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.close(fd)
         os.replace(tmp, final)
     except BaseException as exc:
-        free = _disk_full(final.parent, exc)  # before unlinking, which frees the partial file's space
+        free = free_if_disk_full(final.parent, exc)  # before unlinking, which frees the partial file's space
         tmp.unlink(missing_ok=True)
         if free is not None and not isinstance(exc, DiskFullError):
             raise DiskFullError(final, free) from exc

@@ -10,7 +10,6 @@ exclusive lock next to it (see :mod:`genre.filesystem`). A full disk is a
 from __future__ import annotations
 
 import concurrent.futures as cf
-import errno
 import json
 import math
 import os
@@ -21,7 +20,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from genre.demo.genres import DEMO_GENRES, synthesize_clip
-from genre.filesystem import DiskFullError, exclusive_lock, replace_directory, temporary_sibling
+from genre.filesystem import DiskFullError, exclusive_lock, free_if_disk_full, replace_directory, temporary_sibling
 from genre.worker_processes import worker_pool
 
 # Bump whenever the synthesis changes, so caches made by an older version are not mistaken for ours.
@@ -29,9 +28,6 @@ FORMAT_VERSION = 1
 MARKER_NAME = ".demo-corpus.json"
 # Half-written corpora are hidden siblings named ``.<root>.partial-<pid>-<random>``.
 _PARTIAL_TAG = "partial"
-# Below this much free space, a failed write is taken for a full disk: libsndfile reports one as
-# "System error", with no errno to tell.
-_NEARLY_FULL_BYTES = 1 << 20
 
 
 def generate_demo_corpus(
@@ -77,24 +73,13 @@ def generate_demo_corpus(
             (partial / MARKER_NAME).write_text(json.dumps(params, sort_keys=True, indent=1) + "\n")
             replace_directory(partial, root)  # atomic; also replaces an empty pre-made ``root`` directory
         except BaseException as exc:
-            full = _full_disk(root, exc)  # before removing the partial corpus frees its space
+            # libsndfile reports a full disk as "System error", with no errno: judged by the space left.
+            free = free_if_disk_full(root.parent, exc)  # before removing the partial corpus frees its space
             shutil.rmtree(partial, ignore_errors=True)
-            if full is not None:
-                raise full from exc
+            if free is not None and not isinstance(exc, DiskFullError):
+                raise DiskFullError(root, free) from exc
             raise
     return root
-
-
-def _full_disk(root: pathlib.Path, error: BaseException) -> DiskFullError | None:
-    """The :class:`DiskFullError` of writing the corpus ``root`` when ``error`` came from a full file system."""
-    if not isinstance(error, Exception) or isinstance(error, DiskFullError):
-        return None  # Ctrl-C; or said already
-    try:
-        free = shutil.disk_usage(root.parent).free
-    except OSError:
-        return None
-    quota = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
-    return DiskFullError(root, free) if quota or free < _NEARLY_FULL_BYTES else None
 
 
 def _corpus_params(clips_per_genre: int, clip_seconds: float, sample_rate: int, seed: int) -> dict:
