@@ -7,6 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 PYTEST_ARGS ?=
+# pytest-xdist workers for make test/test-fast (0: no workers, one process). Most slow tests wait on a
+# run.py child, so two workers keep both cores of a 2-core machine busy; worksteal evens out the long
+# tests at the end. (--dist loadgroup, to train a module's fixture once, does not group under pytest 9.2.)
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist worksteal
 
 LINT_PATHS := genre tests bench run.py hydra_plugins
 
@@ -39,11 +44,11 @@ test: $(STAMP)
 	@pg=; trap '[ -z "$$pg" ] || .ci/postgres.sh stop "$$pg"' EXIT; trap 'exit 130' INT TERM; \
 	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will skip (fail, with CI set)" >&2; }; \
 	url=$$([ -z "$$pg" ] || cat "$$pg/url"); \
-	PGPASSFILE="$${pg:+$$pg/pgpass}" GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+	PGPASSFILE="$${pg:+$$pg/pgpass}" GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest $(XDIST) --durations=15 $(PYTEST_ARGS)
 
 ## The quick loop while developing: every test that neither trains a model nor spawns a process.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 ## Static checks: ruff's lint rules and formatting, mypy on the package (settings in pyproject.toml), and
 ## pip check on the venv (less musicnn's own pins, unmet on purpose: .ci/pip_check.sh).

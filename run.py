@@ -17,7 +17,9 @@ from omegaconf import DictConfig
 from genre.cli_errors import one_line_user_errors, report_user_error, user_error_line
 from genre.errors import TrainingInterrupted
 from genre.overrides import hydra_overrides
+from genre.sweeps.pruning import trial_reporter
 from genre.sweeps.status import record_failure
+from genre.training.callbacks import StoppedByCallback
 
 
 @hydra.main(version_base="1.3", config_path="genre/conf", config_name="config")
@@ -29,8 +31,14 @@ def main(cfg: DictConfig) -> float | list[float]:
     """
     from genre.experiment import run_experiment  # after Hydra has parsed the command line: faster --help
 
+    # A job of an Optuna sweep reports every epoch to its trial, whose pruner may stop it (None otherwise).
+    reporter = trial_reporter(cfg)
     try:
-        return run_experiment(cfg)
+        return run_experiment(cfg, [reporter] if reporter is not None else [])
+    except StoppedByCallback as exc:
+        if reporter is None:
+            raise
+        raise reporter.pruned(exc.epoch) from None  # the sweeper marks the trial PRUNED; checkpoints are kept
     except TrainingInterrupted as exc:
         # last.pt is saved: a clean exit with the shell's code for death by that signal (130, 143).
         logging.getLogger("genre").warning("%s", exc)

@@ -16,7 +16,7 @@ plus one over the validation split, with no model. Page caches are warm for both
 just written and decoded, the cache just built). The first job's one-off cache build is reported too.
 
 Then the peak RSS (``ru_maxrss``) of a 1-epoch ``run.py`` job on 2,000 clips vs 200 clips, each in a
-fresh process after the cache was built by ``python -m genre.data.prepare`` (as for a sweep's later
+fresh process after the cache was built by ``python -m genre.cli.prepare`` (as for a sweep's later
 jobs): memory must not grow with the dataset.
 
     python bench/data.py                 # everything: about 10 minutes on 2 cores, corpora kept in --work
@@ -262,7 +262,7 @@ def rss_command(clips_per_genre: int, seconds: float) -> tuple[list[str], list[s
         "model.channels=[8,16]",
         "trainer.device=cpu",
     ]
-    return ([sys.executable, "-m", "genre.data.prepare", *data, "--quiet"], [sys.executable, str(RUN_PY), *data, *run])
+    return ([sys.executable, "-m", "genre.cli.prepare", *data, "--quiet"], [sys.executable, str(RUN_PY), *data, *run])
 
 
 def measure_rss(work: Path, sizes: list[int], seconds: float) -> dict[int, int]:

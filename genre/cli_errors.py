@@ -1,6 +1,6 @@
 """The command line's one error path: a user error becomes one line on stderr and exit status 2.
 
-Every command (``run.py``, ``genre.predict``, ``genre.data.prepare``, ``genre.report``) wraps its
+Every command (``run.py``, ``genre.predict``, ``genre.cli.prepare``, ``genre.report``) wraps its
 ``main`` in :func:`one_line_user_errors`; sweep jobs record :func:`user_error_line` in ``status.json``.
 User errors are:
 
@@ -19,7 +19,6 @@ Anything else is a bug, and keeps its traceback.
 from __future__ import annotations
 
 import functools
-import re
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -39,12 +38,10 @@ from omegaconf.errors import (
 
 from genre.errors import ConfigError, UserInputError, one_line
 from genre.filesystem import DiskFullError, UnsafeFileError
+from genre.upstream import instantiation_error_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# hydra-core 1.3 ends an InstantiationException's message with this line (when the node has a key).
-_FULL_KEY = re.compile(r"\nfull_key: (?P<key>\S+)\s*$")
 
 
 def user_error_line(error: BaseException) -> str | None:
@@ -84,8 +81,7 @@ def _instantiation_line(error: InstantiationException) -> str | None:
         return one_line(str(cause))
     if not isinstance(cause, (ValueError, TypeError)):
         return None  # e.g. a _target_ that does not import: not something a value override fixes
-    match = _FULL_KEY.search(str(error))
-    return str(ConfigError.from_library(match["key"] if match else "", cause))
+    return str(ConfigError.from_library(instantiation_error_key(error) or "", cause))
 
 
 def _sentences(text: str) -> str:

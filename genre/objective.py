@@ -2,7 +2,7 @@
 
 ``objective_mode`` defaults to the mode of ``objective`` through the ``genre.objective_mode`` config
 resolver, so ``objective=val/loss`` keeps the lowest-loss checkpoint and an Optuna search minimises
-it; an explicit mode that contradicts the objective is refused (:func:`genre.experiment.checks.check_config`).
+it; an explicit mode that contradicts the objective is refused (:func:`genre.experiment.spec.build_spec`).
 Kept free of heavy imports: it is registered whenever ``genre`` is imported.
 """
 
@@ -28,7 +28,7 @@ def mode_of(objective: str) -> str | None:
 
 
 def _resolve(objective: Any) -> str | list[str]:
-    # An unknown objective is refused by check_config with the list of valid ones; "max" until then.
+    # An unknown objective is refused by build_spec with the list of valid ones; "max" until then.
     if isinstance(objective, ListConfig | list | tuple):  # a multi-objective sweep: one mode per objective
         return [mode_of(str(name)) or "max" for name in objective]
     return mode_of(str(objective)) or "max"

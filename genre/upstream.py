@@ -1,39 +1,58 @@
 """Every place genre reaches into a library's private API, gathered here.
 
 Each function says why the public API is not enough and which release it was checked against, so an
-upgrade of hydra-core, hydra-optuna-sweeper or torch's TensorBoard writer has one file to re-check.
+upgrade of hydra-core, hydra-joblib-launcher, optuna or torch's TensorBoard writer has one file to
+re-check. tests/test_code_shape.py fails on a private name of another library used anywhere else.
 Kept free of heavy imports at module level: Hydra imports the sweepers (and so this) on every start.
 """
 
 from __future__ import annotations
 
+import importlib
+import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# Hydra's own grid sweeper is only in hydra._internal; genre's GridSweeper subclasses it to keep
-# going past failed jobs. Checked against hydra-core 1.3.2-1.3.8 (BasicSweeper.sweep unchanged).
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
 if TYPE_CHECKING:
+    import optuna
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.utils import JobReturn
-    from hydra.plugins.launcher import Launcher
+    from hydra.errors import InstantiationException
+    from optuna.samplers import TPESampler
     from torch.utils.tensorboard import SummaryWriter
 
 __all__ = [
+    "BasicLauncher",
     "BasicSweeper",
     "event_file_writer",
     "failed_job_error",
     "grid_sweeper_params",
-    "optuna_planned_trials",
-    "optuna_study",
-    "optuna_sweep_dir",
-    "set_optuna_batch_failure_rate",
-    "wrap_optuna_launcher",
+    "instantiation_error_key",
+    "joblib_execute_job",
+    "optuna_trial_id",
+    "reseed_tpe_sampler",
 ]
 
 
 # --- hydra-core ---------------------------------------------------------------------------------
+# Hydra's own grid sweeper and in-process launcher are only in hydra._internal. genre's GridSweeper
+# subclasses the sweeper to keep going past failed jobs; the Optuna sweeper recognises the launcher
+# (it runs jobs one at a time, in this process). Checked against hydra-core 1.3.2-1.3.8.
+# Imported when asked for, never when this module is: Hydra's plugin scan executes every module of
+# hydra._internal.core_plugins again (exec_module, even one already imported), and a subclass of the
+# class from an earlier execution then fails BasicSweeper's own ``super(BasicSweeper, self)``.
+_CORE_PLUGINS = {
+    "BasicLauncher": "hydra._internal.core_plugins.basic_launcher",
+    "BasicSweeper": "hydra._internal.core_plugins.basic_sweeper",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``BasicLauncher`` and ``BasicSweeper``, from the module Hydra's plugin scan left in place."""
+    if name in _CORE_PLUGINS:
+        return getattr(importlib.import_module(_CORE_PLUGINS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def failed_job_error(job_return: JobReturn) -> Any:
@@ -54,45 +73,57 @@ def grid_sweeper_params(sweeper: BasicSweeper) -> list[str]:
     return list(sweeper._parse_config())
 
 
-# --- hydra-optuna-sweeper -----------------------------------------------------------------------
-# The plugin's OptunaSweeper is a shell: its state lives in ``sweeper.sweeper``, an OptunaSweeperImpl
-# from the private ``hydra_plugins.hydra_optuna_sweeper._impl`` module, with no public accessors.
-# Checked against hydra-optuna-sweeper 1.3.0 (the version requirements.txt pins).
+# hydra-core 1.3 ends an InstantiationException's message with this line (when the node has a key).
+_FULL_KEY = re.compile(r"\nfull_key: (?P<key>\S+)\s*$")
 
 
-def _optuna_impl(sweeper: Any) -> Any:
-    return sweeper.sweeper
+def instantiation_error_key(error: InstantiationException) -> str | None:
+    """The config key of the node whose ``_target_`` failed to instantiate, None when Hydra gave none.
 
-
-def wrap_optuna_launcher(sweeper: Any, wrap: Callable[[Launcher, Any], Launcher]) -> None:
-    """Replace the launcher the Optuna sweeper runs trials with by ``wrap(launcher, impl)``.
-
-    Call after ``setup``, which creates the launcher. The wrapper gets the sweeper's implementation
-    object too, to pass to :func:`optuna_planned_trials` and :func:`set_optuna_batch_failure_rate`.
+    Hydra keeps the key only in the message text (its last line, ``full_key: model``), not in an
+    attribute.
+    Checked against hydra-core 1.3.8 (``hydra._internal.instantiate._instantiate2``).
     """
-    impl = _optuna_impl(sweeper)
-    impl.launcher = wrap(impl.launcher, impl)
+    match = _FULL_KEY.search(str(error))
+    return match["key"] if match else None
 
 
-def optuna_study(sweeper: Any) -> tuple[str, Any]:
-    """The study's name and its storage (a URL string, None for in-memory, or a storage object)."""
-    impl = _optuna_impl(sweeper)
-    return impl.study_name, impl.storage
+# --- hydra-joblib-launcher ----------------------------------------------------------------------
 
 
-def optuna_sweep_dir(sweeper: Any) -> Path:
-    """``hydra.sweep.dir`` of the composed config the sweeper was set up with."""
-    return Path(_optuna_impl(sweeper).config.hydra.sweep.dir)
+def joblib_execute_job() -> Callable[..., JobReturn]:
+    """The function hydra-joblib-launcher runs each job with in a worker process.
+
+    genre's IsolatedJoblibLauncher runs that same function, one loky executor per job; the plugin
+    exposes it only in its private ``_core`` module. Imported on call: it imports joblib. Checked
+    against hydra-joblib-launcher 1.2.0 (``execute_job(idx, overrides, hydra_context, config,
+    task_function, singleton_state)``).
+    """
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+
+    return execute_job
 
 
-def optuna_planned_trials(impl: Any) -> int:
-    """The number of trials the search will run (upstream lowers it to the grid's size for GridSampler)."""
-    return int(impl.n_trials)
+# --- optuna -------------------------------------------------------------------------------------
 
 
-def set_optuna_batch_failure_rate(impl: Any, rate: float) -> None:
-    """Set the per-batch failure rate above which the upstream sweep loop raises a failed trial's error."""
-    impl.max_failure_rate = rate
+def optuna_trial_id(trial: optuna.Trial) -> int:
+    """The storage's id of a live trial (heartbeats are recorded under it; ``trial.number`` is per study).
+
+    ``Trial`` keeps it in ``_trial_id`` with no public accessor. Checked against optuna 5.1.0.
+    """
+    return int(trial._trial_id)
+
+
+def reseed_tpe_sampler(sampler: TPESampler, seed: int) -> None:
+    """Reseed the random state a ``TPESampler`` draws from and that of its start-up random sampler.
+
+    ``TPESampler.reseed_rng()`` only reseeds from the OS (no seed argument); a reproducible draw per
+    trial needs a given seed. Both live in ``_rng`` (lazy ``RandomState`` s), the random sampler in
+    ``_random_sampler``. Checked against optuna 5.1.0.
+    """
+    sampler._rng.rng.seed(seed)
+    sampler._random_sampler._rng.rng.seed(seed)
 
 
 # --- torch.utils.tensorboard --------------------------------------------------------------------

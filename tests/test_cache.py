@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import genre.data.cache as cache_module
 from genre.data.cache import open_cache
 from genre.data.decode import ClipFormat, decode_clip
 from helpers import python_env
+from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 
 def _tone(path: Path, seconds: float, rate: int, channels: int = 1, freq: float = 440.0) -> Path:
@@ -89,9 +89,11 @@ FMT = ClipFormat(sample_rate=8000, clip_seconds=1.0)
 
 # A builder process: opens (builds) the cache of the files listed in argv[1] under argv[2], with every
 # decode slowed by argv[3] seconds so that the test can act while the build runs; argv[4]: workers;
-# argv[5] (optional): a file to wait for before starting, so that two builders start together.
+# argv[5] (optional): a file to wait for before starting, so that two builders start together; it
+# holds both builders' pids, and then the one that builds decodes nothing until the other one waits
+# on its lock (or decodes too: then both built, which the test refuses), however busy the machine.
 BUILDER = """
-import hashlib, json, sys, time
+import hashlib, json, os, sys, time
 from pathlib import Path
 import genre.data.cache as cache
 from genre.data.decode import ClipFormat
@@ -99,14 +101,23 @@ from genre.data.decode import ClipFormat
 files, root = json.loads(Path(sys.argv[1]).read_text()), sys.argv[2]
 delay, workers = float(sys.argv[3]), int(sys.argv[4])
 real = cache.decode_clip
+me, others = str(os.getpid()), []  # the builder's pid (its forked decoders inherit both)
+def other_waits_or_decodes():
+    blocked = any(f[1] == "->" and f[5] in others for f in map(str.split, open("/proc/locks")) if len(f) > 5)
+    return blocked or any(Path(sys.argv[5] + ".decoding-" + pid).exists() for pid in others)
 def slow(path, fmt):
+    if others:
+        Path(sys.argv[5] + ".decoding-" + me).touch()
+        while not other_waits_or_decodes():
+            time.sleep(0.005)
     time.sleep(delay)
     return real(path, fmt)
 cache.decode_clip = slow
 if len(sys.argv) > 5:
-    Path(sys.argv[5] + ".ready-" + str(time.time())).touch()
+    Path(sys.argv[5] + ".ready-" + me).touch()
     while not Path(sys.argv[5]).exists():
         time.sleep(0.005)
+    others = [pid for pid in Path(sys.argv[5]).read_text().split() if pid != me]
 started = time.time()
 c = cache.open_cache(files, ClipFormat(8000, 1.0), root, workers=workers, progress=False)
 digest = hashlib.sha256(b"".join(c.read(i).tobytes() for i in range(len(c)))).hexdigest()
@@ -156,15 +167,14 @@ def test_second_open_calls_the_decoder_zero_times(tmp_path: Path, monkeypatch) -
 def test_two_concurrent_builders_end_with_one_identical_loadable_cache(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 16)
     cache_root, go = tmp_path / "cache", tmp_path / "go"
-    builders = [_builder(tmp_path, files, cache_root, delay=0.2, workers=2, go=go) for _ in range(2)]
-    deadline = time.time() + 120
-    while len(list(tmp_path.glob("go.ready-*"))) < 2:  # both imported and waiting: start them together
-        assert time.time() < deadline and all(b.poll() is None for b in builders), "builders did not start"
-        time.sleep(0.01)
-    go.touch()
+    builders = [_builder(tmp_path, files, cache_root, delay=0.0, workers=2, go=go) for _ in range(2)]
+    for builder in builders:  # both imported and waiting: start them together
+        wait_for((tmp_path / f"go.ready-{builder.pid}").exists, "the builders started", builder)
+    (tmp_path / "go.partial").write_text(" ".join(str(b.pid) for b in builders))
+    (tmp_path / "go.partial").rename(go)
     results = []
     for builder in builders:
-        out, err = builder.communicate(timeout=300)
+        out, err = builder.communicate(timeout=SAFETY_TIMEOUT)
         assert builder.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
     # Both ran at once: exactly one built, the other waited on its lock and then loaded its result.
@@ -184,14 +194,14 @@ def test_a_build_killed_midway_is_rebuilt_not_loaded(tmp_path: Path) -> None:
     files = _corpus(tmp_path / "g", 12)
     cache_root = tmp_path / "cache"
     builder = _builder(tmp_path, files, cache_root, delay=0.3, workers=1)
-    deadline = time.time() + 120
-    partial: list[Path] = []
-    while not any(p.stat().st_size >= 2 * 2 * FMT.clip_samples for p in partial):  # two clips written
-        assert time.time() < deadline and builder.poll() is None, builder.stderr.read() if builder.stderr else ""
-        time.sleep(0.02)
+
+    def two_clips_written() -> bool:
         partial = list((cache_root / "audio").glob(".*.tmp-*/clips.i16")) if (cache_root / "audio").is_dir() else []
+        return any(p.stat().st_size >= 2 * 2 * FMT.clip_samples for p in partial)
+
+    wait_for(two_clips_written, "the builder wrote two clips", builder)
     builder.send_signal(signal.SIGKILL)
-    builder.wait(timeout=30)
+    builder.wait(timeout=SAFETY_TIMEOUT)
     assert builder.returncode == -signal.SIGKILL
     left = _entries(cache_root)
     assert all(name.startswith(".") for name in left), f"a killed build left something that looks finished: {left}"

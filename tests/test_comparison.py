@@ -315,11 +315,11 @@ def test_grouping_errors_name_their_parameter() -> None:
     jobs = _fold_jobs()
     with pytest.raises(ValueError, match=r"^config_keys: dataset.split.fold are repeat keys"):
         configurations(jobs, ["feature", FOLD])
-    with pytest.raises(ValueError, match=r"^jobs: configuration .* more than one job"):
+    with pytest.raises(ValueError, match=r"^runs: configuration .* more than one run"):
         configurations(pd.concat([jobs, jobs.iloc[:1]]), ["feature", "model"])
     with pytest.raises(ValueError, match=r"^n_train: cross-validated configurations need"):
         compare_with_best(jobs.drop(columns=["n_train"]), ["feature", "model"], "val/acc")
-    with pytest.raises(ValueError, match=r"^objective: the jobs frame has no column 'val/f1'"):
+    with pytest.raises(ValueError, match=r"^objective: the runs frame has no column 'val/f1'"):
         compare_with_best(jobs, ["feature"], "val/f1")
     with pytest.raises(ValueError, match=r"^mode: 'best' is not max or min"):
         compare_with_best(jobs, ["feature", "model"], "val/acc", mode="best")

@@ -20,7 +20,7 @@ from genre.comparison.grouping import NOT_WORSE_MEANING
 from genre.run_files import CrossValidationMetrics, Predictions
 from genre.sweeps.configurations import CONFIGURATIONS_FILE
 from genre.sweeps.summary import summarise_sweep
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 LABELS = ["a", "b"]
 TRUE = np.array([0, 1] * 10)
@@ -35,8 +35,8 @@ def _run(
     n_test: int = 20,
 ) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_metrics(
-        {"val/acc": test_acc, "test/acc": test_acc, "val/loss": 1.0, "test/loss": 1.0},
+    make_metrics(
+        scores={"val/acc": test_acc, "test/acc": test_acc, "val/loss": 1.0, "test/loss": 1.0},
         labels=LABELS,
         n_clips={"train": n_train, "val": 5, "test": n_test},
     ).write(run_dir)

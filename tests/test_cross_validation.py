@@ -20,7 +20,7 @@ from genre.experiment.cross_validation import (
 )
 from genre.run_files import LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
 from helpers import TINY_DEMO, compose_run
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 
 def _job(tmp_path: Path, cache_dir: Path, *overrides: str) -> DictConfig:
@@ -31,8 +31,8 @@ def _job(tmp_path: Path, cache_dir: Path, *overrides: str) -> DictConfig:
 
 
 def _metrics(acc: float) -> RunMetrics:
-    return run_metrics(
-        {"val/acc": acc, "test/acc": acc / 2},
+    return make_metrics(
+        scores={"val/acc": acc, "test/acc": acc / 2},
         n_parameters=3,
         n_clips={"train": 8, "val": 2, "test": 4},
     )

@@ -1,5 +1,5 @@
 """Datasets through the command lines: every split option composes with every dataset,
-``python -m genre.data.prepare`` builds the cache a run then reuses, the run log and TensorBoard
+``python -m genre.cli.prepare`` builds the cache a run then reuses, the run log and TensorBoard
 record the cache and the skipped files, and bad dataset input is a one-line error."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_every_split_option_composes_with_every_dataset(dataset: str, tmp_path: 
 def _prepare_cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "GENRE_CACHE": str(cache)}
     return subprocess.run(
-        [sys.executable, "-m", "genre.data.prepare", *args],
+        [sys.executable, "-m", "genre.cli.prepare", *args],
         cwd=REPO,
         env=env,
         text=True,

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import soundfile as sf
 
 from genre.demo import DEMO_GENRES, MARKER_NAME, corpus, generate_demo_corpus
 from helpers import REPO, python_env
+from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 # Tiny but not default: a non-default rate and seed catch arguments that are silently ignored.
 TINY = {"clips_per_genre": 2, "clip_seconds": 2.0, "sample_rate": 16000, "seed": 3, "progress": False}
@@ -188,12 +188,16 @@ def test_failed_generation_leaves_nothing_behind(
     assert snapshot(generate_demo_corpus(root, workers=1, **TINY)) == snapshot(reference)
 
 
+# Writes its first clip, then hangs on the second until killed: mid-way however slow the machine is.
 _SLOW_GENERATOR = """
 import sys, time
 from genre.demo import corpus
 real = corpus.synthesize_clip
+made = []
 def slow(*args, **kwargs):
-    time.sleep(0.3)
+    if made:
+        time.sleep(3600)
+    made.append(1)
     return real(*args, **kwargs)
 corpus.synthesize_clip = slow
 corpus.generate_demo_corpus(sys.argv[1], clips_per_genre=2, clip_seconds=2.0, sample_rate=16000, seed=3,
@@ -206,11 +210,7 @@ def test_killed_generation_is_not_mistaken_for_a_corpus(reference: Path, tmp_pat
     root = tmp_path / "corpus"
     child = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATOR, str(root)], env=python_env())
     try:
-        deadline = time.monotonic() + 60
-        while not any(p.rglob("*.wav") for p in partials(root)):  # wait until it is mid-way
-            assert child.poll() is None, "generator exited before it could be killed"
-            assert time.monotonic() < deadline, "generator never started writing"
-            time.sleep(0.05)
+        wait_for(lambda: any(p.rglob("*.wav") for p in partials(root)), "the generator wrote a clip", child)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -235,7 +235,7 @@ def test_concurrent_generation_yields_one_intact_corpus(reference: Path, tmp_pat
         child.start()
     start.set()  # release both at once
     for child in children:
-        child.join(timeout=120)
+        child.join(timeout=SAFETY_TIMEOUT)
     assert [child.exitcode for child in children] == [0, 0]
     assert snapshot(root) == snapshot(reference)
     assert partials(root) == []

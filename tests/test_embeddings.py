@@ -1,4 +1,5 @@
-"""The embedding cache, the datasets over it, the musicnn feature's contract and the MLP probe."""
+"""The embedding cache, the datasets over it, the loaders a feature's "precomputed" declaration picks,
+the musicnn feature's contract and the MLP probe."""
 
 from __future__ import annotations
 
@@ -10,13 +11,22 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from torch import nn
 
-from genre.data.cache import open_cache
-from genre.data.decode import ClipFormat
+from genre.augment import Augmentations
+from genre.data.cache import AudioCache, open_cache
+from genre.data.decode import ClipFormat, int16_to_float
 from genre.data.embedding_cache import DATA_FILE, open_embeddings
 from genre.data.embeddings import EmbeddingDataset
+from genre.data.prepare import PreparedData, SplitClips
+from genre.features.extractor import FeatureExtractor
 from genre.models import MLP
+from genre.training.device import resolve_precision
+from genre.training.distributed import DistContext
+from genre.training.loaders import LoaderSettings, RunLoaders, run_loaders
+from genre.training.schedules import warmup_cosine
 from genre.training.segments import split_segments
+from genre.training.trainer import Trainer
 
 RATE = 8000
 
@@ -171,7 +181,7 @@ def test_musicnn_feature_contract():
     x = 0.05 * torch.randn(2, int(22050 * 6.5))
     out = feature(x)
     assert out.shape == (2, 200, feature.patches_in(x.shape[1])) and out.shape[2] == 2
-    assert torch.equal(feature(out), out), "its own output passes through (the embedding cache's)"
+    assert feature.precomputed and feature.steps_in(x.shape[1]) == out.shape[2]
     for seconds in (2.9, 3.0, 3.05, 5.99, 6.02, 30.0):
         samples = int(seconds * 22050)
         if feature.patches_in(samples) == 0:
@@ -185,6 +195,20 @@ def test_musicnn_feature_contract():
         Musicnn(sample_rate=16000, model="MSD_vgg", layer="max_pool")
 
 
+@needs_wheel
+def test_musicnn_takes_float_waveforms_only():
+    from genre.features import Musicnn
+
+    feature = Musicnn(sample_rate=16000, layer="penultimate")
+    audio = 0.05 * torch.randn(2, 16000 * 3, generator=torch.Generator().manual_seed(0))
+    activations = feature(audio)
+    assert activations.shape == (2, 200, 1)
+    int16 = (audio * 32768).to(torch.int16)
+    for other in (activations, int16, audio[0]):
+        with pytest.raises(ValueError, match=r"^waveform: Musicnn takes float waveforms \(batch, samples\)"):
+            feature(other)
+
+
 def test_missing_wheel_says_how_to_install_it(monkeypatch):
     from genre.pretrained import weights
 
@@ -192,3 +216,177 @@ def test_missing_wheel_says_how_to_install_it(monkeypatch):
     with pytest.raises(ValueError, match=r"^model: .*pip install --no-deps musicnn==0.1.0") as error:
         weights.load_network("MSD_musicnn")
     assert "\n" not in str(error.value)
+
+
+def test_int16_to_float_takes_int16_samples_only():
+    clip = torch.tensor([[-32768, 0, 16384]], dtype=torch.int16)
+    assert torch.equal(int16_to_float(clip), torch.tensor([[-1.0, 0.0, 0.5]]))
+    for other in (clip.float() / 32768, torch.zeros(1, 3, 2), clip.to(torch.int32)):
+        with pytest.raises(ValueError, match=r"^audio: .*int16"):
+            int16_to_float(other)
+
+
+CPU = torch.device("cpu")
+# 2-s clips at 8 kHz; the stand-in feature's patches are 2 steps of 1000 samples.
+PATCH = 2000
+SETTINGS = LoaderSettings(
+    train_segment=PATCH,
+    eval_segment=2 * PATCH,
+    batch_size=2,
+    eval_batch_size=2,
+    crops_per_clip=2,
+    num_workers=0,
+    seed=3,
+)
+
+
+class WindowEnergies(nn.Module):
+    """A feature transform that is no musicnn: [mean, rms] of every 1000 samples, in patches of 2 steps.
+    It declares itself precomputed or not as asked, and counts what it computes."""
+
+    n_bands = 2
+    steps_per_patch = 2
+    patch_seconds = PATCH / RATE
+    cache = True
+
+    def __init__(self, precomputed: bool) -> None:
+        super().__init__()
+        self.precomputed = precomputed
+        self.embedded = self.transformed = 0
+
+    def embed(self, waveform: torch.Tensor) -> torch.Tensor:
+        self.embedded += len(waveform)
+        frames = waveform[:, : waveform.shape[1] // PATCH * PATCH].unflatten(-1, (-1, PATCH // 2))
+        return torch.stack([frames.mean(-1), frames.square().mean(-1).sqrt()], dim=1)
+
+    def identity(self) -> dict[str, object]:
+        return {"layer": "window energies"}
+
+    def steps_in(self, samples: int) -> int:
+        return samples // PATCH * self.steps_per_patch
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        self.transformed += len(waveform)
+        return self.embed(waveform)
+
+
+def _prepared(tmp_path: Path) -> PreparedData:
+    cache = _audio(tmp_path, n=6)
+    splits = {
+        name: SplitClips(np.array(rows), np.array([row % 2 for row in rows]), [cache.paths[r] for r in rows])
+        for name, rows in (("train", [0, 1, 2, 3]), ("val", [4]), ("test", [5]))
+    }
+    return PreparedData(cache=cache, labels=["low", "high"], splits=splits)
+
+
+def _loaders(tmp_path: Path, precomputed: bool, reads: list[int]) -> tuple[RunLoaders, WindowEnergies, PreparedData]:
+    """run_loaders for the stand-in feature; ``reads`` counts the audio cache's reads while the dataset is
+    prepared, while the loaders are made, then after."""
+    prepared = _prepared(tmp_path)
+    transform = WindowEnergies(precomputed)
+    reads.append(0)
+    loaders = run_loaders(
+        prepared,
+        FeatureExtractor(transform, log="none"),
+        SETTINGS,
+        ctx=DistContext(),
+        device=CPU,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
+    reads.append(0)
+    return loaders, transform, prepared
+
+
+@pytest.fixture
+def audio_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every read of an audio cache's clips, counted (the loaders run in this process: num_workers=0)."""
+    reads = [0]
+    read = AudioCache.read
+
+    def counted(self, *args, **kwargs):
+        reads[-1] += 1
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(AudioCache, "read", counted)
+    return reads
+
+
+def _batches(loaders: RunLoaders) -> dict[str, list[torch.Tensor]]:
+    return {name: [batch for batch, _ in getattr(loaders, name)] for name in ("crops", "val", "test", "train_clips")}
+
+
+def test_a_feature_declaring_precomputed_gets_loaders_of_its_activations_and_no_audio(tmp_path, audio_reads):
+    loaders, transform, prepared = _loaders(tmp_path, True, audio_reads)
+    assert audio_reads[1] == 6 and transform.embedded == 6, "every clip is read and embedded once, up front"
+    batches = _batches(loaders)
+    assert audio_reads[2] == 0, "no loader reads audio"
+    assert transform.transformed == 0
+    assert loaders.precomputed and loaders.eval_segment == 4, "an evaluation segment is 2 patches of 2 steps"
+    for name, steps in (("crops", 2), ("val", 16), ("test", 16), ("train_clips", 16)):
+        for batch in batches[name]:
+            assert batch.dtype == torch.float32 and batch.shape[1:] == (2, steps), name
+    clip = int16_to_float(torch.from_numpy(prepared.cache.read(4))).unsqueeze(0)
+    torch.testing.assert_close(batches["val"][0], WindowEnergies(True).embed(clip))
+    assert loaders.table is not None and loaders.table.directory is not None
+
+
+def test_the_same_feature_not_declaring_precomputed_gets_audio_loaders_only(tmp_path, audio_reads):
+    loaders, transform, _ = _loaders(tmp_path, False, audio_reads)
+    assert audio_reads[1] == 0 and transform.embedded == 0, "nothing is embedded"
+    batches = _batches(loaders)
+    assert audio_reads[2] == 2 * 4 + 1 + 1 + 4, "every loader reads audio: 2 crops of each training clip, clips"
+    assert not loaders.precomputed and loaders.table is None and loaders.eval_segment == 2 * PATCH
+    assert not (tmp_path / "cache" / "embeddings").exists()
+    for name, samples in (("crops", PATCH), ("val", 8 * PATCH), ("train_clips", 8 * PATCH)):
+        for batch in batches[name]:
+            assert batch.dtype == torch.int16 and batch.shape[1:] == (samples,), name
+
+
+@pytest.mark.parametrize(("name", "samples"), [("train_segment", PATCH - 1), ("eval_segment", PATCH // 2)])
+def test_a_length_without_a_whole_patch_is_refused_naming_it_before_embedding(tmp_path, name, samples):
+    prepared = _prepared(tmp_path)
+    transform = WindowEnergies(True)
+    settings = LoaderSettings(**{**SETTINGS.__dict__, name: samples})
+    with pytest.raises(ValueError, match=rf"^{name}: .* s holds no whole WindowEnergies patch \(0.25 s\)"):
+        run_loaders(
+            prepared,
+            FeatureExtractor(transform),
+            settings,
+            ctx=DistContext(),
+            device=CPU,
+            cache_dir=tmp_path,
+            progress=False,
+        )
+    assert transform.embedded == 0
+
+
+def test_training_on_precomputed_activations_never_transforms_or_reads_audio(tmp_path, audio_reads):
+    loaders, transform, prepared = _loaders(tmp_path, True, audio_reads)
+    features = FeatureExtractor(transform, log="none")
+    features.fit_normalization((batch for batch, _ in loaders.train_clips), transformed=True)
+    torch.manual_seed(0)
+    model = MLP(2, 2, hidden=[4], dropout=0.0, pool="mean")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(
+        model,
+        features,
+        optimizer,
+        warmup_cosine(optimizer, epochs=1, steps_per_epoch=len(loaders.crops)),
+        device=CPU,
+        precision=resolve_precision("32", CPU),
+        loss_fn=nn.CrossEntropyLoss(),
+        augment=Augmentations([], 2),
+        segment_samples=loaders.eval_segment,
+        aggregate="mean",
+        precomputed=loaders.precomputed,
+        progress=False,
+    )
+    for batch, targets in loaders.crops:
+        trainer._optimise(batch, targets)
+    result = trainer.evaluate(loaders.val)
+    assert trainer.step == 4 and len(result.targets) == 1 and np.isfinite(result.loss)
+    assert transform.transformed == 0 and audio_reads[2] == 0, "the prediction side saw activations only"
+    # The stages after the transform are the extractor's own: on audio, forward gives the same features.
+    clip = int16_to_float(torch.from_numpy(prepared.cache.read(4))).unsqueeze(0)
+    torch.testing.assert_close(features.forward_transformed(transform.embed(clip)), features(clip))

@@ -232,7 +232,7 @@ def test_predict_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 
 def test_prepare_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from genre.data.prepare import main
+    from genre.cli.prepare import main
 
     GlobalHydra.instance().clear()
     assert main(["dataset.split.val=2", f"paths.cache_dir={tmp_path}", "--quiet"]) == 2

@@ -287,6 +287,27 @@ def test_unfitted_standardisation_raises() -> None:
     assert FeatureExtractor(MelSpectrogram(), standardize=False)(x).shape == (2, 128, 9)
 
 
+@pytest.mark.parametrize("log", ["db", "log1p", "none"])
+def test_the_transforms_output_gets_the_features_and_statistics_the_waveform_gets(log: str) -> None:
+    # What a run trains on when the transform was precomputed: the stages after it, the same statistics.
+    transform = MelSpectrogram(n_mels=32)
+    on_audio = fitted_extractor(transform, log=log)
+    on_output = FeatureExtractor(transform, log=log)
+    on_output.fit_normalization((transform(batch) for batch in training_batches()), transformed=True)
+    torch.testing.assert_close(on_output.mean, on_audio.mean)
+    torch.testing.assert_close(on_output.std, on_audio.std)
+    x = training_batches(seed=5)[1]
+    torch.testing.assert_close(on_output.forward_transformed(transform(x)), on_audio(x))
+
+
+def test_a_transform_is_precomputed_only_when_it_declares_it_with_what_that_needs() -> None:
+    assert FeatureExtractor(MelSpectrogram()).precomputed_transform is None
+    declared = MelSpectrogram()
+    declared.precomputed = True  # without embed, identity, steps_in ...
+    with pytest.raises(ValueError, match=r"^transform: MelSpectrogram declares precomputed=True but lacks"):
+        FeatureExtractor(declared)
+
+
 def test_fit_without_frames_raises() -> None:
     with pytest.raises(ValueError, match="no frames"):
         FeatureExtractor(MelSpectrogram()).fit_normalization([])

@@ -24,6 +24,7 @@ from genre.filesystem import (
     replace_directory,
     temporary_sibling,
 )
+from helpers.waiting import SAFETY_TIMEOUT, blocked_on_lock, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,9 +79,10 @@ def test_lock_makes_another_process_wait_and_says_how_long(tmp_path: Path) -> No
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(1.0)  # the child starts up and blocks on our lock meanwhile
+        # However long its start-up takes: release only once the child is blocked on our lock.
+        wait_for(lambda: blocked_on_lock(child.pid), "the child blocked on the lock", child)
         released = time.time()
-    out, err = child.communicate(timeout=60)
+    out, err = child.communicate(timeout=SAFETY_TIMEOUT)
     assert child.returncode == 0, err
     acquired, waited = map(float, out.split())
     assert acquired >= released
@@ -94,18 +96,24 @@ def test_lock_logs_once_when_it_must_wait(tmp_path: Path, caplog: pytest.LogCapt
     def holder() -> None:
         with exclusive_lock(lock):
             held.set()
-            release.wait(30)
+            release.wait(SAFETY_TIMEOUT)
+
+    def releaser() -> None:
+        # Only once this process is blocked on the lock, then 0.3 s on: the wait measured is at least that.
+        wait_for(lambda: blocked_on_lock(os.getpid()), "the test blocked on the lock")
+        time.sleep(0.3)
+        release.set()
 
     thread = threading.Thread(target=holder)
     thread.start()
-    held.wait(30)
-    threading.Timer(0.3, release.set).start()
+    held.wait(SAFETY_TIMEOUT)
+    threading.Thread(target=releaser, daemon=True).start()
     with (
         caplog.at_level(logging.INFO, logger="genre.filesystem"),
         exclusive_lock(lock, waiting_for="the audio cache /x") as waited,
     ):
-        assert waited >= 0.2
-    thread.join(30)
+        assert waited >= 0.3
+    thread.join(SAFETY_TIMEOUT)
     messages = [r.getMessage() for r in caplog.records]
     assert messages == ["Another process is building the audio cache /x; waiting for it"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
+from genre.data.items import AudioItem
 from genre.data.prepare import prepare_data
-from genre.data.sources import AudioItem
 from genre.data.splits import KFoldSplit
 from helpers import TINY_DEMO, compose_run
 from helpers.dataset_trees import FMATree, make_genre_folder

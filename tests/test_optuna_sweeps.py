@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from helpers import REPO, TINY_RUN, missing_service, run_cli
+from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -120,11 +121,8 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_by_the_next_run(tmp
         command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 300
-        while not (first / "0" / "last.pt").exists():  # the trial is running and has trained an epoch
-            assert process.poll() is None, "the sweep ended before it could be killed"
-            assert time.monotonic() < deadline, "the trial never finished an epoch"
-            time.sleep(0.2)
+        # The trial is running and has trained an epoch.
+        wait_for((first / "0" / "last.pt").exists, "the trial finished an epoch", process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -186,6 +184,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _answers(url: str) -> bool:
+    """Whether ``url`` answers (a server still starting refuses the connection)."""
+    try:
+        urllib.request.urlopen(url, timeout=60).read()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
 def dashboard(pruned_search: Path) -> Iterator[str]:
     """optuna-dashboard on loopback, serving the pruned search's study; yields its address."""
@@ -198,18 +205,11 @@ def dashboard(pruned_search: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/studies", timeout=2).read()
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "optuna-dashboard did not start"
-                time.sleep(0.3)
+        wait_for(lambda: _answers(f"{url}/api/studies"), "optuna-dashboard answered", server)
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=SAFETY_TIMEOUT)
 
 
 def _chromium() -> tuple[str, str]:

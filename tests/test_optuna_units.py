@@ -26,6 +26,7 @@ from genre.sweeps.search_space import parse_search_space
 from genre.sweeps.study_storage import Heartbeats, fail_stale_trials, sweeper_storage
 from genre.sweeps.trial_scheduler import TrialScheduler, outcome_of
 from helpers import REPO
+from helpers.waiting import SAFETY_TIMEOUT
 
 
 def _compose(overrides: list[str]):
@@ -91,18 +92,29 @@ def test_a_pruned_job_is_not_counted_against_the_failure_budget() -> None:
 
 class _SleepingLauncher:
     """Runs each job as a sleep of ``trainer.epochs`` x 0.3 s in the calling thread, as a parallel launcher's
-    launch call blocks until its jobs end elsewhere; records when each job started and ended."""
+    launch call blocks until its jobs end elsewhere; records when each job started and ended.
 
-    def __init__(self) -> None:
+    With ``hold``, job 0 instead runs until the jobs in ``hold`` have started (however slow the machine).
+    """
+
+    def __init__(self, hold: tuple[int, ...] = ()) -> None:
         self.spans: dict[int, tuple[float, float]] = {}
         self.lock = threading.Lock()
+        self.hold = hold
+        self.started = {job: threading.Event() for job in hold}
 
     def launch(self, job_overrides, initial_job_idx: int):
         returns = []
         for offset, overrides in enumerate(job_overrides):
             epochs = int(dict(item.split("=", 1) for item in overrides)["trainer.epochs"])
+            job = initial_job_idx + offset
             started = time.monotonic()
-            time.sleep(0.3 * epochs)
+            if job in self.started:
+                self.started[job].set()
+            if job == 0 and self.hold:
+                assert all(self.started[other].wait(SAFETY_TIMEOUT) for other in self.hold), "job 0 ran alone"
+            else:
+                time.sleep(0.3 * epochs)
             with self.lock:
                 self.spans[initial_job_idx + offset] = (started, time.monotonic())
             returns.append(_job(float(epochs)))
@@ -114,7 +126,8 @@ def test_async_schedule_starts_a_trial_as_soon_as_one_ends(schedule: str) -> Non
     study = optuna.create_study(direction="maximize")
     for epochs in (4, 1, 1, 1):  # one long trial, then short ones
         study.enqueue_trial({"trainer.epochs": epochs})
-    launcher = _SleepingLauncher()
+    # Async: the long job 0 runs until jobs 2 and 3 have started (which they do only beside it).
+    launcher = _SleepingLauncher(hold=(2, 3) if schedule == "async" else ())
     TrialScheduler(
         study,
         parse_search_space(["trainer.epochs=choice(1, 4)"]),

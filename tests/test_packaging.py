@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO
+from helpers.waiting import SAFETY_TIMEOUT
 
 pytestmark = pytest.mark.slow  # spawns processes
 
@@ -31,7 +32,9 @@ def _script(name: str) -> Path:
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_console_script_prints_its_help(name: str, tmp_path: Path) -> None:
-    result = subprocess.run([str(_script(name)), "--help"], cwd=tmp_path, text=True, capture_output=True, timeout=120)
+    result = subprocess.run(
+        [str(_script(name)), "--help"], cwd=tmp_path, text=True, capture_output=True, timeout=SAFETY_TIMEOUT
+    )
     assert result.returncode == 0, result.stderr
     assert SCRIPTS[name] in result.stdout
 
@@ -43,12 +46,16 @@ def test_console_scripts_exit_with_mains_status(tmp_path: Path) -> None:
         cwd=tmp_path,
         text=True,
         capture_output=True,
-        timeout=120,
+        timeout=SAFETY_TIMEOUT,
     )
     assert report.returncode == 2 and "sweep_dir" in report.stderr, report.stderr
     # The config tree comes from the installed package: an unknown option is reported from it.
     prepare = subprocess.run(
-        [str(_script("genre-prepare")), "dataset=nope"], cwd=tmp_path, text=True, capture_output=True, timeout=120
+        [str(_script("genre-prepare")), "dataset=nope"],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=SAFETY_TIMEOUT,
     )
     assert prepare.returncode == 2 and "dataset/nope" in prepare.stderr, prepare.stderr
 
@@ -58,7 +65,9 @@ def test_sweepers_are_found_by_hydra_from_the_installation(tmp_path: Path) -> No
         "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
         "print(sorted(p.__module__ + '.' + p.__name__ for p in Plugins.instance().discover(Sweeper)))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, text=True, capture_output=True, timeout=SAFETY_TIMEOUT
+    )
     assert result.returncode == 0, result.stderr
     for name in ("hydra_plugins.genre_sweepers.GridSweeper", "hydra_plugins.genre_sweepers.OptunaSweeper"):
         assert name in result.stdout
@@ -66,7 +75,10 @@ def test_sweepers_are_found_by_hydra_from_the_installation(tmp_path: Path) -> No
 
 def test_pip_check_finds_no_conflict_but_musicnns_own_pins() -> None:
     result = subprocess.run(
-        ["bash", str(REPO / ".ci" / "pip_check.sh"), sys.executable], text=True, capture_output=True, timeout=120
+        ["bash", str(REPO / ".ci" / "pip_check.sh"), sys.executable],
+        text=True,
+        capture_output=True,
+        timeout=SAFETY_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
 

@@ -19,6 +19,7 @@ from genre.data.prepare import prepare_data
 from genre.experiment import run_experiment
 from genre.predict import main
 from helpers import REPO, TINY_RUN, compose_run
+from helpers.waiting import SAFETY_TIMEOUT
 
 pytestmark = pytest.mark.slow  # every test here trains a model or spawns a process
 
@@ -60,7 +61,7 @@ def test_predicts_held_back_clips_with_the_runs_test_accuracy(
         env=env,
         text=True,
         capture_output=True,
-        timeout=300,
+        timeout=SAFETY_TIMEOUT,
     )
     assert result.returncode == 1, result.stderr  # some files skipped, the rest predicted
     assert f"skipped {broken}" in result.stderr and "Traceback" not in result.stderr

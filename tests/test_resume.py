@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from helpers import REPO, TINY_DEMO, run_cli
+from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 # Dropout, SpecAugment, mixup and random gain all draw random numbers: the resumed run only matches
 # if every generator state, the data order and the crops are restored. 4 crops per clip in batches
@@ -66,13 +66,9 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
         stderr=subprocess.PIPE,
     )
     # last.pt first appears at the end of epoch 1; epoch 2's twelve steps start right after it.
-    deadline = time.monotonic() + 300
-    while not (interrupted / "last.pt").exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "epoch 1 never finished"
-        time.sleep(0.02)
+    wait_for((interrupted / "last.pt").exists, "epoch 1 finished", process)
     process.send_signal(signal.SIGTERM)
-    stdout, stderr = process.communicate(timeout=300)
+    stdout, stderr = process.communicate(timeout=SAFETY_TIMEOUT)
     assert process.returncode == 128 + signal.SIGTERM, stdout + stderr
     assert "Traceback" not in stderr and f"resume={interrupted}" in stderr
     assert not (interrupted / "metrics.json").exists()

@@ -20,7 +20,7 @@ from genre.run_files import (
     RunMetrics,
 )
 from helpers import run_cli
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 
 class _Payload:
@@ -137,8 +137,8 @@ def test_resume_refuses_a_crafted_checkpoint_in_one_line(tmp_path: Path, cache_d
 
 
 def _metrics() -> RunMetrics:
-    return run_metrics(
-        {"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75},
+    return make_metrics(
+        scores={"val/acc": 0.5, "val/loss": 1.25, "test/acc": 0.75},
         objective="val/loss",
         objective_mode="min",
         best_epoch=3,

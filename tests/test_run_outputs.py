@@ -19,7 +19,7 @@ from genre.run_files import PREDICTIONS_FILE, Predictions, RunMetrics
 from genre.training.evaluation import summarize
 from genre.training.seeding import seed_everything
 from helpers import TINY_DEMO, TINY_TRAINING, compose_run
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 LABELS = ["blues", "jazz", "rock"]
 
@@ -98,8 +98,8 @@ def test_scores_beyond_accuracy_match_scikit_learn_and_leave_out_undefined_ones(
 
 def test_mean_of_fold_metrics() -> None:
     def run(acc: float, seconds: float) -> RunMetrics:
-        return run_metrics(
-            {"val/acc": acc},
+        return make_metrics(
+            scores={"val/acc": acc},
             n_parameters=3,
             train_seconds=seconds,
             labels=LABELS,

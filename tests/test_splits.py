@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from genre.data.sources import AudioItem
+from genre.data.items import AudioItem
 from genre.data.splits import StratifiedSplit, label_names
 
 

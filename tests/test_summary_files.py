@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from genre.sweeps.summary import summarise_sweep
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 
 def _job(sweep: Path, num: int, lr: str, scores: dict[str, float], objective: str, mode: str) -> None:
@@ -21,8 +21,8 @@ def _job(sweep: Path, num: int, lr: str, scores: dict[str, float], objective: st
     OmegaConf.save(
         OmegaConf.create({"objective": objective, "objective_mode": mode}), run_dir / ".hydra" / "config.yaml"
     )
-    run_metrics(
-        scores,
+    make_metrics(
+        scores=scores,
         objective=objective,
         objective_mode=mode,
         epochs=2,

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from genre.sweeps.failures import FailureBudget
 from genre.sweeps.sampler import TrialSeededTPESampler
 from helpers import RUN_PY, compose_config
+from helpers.waiting import SAFETY_TIMEOUT
 
 SEARCHED_FEATURES = ("midi", "chroma", "mel", "mfcc")
 
@@ -221,7 +222,7 @@ def test_slurm_preset_reaches_sbatch_with_its_resources(tmp_path: Path) -> None:
         env=env,
         text=True,
         capture_output=True,
-        timeout=300,
+        timeout=SAFETY_TIMEOUT,
     )
     assert result.returncode != 0  # the stand-in refuses the job
     script = (tmp_path / "submitted.sh").read_text()

@@ -7,6 +7,7 @@ interrupted fit continued from its last.pt ends with exactly the weights of an u
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,38 @@ def test_interrupted_fit_continued_from_last_pt_matches_an_uninterrupted_one(tmp
     for name, tensor in reference.module.state_dict().items():
         assert torch.equal(tensor, resumed.module.state_dict()[name]), name
     assert resumed.step == reference.step == 24
+
+
+class _Recorder:
+    """An epoch callback that records what it is told and ends training after epoch ``stop_after``."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        self.stop_after = stop_after
+        self.seen: list[tuple[int, float]] = []
+
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        self.seen.append((epoch, metrics["val/loss"]))
+        return epoch == self.stop_after
+
+
+@pytest.mark.slow
+def test_injected_callbacks_see_every_epoch_and_one_can_stop_the_run(tmp_path: Path) -> None:
+    trainer, tracker = _trainer()
+    train, val = _loaders()
+    watcher = _Recorder()
+    result = trainer.fit(
+        train, val, epochs=4, tracker=tracker, run_dir=tmp_path, identity=IDENTITY, callbacks=[watcher]
+    )
+    assert [epoch for epoch, _ in watcher.seen] == [1, 2, 3, 4] and result.stopped_by_callback is None
+    assert [loss for _, loss in watcher.seen] == [entry["val/loss"] for entry in result.history]
+
+    trainer, tracker = _trainer()
+    train, val = _loaders()
+    watcher, stopper = _Recorder(), _Recorder(stop_after=2)
+    result = trainer.fit(
+        train, val, epochs=4, tracker=tracker, run_dir=tmp_path, identity=IDENTITY, callbacks=[stopper, watcher]
+    )
+    # Every callback is told of the epoch that stops the run; the run ends there, its checkpoint saved.
+    assert [epoch for epoch, _ in stopper.seen] == [epoch for epoch, _ in watcher.seen] == [1, 2]
+    assert result.stopped_by_callback == 2 and [entry["epoch"] for entry in result.history] == [1, 2]
+    assert Checkpoint.load(tmp_path / LAST_CHECKPOINT).position.epoch == 3

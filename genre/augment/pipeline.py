@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 import torch
@@ -45,7 +45,7 @@ class Augmentations:
         return "Augmentations(" + ", ".join(repr(item) for item in self.items) + ")" if self.items else "none"
 
     @torch.no_grad()
-    def __call__(self, audio: Tensor, targets: Tensor, features: nn.Module) -> tuple[Tensor, Tensor]:
+    def __call__(self, audio: Tensor, targets: Tensor, features: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Augmented features of a waveform batch, and the targets (class ids, or probabilities once a
         batch-stage augmentation such as mixup has mixed examples)."""
         for item in self._stage("waveform"):

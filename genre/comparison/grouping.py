@@ -1,9 +1,11 @@
-"""Group jobs into configurations and compare each configuration with the best one.
+"""Runs grouped into configurations, and each configuration compared with the best one.
 
-The input is a pandas DataFrame with one row per job: the config keys that were swept, the repeat keys
-(``seed``, ``dataset.split.fold``), the metrics, and, for cross-validated configurations, each job's
-training and test clip counts. How the frame was read (run files, a sweep directory) is the caller's
-business. Jobs that differ only in the repeat keys form one configuration row: n, mean, std and the
+The one home of what a *configuration* is: the runs that differ only in the repeat keys (``seed``,
+``dataset.split.fold``). The input is a pandas DataFrame with one row per run (a fold of a
+cross-validation job is a run): the config keys that were swept, the repeat keys, the metrics, and, for
+cross-validated configurations, each run's training and test clip counts. How the frame was read (run
+files, a sweep directory: :mod:`genre.sweeps.configurations`) is the caller's business. Each
+configuration becomes one row: n, mean, std and the
 95 % Student-t interval per metric. Every other configuration is compared with the best by a paired
 test on the repeats both have (see :mod:`genre.comparison.significance` for which test when), and the
 p-values are Holm-adjusted over those comparisons.
@@ -40,42 +42,48 @@ NOT_WORSE_MEANING = (
 )
 
 
-def _check_columns(jobs: pd.DataFrame, names: Sequence[str], parameter: str) -> None:
-    missing = [name for name in names if name not in jobs.columns]
+def _check_columns(runs: pd.DataFrame, names: Sequence[str], parameter: str) -> None:
+    missing = [name for name in names if name not in runs.columns]
     if missing:
         raise ValueError(
-            f"{parameter}: the jobs frame has no column {', '.join(map(repr, missing))} "
-            f"(columns: {', '.join(map(str, jobs.columns))})"
+            f"{parameter}: the runs frame has no column {', '.join(map(repr, missing))} "
+            f"(columns: {', '.join(map(str, runs.columns))})"
         )
 
 
 def configurations(
-    jobs: pd.DataFrame, config_keys: Sequence[str], repeat_keys: Sequence[str] = REPEAT_KEYS
+    runs: pd.DataFrame, config_keys: Sequence[str], repeat_keys: Sequence[str] = REPEAT_KEYS
 ) -> list[tuple[tuple, pd.DataFrame]]:
-    """The jobs grouped by ``config_keys``: (the keys' values, that configuration's jobs), in first-seen order.
+    """The runs grouped by ``config_keys``: (the keys' values, that configuration's runs), in first-seen order.
 
-    ValueError when a config key is also a repeat key, or when two jobs of one configuration have the
+    ValueError when a config key is also a repeat key, or when two runs of one configuration have the
     same repeat values (they would be paired twice).
     """
-    _check_columns(jobs, config_keys, "config_keys")
+    _check_columns(runs, config_keys, "config_keys")
     overlap = [key for key in config_keys if key in repeat_keys]
     if overlap:
         raise ValueError(f"config_keys: {', '.join(overlap)} are repeat keys, which configurations group over")
-    if jobs.empty:
-        raise ValueError("jobs: the frame has no rows")
-    present = [key for key in repeat_keys if key in jobs.columns]
-    frame = jobs.assign(_all=0) if not config_keys else jobs
+    if runs.empty:
+        raise ValueError("runs: the frame has no rows")
+    present = [key for key in repeat_keys if key in runs.columns]
+    frame = runs.assign(_all=0) if not config_keys else runs
     groups = []
     for values, rows in frame.groupby(list(config_keys) if config_keys else ["_all"], sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         repeats = rows[present].astype(str).agg("/".join, axis=1) if present else pd.Series("", index=rows.index)
         if repeats.duplicated().any():
             raise ValueError(
-                f"jobs: configuration {dict(zip(config_keys, values))} has more than one job for "
+                f"runs: configuration {dict(zip(config_keys, values))} has more than one run for "
                 f"{', '.join(present) or 'its single run'} = {repeats[repeats.duplicated()].iloc[0]}"
             )
         groups.append((values if config_keys else (), rows.drop(columns="_all", errors="ignore")))
     return groups
+
+
+def one_run_each(runs: pd.DataFrame, config_keys: Sequence[str]) -> bool:
+    """Whether every configuration of ``runs`` is a single run: then there is nothing to pair them on,
+    whatever their seeds (McNemar's test pairs their clips instead)."""
+    return not bool(runs.duplicated(subset=list(config_keys)).any()) if config_keys else len(runs) == 1
 
 
 def metric_columns(metric: str, rows: pd.DataFrame, confidence: float = CONFIDENCE) -> dict[str, float]:
@@ -91,16 +99,16 @@ def metric_columns(metric: str, rows: pd.DataFrame, confidence: float = CONFIDEN
 
 
 def configuration_table(
-    jobs: pd.DataFrame,
+    runs: pd.DataFrame,
     config_keys: Sequence[str],
     metrics: Sequence[str],
     repeat_keys: Sequence[str] = REPEAT_KEYS,
     confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
-    """One row per configuration: its config keys, n (jobs) and, per metric, mean/std/low/high/±."""
-    _check_columns(jobs, metrics, "metrics")
+    """One row per configuration: its config keys, n (runs) and, per metric, mean/std/low/high/±."""
+    _check_columns(runs, metrics, "metrics")
     rows = []
-    for values, group in configurations(jobs, config_keys, repeat_keys):
+    for values, group in configurations(runs, config_keys, repeat_keys):
         row: dict[str, object] = dict(zip(config_keys, values))
         row["n"] = len(group)
         for metric in metrics:
@@ -110,12 +118,12 @@ def configuration_table(
 
 
 def _matched(best: pd.DataFrame, other: pd.DataFrame, present: Sequence[str], columns: Sequence[str]) -> pd.DataFrame:
-    """The jobs of ``best`` and ``other`` paired on the repeat keys both have (``<column>_best``/``_other``)."""
+    """The runs of ``best`` and ``other`` paired on the repeat keys both have (``<column>_best``/``_other``)."""
     keep = [c for c in columns if c in best.columns]
     left, right = best[[*present, *keep]], other[[*present, *keep]]
     if present:
         return left.merge(right, on=list(present), suffixes=("_best", "_other"))
-    # No repeat keys: one job per configuration (configurations() checked), paired with the best's one.
+    # No repeat keys: one run per configuration (configurations() checked), paired with the best's one.
     return left.add_suffix("_best").merge(right.add_suffix("_other"), how="cross")
 
 
@@ -139,7 +147,7 @@ def _pair_test(
         if f"{n_train}_best" not in matched or f"{n_test}_best" not in matched:
             raise ValueError(
                 f"n_train: cross-validated configurations need the columns {n_train!r} and {n_test!r} "
-                "(each job's training and test clip counts) for the corrected t-test"
+                "(each run's training and test clip counts) for the corrected t-test"
             )
         return corrected_resampled_t_test(
             a, b, matched[f"{n_train}_best"].to_numpy(float), matched[f"{n_test}_best"].to_numpy(float)
@@ -159,7 +167,7 @@ def _pair_test(
 
 
 def compare_with_best(
-    jobs: pd.DataFrame,
+    runs: pd.DataFrame,
     config_keys: Sequence[str],
     objective: str,
     mode: str = "max",
@@ -184,9 +192,9 @@ def compare_with_best(
     """
     if mode not in MODES:
         raise ValueError(f"mode: '{mode}' is not max or min")
-    _check_columns(jobs, [objective], "objective")
-    groups = configurations(jobs, config_keys, repeat_keys)
-    present = [key for key in repeat_keys if key in jobs.columns]
+    _check_columns(runs, [objective], "objective")
+    groups = configurations(runs, config_keys, repeat_keys)
+    present = [key for key in repeat_keys if key in runs.columns]
     means = [float(rows[objective].mean()) for _, rows in groups]
     order = sorted(range(len(groups)), key=lambda i: -means[i] if mode == "max" else means[i])
     best_rows = groups[order[0]][1]

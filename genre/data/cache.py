@@ -148,11 +148,6 @@ def _resolved(paths: Sequence[str | os.PathLike]) -> list[str]:
     return sorted({os.path.realpath(p) for p in paths})
 
 
-def cache_key(paths: Sequence[str | os.PathLike], fmt: ClipFormat) -> str:
-    """A hash of the clip format and every file's absolute path, size and mtime."""
-    return _key(_resolved(paths), fmt)
-
-
 def _key(resolved: list[str], fmt: ClipFormat, missing: set[str] | None = None) -> str:
     """The key of ``resolved`` in ``fmt``; the paths missing now are added to ``missing`` (the key says so)."""
     digest = hashlib.sha256()
@@ -200,7 +195,7 @@ def open_cache(
     if isinstance(found, AudioCache):
         return found
     refuse_unwritable(
-        root, final, found or "there is none yet", "Build it with python -m genre.data.prepare and the same overrides"
+        root, final, found or "there is none yet", "Build it with python -m genre.cli.prepare and the same overrides"
     )
     with exclusive_lock(root / f"{key}.lock", waiting_for=f"the audio cache {final}") as waited:
         # Another process may have finished the same build while we waited for the lock.

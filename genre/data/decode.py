@@ -20,10 +20,11 @@ _READ_ERRNOS = frozenset({errno.EIO, errno.EACCES, errno.EPERM, errno.ESTALE, er
 def int16_to_float(audio: torch.Tensor) -> torch.Tensor:
     """Clips as stored (int16, on any device) as float32 samples in [-1, 1): the one place the scale is applied.
 
-    Inputs that are already floating point (a frozen feature's cached activations) are returned as float32, unscaled.
+    Raises ValueError naming ``audio`` for any other dtype: float samples are scaled already, and a
+    precomputed feature's activations are not audio (they never pass through here).
     """
-    if audio.is_floating_point():
-        return audio.float()
+    if audio.dtype != torch.int16:
+        raise ValueError(f"audio: int16_to_float takes int16 samples as stored in the audio cache, got {audio.dtype}")
     return audio.float().div_(INT16_SCALE)
 
 

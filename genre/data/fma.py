@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from genre.data.sources import AudioItem
+from genre.data.items import AudioItem
 
 FMA_SUBSETS: tuple[str, ...] = ("small", "medium", "large")
 OFFICIAL_SPLITS = {"training": "train", "validation": "val", "test": "test"}

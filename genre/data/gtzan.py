@@ -15,7 +15,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from genre.data.sources import AudioItem, audio_files
+from genre.data.items import AudioItem
+from genre.data.sources import audio_files
 
 GTZAN_GENRES: tuple[str, ...] = (
     "blues",

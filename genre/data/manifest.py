@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from genre.data.sources import AudioItem
+from genre.data.items import AudioItem
 
 # How a manifest may name a split; the short names are the ones the rest of the code uses.
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}

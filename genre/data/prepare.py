@@ -1,15 +1,10 @@
-"""Turn a dataset config into labelled, split clips backed by the audio cache.
-
-``python -m genre.data.prepare dataset=...`` builds the cache ahead of time (e.g. on a login node
-before a sweep), with the same config overrides a run takes, and prints what it holds.
-"""
+"""Turn a dataset config into labelled, split clips backed by the audio cache (``genre-prepare``,
+:mod:`genre.cli.prepare`, builds it ahead of a sweep)."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,11 +14,9 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genre import CONFIG_DIR
-from genre.cli_errors import one_line_user_errors
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
-from genre.data.sources import AudioItem
+from genre.data.items import AudioItem
 from genre.data.splits import SPLITS, label_names
 from genre.errors import ConfigError, config_keys
 
@@ -232,28 +225,3 @@ def _check_labels(labels: list[str], train: SplitClips) -> None:
             f"genre(s) {', '.join(missing)} have no clip in the training split",
             "Add clips of them, or move some into training (dataset.split ratios or manifest)",
         )
-
-
-@one_line_user_errors
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m genre.data.prepare [overrides]``: build (or check) a dataset's audio cache ahead of a sweep."""
-    from hydra import compose, initialize_config_dir
-
-    parser = argparse.ArgumentParser(
-        prog="python -m genre.data.prepare",
-        description="Decode a dataset into the shared audio cache, so that every run and sweep job only reads it. "
-        "Takes the same overrides as run.py; only dataset.* and paths.* matter here.",
-    )
-    parser.add_argument("overrides", nargs="*", help="e.g. dataset=gtzan dataset.root=/data/gtzan/genres_original")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(args.overrides))
-    data = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=not args.quiet)
-    print(data.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Where a dataset's audio files and labels come from.
 
-A *source* lists the dataset as :class:`AudioItem` s (file, genre label, optional predefined split).
+A *source* lists the dataset as :class:`~genre.data.items.AudioItem` s (file, genre label, optional predefined split).
 Decoding, caching and splitting happen elsewhere, the same way for every source. Sources list files
 as they are meant to exist; files that are missing or undecodable are skipped (with their reason)
 by the cache, so they are reported instead of silently dropped. What a source leaves out on purpose
@@ -10,23 +10,12 @@ by the cache, so they are reported instead of silently dropped. What a source le
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from genre.data.items import AudioItem
 
 # What librosa.load reads through soundfile or audioread; anything else in a genre folder is ignored.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".au", ".aiff", ".aif", ".m4a", ".opus")
-
-
-@dataclass(frozen=True)
-class AudioItem:
-    """One audio file of a dataset with its genre label and, where the dataset defines them, its split and
-    its group: files sharing a group (FMA: one artist; a manifest's group column) must never be on both
-    sides of a split, or the model is tested on what it has in effect heard (``dataset/split=kfold``)."""
-
-    path: Path
-    label: str
-    split: str | None = None
-    group: str | None = None
 
 
 def audio_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:

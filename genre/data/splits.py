@@ -17,7 +17,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from genre.data.sources import AudioItem
+from genre.data.items import AudioItem
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 # What KFoldSplit's ``group`` may name: an item field other than the file, its label and its own split.

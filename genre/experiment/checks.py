@@ -1,4 +1,5 @@
-"""Checks of a run's composed config, made before any work (and before spawning processes that would each fail)."""
+"""The rules a run's config is checked by (:mod:`genre.experiment.spec` declares one beside each setting),
+and the checks that need more than the value: the file system, the feature's FFT window, unset keys."""
 
 from __future__ import annotations
 
@@ -6,77 +7,105 @@ import logging
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genre.errors import ConfigError, config_keys
-from genre.objective import mode_of
-from genre.training.device import resolve_device, resolve_precision
-from genre.training.early_stopping import EarlyStopping
-from genre.training.segments import AGGREGATES
+from genre.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-# Checkpoints are chosen on validation data only: choosing on test data would inflate the result.
-OBJECTIVES = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss")
-# Numbers checked before anything reads them: key -> (whole number?, smallest allowed, smallest excluded?, example).
-NUMBERS: dict[str, tuple[bool, float, bool, str]] = {
-    "trainer.epochs": (True, 1, False, "30"),
-    "trainer.batch_size": (True, 1, False, "16"),
-    "trainer.eval_batch_size": (True, 1, False, "8"),
-    "trainer.crops_per_clip": (True, 1, False, "1"),
-    "trainer.num_workers": (True, 0, False, "0"),
-    "trainer.devices": (True, 1, False, "1"),
-    "trainer.segment_seconds": (False, 0, True, "5.0"),
-    "eval.segment_seconds": (False, 0, True, "5.0"),
-    "dataset.clip_seconds": (False, 0, True, "30.0"),
-    "dataset.sample_rate": (True, 1, False, "22050"),
-    "optimizer.lr": (False, 0, True, "1e-3"),
-    "optimizer.weight_decay": (False, 0, False, "1e-2"),
-    "scheduler.warmup_epochs": (False, 0, False, "1.0"),
-    "trainer.label_smoothing": (False, 0, False, "0.1"),
-}
 # Longer clips than this (an hour) are a typo, and would ask for gigabytes per clip.
 MAX_CLIP_SECONDS = 3600.0
-# Facts of a run (RunMetrics fields) that later objectives of a multi-objective sweep may name.
-FACT_OBJECTIVES = ("n_parameters", "train_seconds")
+# Which ends an Interval includes.
+CLOSED = ("left", "right", "both", "neither")
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` (naming the key and the fix) for the first bad setting of ``cfg``."""
-    _check_mandatory(cfg)
-    for key, rule in NUMBERS.items():
-        check_number(cfg, key, *rule)
-    _check_objective(cfg)
-    _check_segments(cfg)
-    _check_training(cfg.trainer)
-    _check_schedule(cfg)
-    _check_devices(cfg.trainer)
-    with config_keys("trainer.early_stopping"):
-        EarlyStopping(
-            patience=cfg.trainer.early_stopping.patience, min_delta=float(cfg.trainer.early_stopping.min_delta)
-        )
-    check_cache_dir(OmegaConf.select(cfg, "paths.cache_dir"))
-    check_writable("paths.output_dir", OmegaConf.select(cfg, "paths.output_dir"))
+@dataclass(frozen=True)
+class Interval:
+    """A rule: a number (a whole one for ``kind=int``) from ``low`` to ``high`` (None: unbounded), the ends
+    ``closed`` names included; ``optional``: null is allowed. ``fix`` (or ``Use e.g. <key>=<example>``)
+    ends the message of a value it refuses."""
+
+    kind: type[int] | type[float]
+    low: float | None = None
+    high: float | None = None
+    closed: str = "left"
+    example: str = ""
+    optional: bool = False
+    unit: str = ""
+    fix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.closed not in CLOSED:
+            raise ValueError(f"closed: '{self.closed}' is not one of {', '.join(CLOSED)}")
+
+    def check(self, key: str, value: Any) -> Any:
+        """``value`` as a ``kind`` (None when optional and null); :class:`ConfigError` naming ``key`` if refused."""
+        fix = self.fix or f"Use e.g. {key}={self.example}"
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(key, "is not set", fix)
+        whole = self.kind is int
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or (whole and number != int(number)):
+            raise ConfigError(key, f"'{value}' is not a {'whole ' if whole else ''}number", fix)
+        if not self.holds(number):
+            shown = str(int(number)) if whole else f"{number:g}"
+            raise ConfigError(key, f"{shown}{self.unit} is not {self.describe()}", fix)
+        return self.kind(number)
+
+    def holds(self, number: float) -> bool:
+        """Whether ``number`` lies in the interval."""
+        low_in = self.closed in ("left", "both")
+        high_in = self.closed in ("right", "both")
+        above = self.low is None or number > self.low or (low_in and number == self.low)
+        below = self.high is None or number < self.high or (high_in and number == self.high)
+        return above and below
+
+    def describe(self) -> str:
+        """The interval in words: ``above 0``, ``at least 1``, ``within (0, 3600] s``."""
+        low_in = self.closed in ("left", "both")
+        high_in = self.closed in ("right", "both")
+        if self.low is not None and self.high is not None:
+            opening, closing = "[" if low_in else "(", "]" if high_in else ")"
+            return f"within {opening}{self.low:g}, {self.high:g}{closing}{self.unit}"
+        if self.low is not None:
+            return f"{'at least' if low_in else 'above'} {self.low:g}"
+        if self.high is not None:
+            return f"{'at most' if high_in else 'below'} {self.high:g}"
+        return "a number"
 
 
-def check_number(cfg: DictConfig, key: str, whole: bool, lowest: float, excluded: bool, example: str) -> None:
-    """Refuse a value of ``key`` that is not a (whole) number above ``lowest`` (or at least it)."""
-    value: Any = OmegaConf.select(cfg, key, default=None)
-    if value is None:
-        return  # not part of this config (e.g. a scheduler without warm-up)
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number) or (whole and number != int(number)):
-        raise ConfigError(key, f"'{value}' is not a {'whole ' if whole else ''}number", f"Use e.g. {key}={example}")
-    if number < lowest or (excluded and number == lowest):
-        bound = f"{'above' if excluded else 'at least'} {lowest:g}"
-        raise ConfigError(key, f"{value} is not {bound}", f"Use e.g. {key}={example}")
+@dataclass(frozen=True)
+class Options:
+    """A rule: one of ``values`` (compared as text); ``fix`` ends the message of any other value."""
+
+    values: tuple[str, ...]
+    fix: str
+
+    def check(self, key: str, value: Any) -> str:
+        """``value`` as text; :class:`ConfigError` naming ``key`` if it is none of the options."""
+        if str(value) not in self.values:
+            raise ConfigError(key, f"'{value}' is not one of {', '.join(self.values)}", self.fix)
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A rule: true or false (a YAML boolean, not a word that merely looks like one)."""
+
+    def check(self, key: str, value: Any) -> bool:
+        """``value``; :class:`ConfigError` naming ``key`` if it is not a boolean."""
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"'{value}' is not true or false", f"Use {key}=true or {key}=false")
+        return value
 
 
 def check_clip_seconds(key: str, seconds: float, sample_rate: int, n_fft: int | None) -> None:
@@ -86,6 +115,11 @@ def check_clip_seconds(key: str, seconds: float, sample_rate: int, n_fft: int | 
         raise ConfigError(
             key, f"{seconds:g} s is not within (0, {MAX_CLIP_SECONDS:g}] s", "Use the clip length in seconds"
         )
+    check_fft_window(key, seconds, sample_rate, n_fft)
+
+
+def check_fft_window(key: str, seconds: float, sample_rate: int, n_fft: int | None) -> None:
+    """Refuse an analysis length shorter than the feature's FFT window of ``n_fft`` samples (None: no window)."""
     if n_fft and round(seconds * sample_rate) < int(n_fft):
         raise ConfigError(
             key,
@@ -128,7 +162,7 @@ def check_cache_dir(directory: Any) -> None:
         log.info("paths.cache_dir '%s' is read-only here: its finished caches are reused, none is built", path)
 
 
-def _check_mandatory(cfg: DictConfig, prefix: str = "") -> None:
+def check_mandatory(cfg: DictConfig, prefix: str = "") -> None:
     """Refuse a mandatory value (``???``) left unset, e.g. ``dataset.root`` of ``dataset=gtzan``."""
     for key in cfg:
         if not prefix and key == "hydra":
@@ -136,122 +170,6 @@ def _check_mandatory(cfg: DictConfig, prefix: str = "") -> None:
         dotted = f"{prefix}{key!s}"
         if OmegaConf.is_missing(cfg, key):
             raise ConfigError(dotted, "is not set", f"Add {dotted}=... to the command line (see the README)")
-        node = cfg._get_node(key)
-        if isinstance(node, DictConfig) and not node._is_interpolation() and not node._is_none():
-            _check_mandatory(node, f"{dotted}.")
-
-
-def _check_schedule(cfg: DictConfig) -> None:
-    warmup = OmegaConf.select(cfg, "scheduler.warmup_epochs", default=None)
-    if warmup is not None and float(warmup) > int(cfg.trainer.epochs):
-        raise ConfigError(
-            "scheduler.warmup_epochs",
-            f"{warmup} epochs of warm-up is longer than the {cfg.trainer.epochs}-epoch run",
-            "Use fewer warm-up epochs than trainer.epochs",
-        )
-
-
-def run_objectives(cfg: DictConfig) -> list[tuple[str, str]]:
-    """``(name, mode)`` of each objective: ``objective`` is one name or a list of them (a multi-objective
-    sweep), the first of which picks the best checkpoint; ``objective_mode`` is one mode or one per name."""
-    names = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
-    mode = cfg.get("objective_mode", "max")
-    modes = [mode] * len(names) if isinstance(mode, str) else list(mode)
-    if len(modes) != len(names):
-        raise ConfigError(
-            "objective_mode",
-            f"{len(modes)} mode(s) for {len(names)} objective(s)",
-            "Give one max or min per objective, e.g. objective_mode=[max,min]",
-        )
-    return [(str(name), str(mode)) for name, mode in zip(names, modes)]
-
-
-def _check_objective(cfg: DictConfig) -> None:
-    objectives = run_objectives(cfg)
-    first = objectives[0][0]
-    if first not in OBJECTIVES:
-        raise ConfigError(
-            "objective",
-            f"'{first}' is not one of {', '.join(OBJECTIVES)}",
-            "Pick the checkpoint on validation data; test metrics are reported, never optimised",
-        )
-    for name, _ in objectives[1:]:
-        if name not in (*OBJECTIVES, *FACT_OBJECTIVES):
-            raise ConfigError(
-                "objective",
-                f"'{name}' is not one of {', '.join((*OBJECTIVES, *FACT_OBJECTIVES))}",
-                "Trade the validation metric against another one or the model's size or training time",
-            )
-    for _, mode in objectives:
-        if mode not in ("max", "min"):
-            raise ConfigError("objective_mode", f"'{mode}' is not max or min", "Use max for accuracy, min for loss")
-    for name, mode in objectives:
-        expected = mode_of(name)
-        if expected is not None and mode != expected:
-            worst = "worst" if name in FACT_OBJECTIVES else ("highest-loss" if mode == "max" else "lowest-accuracy")
-            raise ConfigError(
-                "objective_mode",
-                f"{mode} with objective={name} would keep the {worst} checkpoint",
-                f"Leave objective_mode out (it follows the objective) or set it to {expected}",
-            )
-
-
-def _check_segments(cfg: DictConfig) -> None:
-    clip = float(cfg.dataset.clip_seconds)
-    check_clip_seconds("dataset.clip_seconds", clip, int(cfg.dataset.sample_rate), None)
-    for key, value in (
-        ("trainer.segment_seconds", cfg.trainer.segment_seconds),
-        ("eval.segment_seconds", cfg.eval.segment_seconds),
-    ):
-        if not 0 < float(value) <= clip:
-            raise ConfigError(
-                key,
-                f"{value} s is longer than the {clip} s clips (dataset.clip_seconds) or not positive",
-                "Use a segment no longer than the clips",
-            )
-        check_clip_seconds(
-            key,
-            float(value),
-            int(cfg.dataset.sample_rate),
-            OmegaConf.select(cfg, "feature.transform.n_fft", default=None),
-        )
-    if str(cfg.eval.aggregate) not in AGGREGATES:
-        raise ConfigError(
-            "eval.aggregate",
-            f"'{cfg.eval.aggregate}' is not one of {', '.join(AGGREGATES)}",
-            "Use mean (average segment logits), vote or none",
-        )
-
-
-def _check_training(trainer: DictConfig) -> None:
-    if int(trainer.epochs) < 1:
-        raise ConfigError("trainer.epochs", f"{trainer.epochs} is not a positive count", "Use e.g. 30")
-    if int(trainer.crops_per_clip) < 1:
-        raise ConfigError(
-            "trainer.crops_per_clip",
-            f"{trainer.crops_per_clip} is not a positive count",
-            "Use 1 or more random crops per clip and epoch",
-        )
-    if not 0.0 <= float(trainer.label_smoothing) < 1.0:
-        raise ConfigError("trainer.label_smoothing", f"{trainer.label_smoothing} is outside [0, 1)", "Use e.g. 0.1")
-
-
-def _check_devices(trainer: DictConfig) -> None:
-    devices = int(trainer.devices)
-    if devices < 1:
-        raise ConfigError("trainer.devices", f"{devices} is not a positive process count", "Use 1, or the GPU count")
-    with config_keys("trainer"):
-        device = resolve_device(trainer.device)
-        resolve_precision(trainer.precision, device)
-    if devices > 1 and device.type == "cuda" and devices > torch.cuda.device_count():
-        raise ConfigError(
-            "trainer.devices",
-            f"{devices} processes but {torch.cuda.device_count()} GPU(s)",
-            "Use at most one process per GPU",
-        )
-    if devices > 1 and device.type not in ("cuda", "cpu"):
-        raise ConfigError(
-            "trainer.devices",
-            f"data-parallel training needs CUDA or CPU, not {device.type}",
-            "Use trainer.device=cuda or cpu",
-        )
+        node = None if OmegaConf.is_interpolation(cfg, str(key)) else cfg[key]  # never resolves an interpolation
+        if isinstance(node, DictConfig):
+            check_mandatory(node, f"{dotted}.")

@@ -30,11 +30,11 @@ from genre import CONFIG_DIR
 from genre.comparison.intervals import t_interval
 from genre.data.splits import KFoldSplit, StratifiedSplit
 from genre.errors import ConfigError, TrainingInterrupted
+from genre.experiment.resume import apply_resumable_overrides
 from genre.filesystem import remove_directory
 from genre.run_files import CROSS_VALIDATION_FILE, LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
 from genre.stored_config import check_stored_config
 from genre.training.distributed import launched_by_torchrun, torchrun_context
-from genre.training.resume import apply_resumable_overrides
 
 log = logging.getLogger(__name__)
 

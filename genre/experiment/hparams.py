@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 
 from genre.overrides import parse_override
 
@@ -13,8 +13,9 @@ from genre.overrides import parse_override
 GROUPS = ("dataset", "feature", "model", "optimizer", "scheduler", "trainer", "augment")
 
 
-def run_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The run's config choices and main numbers, plus every command-line override (numbers as floats)."""
+def run_hparams(numbers: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's config choices and every command-line override (numbers as floats), then its main
+    ``numbers`` (config key -> value, parsed by :func:`genre.experiment.spec.build_spec`)."""
     params: dict[str, Any] = {}
     if HydraConfig.initialized():
         hydra_cfg = HydraConfig.get()
@@ -30,14 +31,5 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
                 params[key] = float(value)
             except ValueError:
                 params[key] = value
-    params.update(
-        {
-            "optimizer.lr": float(cfg.optimizer.lr),
-            "trainer.batch_size": int(cfg.trainer.batch_size),
-            "trainer.epochs": int(cfg.trainer.epochs),
-            "trainer.segment_seconds": float(cfg.trainer.segment_seconds),
-            "eval.aggregate": str(cfg.eval.aggregate),
-            "seed": int(cfg.seed),
-        }
-    )
+    params.update(numbers)
     return params

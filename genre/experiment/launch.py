@@ -1,30 +1,32 @@
 """Where a run happens: in this process, in ``trainer.devices`` spawned processes, or as one rank of a
-``torchrun`` launch. Each process then runs :class:`~genre.experiment.phases.Run`."""
+``torchrun`` launch. The run's spec (:mod:`genre.experiment.spec`) is built once, before any spawn, and
+each process then runs :class:`~genre.experiment.phases.Run` on it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
-from pathlib import Path
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from genre.errors import ConfigError, TrainingInterrupted
-from genre.experiment.checks import check_config
 from genre.experiment.cross_validation import (
     cross_validation_folds,
     is_cross_validation_dir,
     resume_cross_validation,
     run_cross_validation,
 )
-from genre.experiment.hparams import run_hparams
 from genre.experiment.phases import Run
-from genre.training.device import resolve_device
+from genre.experiment.resume import resume_config
+from genre.experiment.spec import RunSpec, build_spec
+from genre.training.callbacks import EpochCallback, StoppedByCallback
 from genre.training.distributed import (
     DistContext,
     destroy_process_group,
@@ -35,66 +37,63 @@ from genre.training.distributed import (
     torchrun_context,
 )
 from genre.training.interrupt import StopRequest
-from genre.training.resume import resume_config
 
 log = logging.getLogger(__name__)
 
 
-def run_experiment(cfg: DictConfig) -> float | list[float]:
+def run_experiment(cfg: DictConfig, callbacks: Sequence[EpochCallback] = ()) -> float | list[float]:
     """Train, validate and test one configuration; return the objective (best validation metric).
 
     With ``cv.folds=k`` (or ``resume=`` a cross-validation job dir) that is k runs, one per fold, and the
-    mean of their objectives (:mod:`genre.experiment.cross_validation`).
+    mean of their objectives (:mod:`genre.experiment.cross_validation`). ``callbacks`` (e.g. an Optuna
+    trial's reporter, injected by ``run.py``) are told of every epoch on rank 0 and may end the run.
 
-    Raises :class:`TrainingInterrupted` when SIGINT/SIGTERM stopped training (``last.pt`` is saved).
+    Raises :class:`TrainingInterrupted` when SIGINT/SIGTERM stopped training (``last.pt`` is saved), and
+    :class:`StoppedByCallback` when a callback ended it.
     """
+    run_one = functools.partial(run_configured, callbacks=tuple(callbacks))
     resume_from: str | None = None
     if cfg.get("resume"):
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise ConfigError("resume", "cannot be part of a sweep (-m)", "Resume one run at a time, without -m")
         if is_cross_validation_dir(str(cfg.resume)):
-            return resume_cross_validation(cfg, run_configured)
+            return resume_cross_validation(cfg, run_one)
         cfg, last = resume_config(cfg)
         resume_from = str(last)
     elif cross_validation_folds(cfg):
-        check_config(cfg)
-        return run_cross_validation(cfg, run_configured)
-    return run_configured(cfg, resume_from)
+        build_spec(cfg)  # the job's settings are checked before any fold starts
+        return run_cross_validation(cfg, run_one)
+    return run_one(cfg, resume_from)
 
 
-def run_configured(cfg: DictConfig, resume_from: str | None) -> float | list[float]:
+def run_configured(
+    cfg: DictConfig, resume_from: str | None, callbacks: Sequence[EpochCallback] = ()
+) -> float | list[float]:
     """Run one configured run (fresh, or continuing ``resume_from``'s ``last.pt``) where it is meant to run."""
-    check_config(cfg)
-    hparams = run_hparams(cfg)
-    # The run's own config, resolved; Hydra's node (present when composed with return_hydra_config) is not ours.
-    own = cast(
-        dict[str, Any],
-        OmegaConf.to_container(OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra"]), resolve=True),
-    )
-    Path(own["paths"]["output_dir"]).mkdir(parents=True, exist_ok=True)
+    spec = build_spec(cfg, resume_from)  # before any spawn: a bad setting fails once, not in every process
     if launched_by_torchrun():
         ctx = torchrun_context()
         log.info("torchrun launch: rank %d of %d (trainer.devices is ignored)", ctx.rank, ctx.world_size)
-        return _run_in_group(ctx, "env://", own, hparams, resume_from)
-    devices = int(cfg.trainer.devices)
+        return _run_in_group(ctx, "env://", spec, callbacks)
+    devices = spec.runtime.devices
     if devices == 1:
-        return run_in_process(own, hparams, DistContext(), resume_from)
+        return run_in_process(spec, DistContext(), callbacks)
     log.info("Spawning %d training processes (DistributedDataParallel)", devices)
-    outcome = run_spawned(_spawned_worker, devices, own, hparams, resume_from, _log_file())
+    outcome = run_spawned(_spawned_worker, devices, spec, tuple(callbacks), _log_file())
     if outcome is None:
         raise RuntimeError("the training processes ended without a result")
     if outcome[0] == "interrupted":
         raise TrainingInterrupted(outcome[1], outcome[2])
+    if outcome[0] == "stopped":
+        raise StoppedByCallback(outcome[1])
     value = outcome[1]  # one objective, or one value per objective of a multi-objective sweep
     return [float(v) for v in value] if isinstance(value, list) else float(value)
 
 
-def run_in_process(
-    own: dict[str, Any], hparams: dict[str, Any], ctx: DistContext, resume_from: str | None
-) -> float | list[float]:
+def run_in_process(spec: RunSpec, ctx: DistContext, callbacks: Sequence[EpochCallback] = ()) -> float | list[float]:
     """Run this process's part (all of it, or one rank's), with SIGINT/SIGTERM saving ``last.pt``."""
     with StopRequest() as stop:
-        return Run(OmegaConf.create(own), hparams, ctx, resume_from, stop).execute()
+        return Run(spec, ctx, stop, callbacks).execute()
 
 
 def _log_file() -> str | None:
@@ -106,14 +105,13 @@ def _log_file() -> str | None:
 
 
 def _run_in_group(
-    ctx: DistContext, init_method: str, own: dict[str, Any], hparams: dict[str, Any], resume_from: str | None
+    ctx: DistContext, init_method: str, spec: RunSpec, callbacks: Sequence[EpochCallback]
 ) -> float | list[float]:
-    device = replica_device(resolve_device(own["trainer"]["device"]), ctx)
+    device = replica_device(spec.runtime.device, ctx)
     init_process_group(ctx, device, init_method)
     try:
-        # One output directory: every rank uses rank 0's (torchrun ranks each composed their own config).
-        own["paths"]["output_dir"] = ctx.broadcast(own["paths"]["output_dir"])
-        return run_in_process(own, hparams, ctx, resume_from)
+        # One run: every rank takes rank 0's spec (torchrun ranks each composed their own config and output dir).
+        return run_in_process(ctx.broadcast(spec), ctx, callbacks)
     finally:
         destroy_process_group()
 
@@ -122,9 +120,8 @@ def _spawned_worker(
     ctx: DistContext,
     init_method: str,
     results: Any,
-    own: dict[str, Any],
-    hparams: dict[str, Any],
-    resume_from: str | None,
+    spec: RunSpec,
+    callbacks: tuple[EpochCallback, ...],
     log_file: str | None,
 ) -> None:
     """Entry point of a process started for ``trainer.devices=N``: rank 0 reports the outcome."""
@@ -140,9 +137,12 @@ def _spawned_worker(
     # The CPU's cores are shared among the processes (on GPUs this only affects the data pipeline).
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
     try:
-        value = _run_in_group(ctx, init_method, own, hparams, resume_from)
+        value = _run_in_group(ctx, init_method, spec, callbacks)
         if ctx.is_main:
             results.put(("done", value))
     except TrainingInterrupted as exc:
         if ctx.is_main:
             results.put(("interrupted", exc.signum, str(exc)))
+    except StoppedByCallback as exc:
+        if ctx.is_main:
+            results.put(("stopped", exc.epoch))

@@ -12,18 +12,20 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from genre.comparison.metrics import bootstrap_accuracy, classification_metrics
 from genre.data.prepare import PreparedData
-from genre.experiment.checks import run_objectives
 from genre.run_files import Predictions, RunMetrics
 from genre.training.evaluation import EvalResult
 from genre.training.trainer import FitResult
 from genre.url_passwords import without_passwords
+
+if TYPE_CHECKING:  # genre.experiment.spec imports stored_config from here: no import back at run time
+    from genre.experiment.spec import RunSpec
 
 # The bootstrap's own seed, fixed: two runs with the same predictions get the same interval.
 BOOTSTRAP_SEED = 0
@@ -85,7 +87,7 @@ def prediction_scores(results: Mapping[str, EvalResult], labels: Sequence[str]) 
 
 
 def collect_metrics(
-    cfg: DictConfig,
+    spec: RunSpec,
     *,
     fit: FitResult,
     val: EvalResult,
@@ -106,16 +108,16 @@ def collect_metrics(
         "train/acc": last_epoch["train/acc"],
         **prediction_scores({"val": val, "test": test}, prepared.labels),
     }
-    objectives = run_objectives(cfg)
+    objectives = spec.objectives
     several = len(objectives) > 1
     return RunMetrics(
         scores=scores,
-        objective=objectives[0][0],
-        objective_mode=objectives[0][1],
-        objectives=[name for name, _ in objectives] if several else None,
-        objective_modes=[mode for _, mode in objectives] if several else None,
+        objective=spec.objective.name,
+        objective_mode=spec.objective.mode,
+        objectives=[objective.name for objective in objectives] if several else None,
+        objective_modes=[objective.mode for objective in objectives] if several else None,
         best_epoch=fit.best_epoch,
-        epochs=int(cfg.trainer.epochs),
+        epochs=spec.training.epochs,
         epochs_run=int(last_epoch["epoch"]),
         stopped_early=fit.stopped_early,
         n_parameters=n_parameters,
@@ -123,7 +125,7 @@ def collect_metrics(
         labels=prepared.labels,
         n_clips={name: len(split) for name, split in prepared.splits.items()},
         skipped=len(prepared.skipped),
-        aggregate=str(cfg.eval.aggregate),
+        aggregate=spec.aggregate,
         world_size=world_size,
         resumed=resumed,
         perf=fit.perf,

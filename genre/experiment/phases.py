@@ -1,4 +1,5 @@
-"""The run itself, as the phases a newcomer can name: build data -> build pipeline -> start fresh or
+"""The run itself, as the phases a newcomer can name: prepare the dataset -> build pipeline -> build data
+(the loaders the feature asks for: audio, or a precomputed feature's activations) -> start fresh or
 restore -> fit -> test the best checkpoint -> write outputs.
 
 :class:`Run` is one process's part of a run (all of it, or one rank of a data-parallel run); rank 0
@@ -11,46 +12,48 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
 from genre.augment import Augmentations
-from genre.data.clips import ClipDataset
-from genre.data.decode import int16_to_float
 from genre.data.prepare import PreparedData, prepare_data
-from genre.errors import ConfigError, config_keys
-from genre.experiment.checks import run_objectives
-from genre.experiment.embedded import embedded_loaders, is_frozen_embedding
-from genre.experiment.outputs import collect_metrics, run_predictions, stored_config, sweep_objective
+from genre.errors import ConfigError, config_keys, split_parameter
+from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
+from genre.experiment.spec import RunSpec
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
 from genre.tracking.tensorboard import RunLogger
-from genre.training.device import resolve_device, resolve_precision
+from genre.training.callbacks import EpochCallback, StoppedByCallback
 from genre.training.distributed import DistContext, replica_device, state_fingerprint
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult
 from genre.training.interrupt import StopRequest
-from genre.training.loaders import eval_loader, train_loader
+from genre.training.loaders import LoaderSettings, batch_on_device, run_loaders
 from genre.training.seeding import restore_rng_state, seed_everything
 from genre.training.trainer import FitResult, Trainer
 from genre.training.weight_decay import decay_groups
 
-if TYPE_CHECKING:
-    from genre.sweeps.pruning import TrialReporter
-
 log = logging.getLogger(__name__)
+
+
+# The config keys behind the lengths run_loaders names when they hold no whole patch of a precomputed feature.
+_LENGTH_KEYS = {
+    "train_segment": "trainer.segment_seconds",
+    "eval_segment": "eval.segment_seconds",
+    "clip_samples": "dataset.clip_seconds",
+}
 
 
 @dataclass
 class RunData:
-    """The run's dataset and its loaders: training crops, whole val/test clips, whole training clips."""
+    """The run's dataset and its loaders (training crops, whole val/test clips, whole training clips), all
+    of the kind the feature declares: int16 audio, or (``precomputed``) the feature's activations."""
 
     prepared: PreparedData
     crops: DataLoader
@@ -58,8 +61,9 @@ class RunData:
     test: DataLoader
     # Whole training clips, read once for the feature standardisation statistics.
     train_clips: DataLoader
-    # Evaluation segment length in the loaders' units, when they deliver activations instead of audio.
-    eval_segment: int | None = None
+    # Evaluation segment length in the loaders' units: samples, or activation steps.
+    eval_segment: int
+    precomputed: bool
 
 
 @dataclass
@@ -72,24 +76,26 @@ class Tested:
 
 
 class Run:
-    """One process's part of a run; :meth:`execute` runs the phases in order and returns the objective."""
+    """One process's part of a run, read from its :class:`~genre.experiment.spec.RunSpec` alone;
+    :meth:`execute` runs the phases in order and returns the objective. ``callbacks`` are told of every
+    epoch (on rank 0) and may end training (:class:`StoppedByCallback`)."""
 
     def __init__(
-        self, cfg: DictConfig, hparams: dict[str, Any], ctx: DistContext, resume_from: str | None, stop: StopRequest
+        self, spec: RunSpec, ctx: DistContext, stop: StopRequest, callbacks: Sequence[EpochCallback] = ()
     ) -> None:
-        self.cfg = cfg
-        self.hparams = hparams
+        self.spec = spec
         self.ctx = ctx
-        self.resume_from = resume_from
         self.stop = stop
-        self.run_dir = Path(cfg.paths.output_dir)
-        self.seed = int(cfg.seed)
-        self.device = replica_device(resolve_device(cfg.trainer.device), ctx)
-        self.precision = resolve_precision(cfg.trainer.precision, self.device)
+        self.callbacks = tuple(callbacks)
+        self.resume_from = spec.resume_from
+        self.run_dir = spec.run_dir
+        self.seed = spec.seed
+        self.device = replica_device(spec.runtime.device, ctx)
+        self.precision = spec.runtime.precision
 
     def execute(self) -> float | list[float]:
         """Run every phase; return the run's objective (its best validation metric)."""
-        seed_everything(self.seed, bool(self.cfg.trainer.deterministic))
+        seed_everything(self.seed, self.spec.training.deterministic)
         if self.ctx.is_main:
             log.info(
                 "Run dir %s | device %s | precision %s | processes %d%s",
@@ -99,9 +105,9 @@ class Run:
                 self.ctx.world_size,
                 f" | resuming from {self.resume_from}" if self.resume_from else "",
             )
-        data = self.build_data()
-        pipeline = self.build_pipeline(data)
-        data = self.embed_data(data, pipeline)
+        prepared = self.prepare()
+        pipeline = self.build_pipeline(prepared)
+        data = self.build_data(prepared, pipeline)
         restored = self.read_checkpoint(data)
         logger = self.open_logger(data, restored)
         try:
@@ -117,63 +123,28 @@ class Run:
 
     # --- build data -------------------------------------------------------------------------------------
 
-    def build_data(self) -> RunData:
-        """List, decode (once, into the shared cache) and split the dataset; make the loaders."""
-        cfg, ctx, trainer_cfg = self.cfg, self.ctx, self.cfg.trainer
+    def prepare(self) -> PreparedData:
+        """List, decode (once, into the shared cache) and split the dataset."""
+        spec, ctx = self.spec, self.ctx
         # No safe point to stop at while the corpus or cache is built: a stop signal ends it at once.
         with self.stop.at_once("preparing the data (demo corpus, audio cache)"):
             # Rank 0 generates/decodes first; the others then only open the finished cache.
             prepared = (
-                prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=bool(trainer_cfg.progress))
+                prepare_data(spec.parts.dataset, spec.cache_dir, progress=spec.training.progress)
                 if ctx.is_main
                 else None
             )
             ctx.barrier()
-            prepared = prepared or prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
+            prepared = prepared or prepare_data(spec.parts.dataset, spec.cache_dir, progress=False)
         if ctx.is_main:
             log.info("%s", prepared.summary())
-        splits, cache = prepared.splits, prepared.cache
-        segment = int(round(float(trainer_cfg.segment_seconds) * int(cfg.dataset.sample_rate)))
-        crops = ClipDataset(
-            cache,
-            splits["train"].rows,
-            splits["train"].targets,
-            segment_samples=segment,
-            seed=self.seed,
-            crops_per_clip=int(trainer_cfg.crops_per_clip),
-        )
-        workers, batch = int(trainer_cfg.num_workers), int(trainer_cfg.eval_batch_size)
-
-        def clips(name: str, shard: bool = True) -> DataLoader:
-            return eval_loader(
-                ClipDataset(cache, splits[name].rows, splits[name].targets),
-                batch_size=batch,
-                ctx=ctx,
-                device=self.device,
-                num_workers=workers,
-                shard=shard,
-            )
-
-        return RunData(
-            prepared=prepared,
-            val=clips("val"),
-            test=clips("test"),
-            train_clips=clips("train", shard=False),
-            crops=train_loader(
-                crops,
-                batch_size=int(trainer_cfg.batch_size),
-                seed=self.seed,
-                ctx=ctx,
-                device=self.device,
-                num_workers=workers,
-            ),
-        )
+        return prepared
 
     # --- build pipeline ---------------------------------------------------------------------------------
 
-    def build_pipeline(self, data: RunData) -> Pipeline:
+    def build_pipeline(self, prepared: PreparedData) -> Pipeline:
         """Features and model for the dataset's genres, on this process's device."""
-        pipeline = build_pipeline(self.cfg, len(data.prepared.labels), self.device)
+        pipeline = build_pipeline(self.spec.parts, len(prepared.labels), self.device)
         if self.ctx.is_main:
             log.info("%s", pipeline.describe())
         if self.ctx.enabled and self.device.type == "cuda":
@@ -181,21 +152,49 @@ class Run:
             pipeline.model = nn.SyncBatchNorm.convert_sync_batchnorm(pipeline.model)
         return pipeline
 
-    def embed_data(self, data: RunData, pipeline: Pipeline) -> RunData:
-        """A frozen pretrained feature: its activations computed once per clip (the embedding cache) and the
-        loaders switched to them (windows on the patch grid for training, every patch for evaluation)."""
-        if not is_frozen_embedding(pipeline.features.transform):
-            return data
-        loaders = embedded_loaders(
-            self.cfg, data.prepared, pipeline.features.transform, ctx=self.ctx, device=self.device, seed=self.seed
+    def build_data(self, prepared: PreparedData, pipeline: Pipeline) -> RunData:
+        """The loaders, of the kind the feature declares (:func:`~genre.training.loaders.run_loaders` decides):
+        audio crops and clips, or a precomputed feature's activations, computed once per clip (the embedding
+        cache), with windows on the patch grid for training and every patch for evaluation."""
+        spec = self.spec
+        stages = [getattr(get_class(node._target_), "stage", None) for node in self.spec.parts.augment.values()]
+        if "waveform" in stages and pipeline.features.precomputed_transform is not None:
+            raise ConfigError(
+                "augment",
+                "waveform augmentations cannot apply to a precomputed feature's activations",
+                "Use augment=none (or a feature computed in every step)",
+            )
+        settings = LoaderSettings(
+            train_segment=spec.segments.train_samples,
+            eval_segment=spec.segments.eval_samples,
+            batch_size=spec.loader.batch_size,
+            eval_batch_size=spec.loader.eval_batch_size,
+            crops_per_clip=spec.loader.crops_per_clip,
+            num_workers=spec.loader.num_workers,
+            seed=self.seed,
         )
-        return replace(
-            data,
+        try:
+            loaders = run_loaders(
+                prepared,
+                pipeline.features,
+                settings,
+                ctx=self.ctx,
+                device=self.device,
+                cache_dir=spec.cache_dir,
+                progress=spec.training.progress,
+            )
+        except ValueError as exc:
+            if split_parameter(exc)[0] not in _LENGTH_KEYS:
+                raise
+            raise ConfigError.from_library("", exc, _LENGTH_KEYS) from exc
+        return RunData(
+            prepared=prepared,
             crops=loaders.crops,
             val=loaders.val,
             test=loaders.test,
             train_clips=loaders.train_clips,
             eval_segment=loaders.eval_segment,
+            precomputed=loaders.precomputed,
         )
 
     # --- start fresh or restore -------------------------------------------------------------------------
@@ -230,7 +229,7 @@ class Run:
             self.run_dir / TENSORBOARD_DIR, purge_step=restored.position.epoch if restored is not None else None
         )
         if restored is None:
-            logger.text("config", OmegaConf.to_yaml(self.cfg))
+            logger.text("config", OmegaConf.to_yaml(self.spec.config))
             logger.text("data", data.prepared.summary())
         return logger
 
@@ -238,23 +237,13 @@ class Run:
         self, pipeline: Pipeline, data: RunData, logger: RunLogger | None
     ) -> tuple[Trainer, EarlyStopping]:
         """The optimizer, schedule, augmentation, loss and objective tracker around the pipeline."""
-        cfg, trainer_cfg = self.cfg, self.cfg.trainer
-        optimizer = instantiate(cfg.optimizer)(params=decay_groups(pipeline.model))
+        parts, training = self.spec.parts, self.spec.training
+        optimizer = instantiate(parts.optimizer)(params=decay_groups(pipeline.model))
         with config_keys("scheduler"):  # the factory's checks run here, outside instantiate
-            schedule = instantiate(cfg.scheduler)(
-                optimizer, epochs=int(trainer_cfg.epochs), steps_per_epoch=len(data.crops)
-            )
-        augment = Augmentations([instantiate(node) for node in cfg.augment.values()], len(data.prepared.labels))
+            schedule = instantiate(parts.scheduler)(optimizer, epochs=training.epochs, steps_per_epoch=len(data.crops))
+        augment = Augmentations([instantiate(node) for node in parts.augment.values()], len(data.prepared.labels))
         if self.ctx.is_main and augment:
             log.info("Augmentation: %s", augment)
-        name, mode = run_objectives(cfg)[0]  # the first objective picks the checkpoint
-        tracker = EarlyStopping(
-            name=name,
-            mode=mode,
-            patience=trainer_cfg.early_stopping.patience,
-            min_delta=float(trainer_cfg.early_stopping.min_delta),
-        )
-        sample_rate = int(cfg.dataset.sample_rate)
         trainer = Trainer(
             pipeline.model,
             pipeline.features,
@@ -262,26 +251,30 @@ class Run:
             schedule,
             device=self.device,
             precision=self.precision,
-            loss_fn=nn.CrossEntropyLoss(label_smoothing=float(trainer_cfg.label_smoothing)),
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=training.label_smoothing),
             augment=augment,
-            segment_samples=data.eval_segment or int(round(float(cfg.eval.segment_seconds) * sample_rate)),
-            aggregate=str(cfg.eval.aggregate),
-            grad_clip=trainer_cfg.grad_clip,
+            segment_samples=data.eval_segment or self.spec.segments.eval_samples,
+            aggregate=self.spec.aggregate,
+            precomputed=data.precomputed,
+            grad_clip=training.grad_clip,
             dist=self.ctx,
             logger=logger,
-            progress=bool(trainer_cfg.progress),
+            progress=training.progress,
             stop=self.stop,
         )
-        return trainer, tracker
+        return trainer, self.spec.tracker()  # the tracker of the first objective, which picks the checkpoint
 
     def start(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> None:
         """Fresh: fit the feature statistics on the training split. Restored: put the interrupted run's state back."""
         if restored is None:
             # Standardisation statistics come from the training split only (whole clips), never from val/test.
-            trainer.features.fit_normalization(int16_to_float(audio.to(self.device)) for audio, _ in data.train_clips)
+            trainer.features.fit_normalization(
+                (batch_on_device(batch, self.device, precomputed=data.precomputed) for batch, _ in data.train_clips),
+                transformed=data.precomputed,
+            )
             if self.ctx.enabled and self.ctx.rank:
                 # Replicas start from rank 0's weights (DDP broadcast them); their dropout and augmentation differ.
-                seed_everything(self.seed + self.ctx.rank, bool(self.cfg.trainer.deterministic))
+                seed_everything(self.seed + self.ctx.rank, self.spec.training.deterministic)
             return
         trainer.restore(restored)
         tracker.load_state_dict(restored.early_stopping)
@@ -292,36 +285,23 @@ class Run:
 
     def fit(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> FitResult:
         """Train to ``trainer.epochs`` epochs (or early stopping), keeping ``best.pt`` and ``last.pt``."""
-        config = stored_config(self.cfg)
         identity = RunIdentity(
-            config=config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
+            config=self.spec.config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
         )
-        reporter = self.trial_reporter()
         fit = trainer.fit(
             data.crops,
             data.val,
-            epochs=int(self.cfg.trainer.epochs),
+            epochs=self.spec.training.epochs,
             tracker=tracker,
             run_dir=self.run_dir,
             identity=identity,
             resume=restored,
-            on_epoch=reporter,
+            callbacks=self.callbacks,
         )
-        if fit.stopped_by_hook is not None:
-            from genre.sweeps.pruning import RunPruned
-
-            # Pruned by the sweep's study: checkpoints are kept, the test and outputs skipped.
-            raise reporter.pruned(fit.stopped_by_hook) if reporter else RunPruned(fit.stopped_by_hook)
+        if fit.stopped_by_callback is not None:
+            # E.g. pruned by a sweep's study: checkpoints are kept, the test and outputs skipped.
+            raise StoppedByCallback(fit.stopped_by_callback)
         return fit
-
-    def trial_reporter(self) -> TrialReporter | None:
-        """Rank 0's per-epoch report to the run's Optuna trial (``optuna_trial``, set by the Optuna sweeper),
-        which may prune the run; None outside such a sweep."""
-        if not self.ctx.is_main or self.cfg.get("optuna_trial") is None:
-            return None
-        from genre.sweeps.pruning import trial_reporter
-
-        return trial_reporter(self.cfg)
 
     def test(self, trainer: Trainer, data: RunData) -> Tested:
         """Evaluate the best checkpoint's weights on the validation and test clips."""
@@ -361,9 +341,9 @@ class Run:
         )
         # Per-genre scores (two slashes) would crowd the HPARAMS table; they are in the scalars and metrics.json.
         logger.hparams(
-            self.hparams,
+            self.spec.hparams,
             {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items() if k.count("/") == 1},
-            step=int(self.cfg.trainer.epochs),
+            step=self.spec.training.epochs,
         )
         log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
         log.info(
@@ -383,7 +363,7 @@ class Run:
 
     def _metrics(self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData) -> RunMetrics:
         return collect_metrics(
-            self.cfg,
+            self.spec,
             fit=fit,
             val=tested.val,
             test=tested.test,

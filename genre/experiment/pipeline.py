@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from hydra.utils import instantiate
@@ -17,6 +17,9 @@ from genre.errors import config_keys
 from genre.features.extractor import FeatureExtractor
 from genre.models.base import count_trainable
 from genre.stored_config import ALLOWED_TARGETS
+
+if TYPE_CHECKING:
+    from genre.experiment.spec import Parts
 
 
 @dataclass
@@ -39,8 +42,9 @@ class Pipeline:
         )
 
 
-def build_pipeline(cfg: DictConfig, n_classes: int, device: torch.device | str = "cpu") -> Pipeline:
-    """Instantiate ``cfg.feature`` and ``cfg.model`` (for ``n_classes`` genres) on ``device``.
+def build_pipeline(cfg: DictConfig | Parts, n_classes: int, device: torch.device | str = "cpu") -> Pipeline:
+    """Instantiate ``cfg.feature`` and ``cfg.model`` (of a config, or a run spec's parts) for ``n_classes``
+    genres on ``device``.
 
     The model's weights are initialised from the global torch generator, so seed first to reproduce them.
     """

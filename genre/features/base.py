@@ -7,6 +7,8 @@ precision, so autocast is switched off for the feature computation.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 from torch import Tensor, nn
 
@@ -72,6 +74,37 @@ def check_top_db(top_db: float | None) -> None:
         raise ValueError(f"top_db: {top_db!r} is negative. Use e.g. 80.0, or null for no floor")
 
 
+@runtime_checkable
+class PrecomputedTransform(Protocol):
+    """A feature transform that declares ``precomputed = True``: a fixed function of the audio (a frozen
+    pretrained network), so a run computes it once per clip before training and then trains and
+    evaluates on its activations, never on the audio.
+
+    :meth:`embed` maps float waveforms ``(batch, samples)`` to ``(batch, n_bands, steps)``; the steps
+    come in patches of ``steps_per_patch`` (training windows and evaluation segments are whole patches).
+    """
+
+    precomputed: bool
+    n_bands: int
+    steps_per_patch: int
+    # The audio one patch needs, in seconds (for messages).
+    patch_seconds: float
+    # Whether runs share the activations through the embedding cache (else each computes them in memory).
+    cache: bool
+
+    def embed(self, waveform: Tensor) -> Tensor:
+        """Float waveforms ``(batch, samples)`` -> activations ``(batch, n_bands, steps)``."""
+        ...
+
+    def identity(self) -> dict[str, object]:
+        """Everything the activations depend on besides the audio (the embedding cache's key hashes it)."""
+        ...
+
+    def steps_in(self, samples: int) -> int:
+        """Steps :meth:`embed` returns for a waveform of ``samples`` samples (0: not one whole patch)."""
+        ...
+
+
 class WaveformFeature(nn.Module):
     """Base class: ``(batch, samples)`` waveform -> ``(batch, n_bands, frames)`` float32.
 
@@ -80,6 +113,8 @@ class WaveformFeature(nn.Module):
     """
 
     n_bands: int
+    # Computed inside every training step (cheap, and what augmentation acts on): never precomputed.
+    precomputed = False
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Compute the feature of a ``(batch, samples)`` waveform batch."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
-from genre.features.base import check_positive, check_top_db
+from genre.features.base import PrecomputedTransform, check_positive, check_top_db
 
 LOG_MODES = ("db", "log1p", "none")
 
@@ -38,7 +38,9 @@ class FeatureExtractor(nn.Module):
 
     Args:
         transform: module mapping ``(batch, samples)`` to ``(batch, bands, frames)``, with an
-            int attribute ``n_bands``.
+            int attribute ``n_bands``. One that declares ``precomputed = True`` (a frozen pretrained
+            network, see :class:`~genre.features.base.PrecomputedTransform`) is computed once per clip
+            by the run's data layer; training then feeds its activations to :meth:`forward_transformed`.
         log: ``"db"`` (10·log10 with a per-item ``top_db`` clamp), ``"log1p"`` or ``"none"``.
         top_db: dynamic range kept by ``"db"``; None disables the clamp. Ignored otherwise.
         standardize: subtract the per-band mean and divide by the per-band std fitted with
@@ -65,6 +67,11 @@ class FeatureExtractor(nn.Module):
             raise ValueError(
                 f"transform: its n_bands is {n_bands!r}, not a positive int. Use a feature module from genre.features"
             )
+        if getattr(transform, "precomputed", False) is True and not isinstance(transform, PrecomputedTransform):
+            raise ValueError(
+                f"transform: {type(transform).__name__} declares precomputed=True but lacks what a precomputed "
+                "feature provides (embed, identity, steps_in, steps_per_patch, patch_seconds, cache)"
+            )
         self.transform = transform
         self.log = log
         self.top_db = top_db
@@ -85,19 +92,29 @@ class FeatureExtractor(nn.Module):
         assert isinstance(module, FeatureExtractor)
         module._is_fitted = bool(module.fitted)
 
+    @property
+    def precomputed_transform(self) -> PrecomputedTransform | None:
+        """The transform when it declares itself precomputed (a run computes it once per clip), else None."""
+        transform = self.transform
+        return transform if isinstance(transform, PrecomputedTransform) and transform.precomputed is True else None
+
     def compress(self, waveform: Tensor) -> Tensor:
         """Transform and log-compress a waveform batch, without standardisation (float32)."""
         with torch.autocast(device_type=waveform.device.type, enabled=False):
-            features = self.transform(waveform.to(torch.float32))
-            if self.log == "db":
-                return power_to_db(features, self.top_db)
-            if self.log == "log1p":
-                return torch.log1p(features)
-            return features
+            return self._log(self.transform(waveform.to(torch.float32)))
+
+    def _log(self, features: Tensor) -> Tensor:
+        """Log-compress the transform's output (called with autocast disabled)."""
+        if self.log == "db":
+            return power_to_db(features, self.top_db)
+        if self.log == "log1p":
+            return torch.log1p(features)
+        return features
 
     @torch.no_grad()
-    def fit_normalization(self, batches: Iterable[Tensor]) -> None:
-        """Fit the per-band mean and std over all frames of the given waveform batches.
+    def fit_normalization(self, batches: Iterable[Tensor], *, transformed: bool = False) -> None:
+        """Fit the per-band mean and std over all frames of the given waveform batches (with
+        ``transformed``: batches of the transform's output, a precomputed feature's activations).
 
         Pass the training split only. Statistics are merged batch by batch in float64
         (Chan et al.'s parallel mean/variance update), so any number of batches fits in
@@ -109,8 +126,9 @@ class FeatureExtractor(nn.Module):
         count = 0
         mean = torch.zeros(self.n_bands, 1, dtype=torch.float64, device=self.mean.device)
         m2 = torch.zeros_like(mean)  # sum of squared deviations from the running mean
-        for waveform in batches:
-            features = self.compress(waveform.to(self.mean.device)).to(torch.float64)
+        for batch in batches:
+            batch = batch.to(self.mean.device)
+            features = (self._compress_transformed(batch) if transformed else self.compress(batch)).to(torch.float64)
             # (batch, bands, frames) -> (bands, batch * frames)
             values = features.transpose(0, 1).reshape(self.n_bands, -1)
             n = values.shape[1]
@@ -138,12 +156,32 @@ class FeatureExtractor(nn.Module):
             RuntimeError: if ``standardize`` is on and :meth:`fit_normalization` never ran
                 (nor were fitted statistics loaded from a state dict).
         """
+        self._check_fitted()
+        return self._standardized(self.compress(waveform))
+
+    def forward_transformed(self, transformed: Tensor) -> Tensor:
+        """Features ``(batch, n_bands, frames)`` of the transform's output (a precomputed feature's
+        activations): the log compression and standardisation :meth:`forward` applies after the transform.
+
+        Raises:
+            RuntimeError: as :meth:`forward`.
+        """
+        self._check_fitted()
+        return self._standardized(self._compress_transformed(transformed))
+
+    def _compress_transformed(self, transformed: Tensor) -> Tensor:
+        """Log-compress the transform's output (float32)."""
+        with torch.autocast(device_type=transformed.device.type, enabled=False):
+            return self._log(transformed.to(torch.float32))
+
+    def _check_fitted(self) -> None:
         if self.standardize and not self._is_fitted:
             raise RuntimeError(
                 "FeatureExtractor(standardize=True) is not fitted: call "
                 "fit_normalization() on the training split, or load a fitted state_dict"
             )
-        features = self.compress(waveform)
+
+    def _standardized(self, features: Tensor) -> Tensor:
         if not self.standardize:
             return features
         with torch.autocast(device_type=features.device.type, enabled=False):

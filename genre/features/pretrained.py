@@ -7,9 +7,9 @@ mel power to float16 before the logarithm, which overflows on most real music; w
 
 Output: ``(batch, dims, steps)`` like every feature: one step per patch for the pooled layers
 (``max_pool``, ``mean_pool``, ``penultimate``, ``taggram``, ``logits``, VGG ``pool5``), 187 steps per
-patch for the frame-level layers (``timbral``, ``temporal``, ``cnn1``-``cnn3``). A ``(batch, dims,
-steps)`` input is taken as already-computed output of this feature (the embedding cache's) and
-returned as it is.
+patch for the frame-level layers (``timbral``, ``temporal``, ``cnn1``-``cnn3``). It takes waveforms
+only. Frozen, it declares itself ``precomputed``: a run computes it once per clip (the embedding cache)
+and trains on the activations through ``FeatureExtractor.forward_transformed``, never through this.
 """
 
 from __future__ import annotations
@@ -88,6 +88,16 @@ class Musicnn(nn.Module):
         """True when the network is not trained (its output is a fixed function of the audio)."""
         return not self.trainable
 
+    @property
+    def precomputed(self) -> bool:
+        """Frozen, the activations are a fixed function of the audio: a run computes them once per clip."""
+        return self.frozen
+
+    @property
+    def patch_seconds(self) -> float:
+        """The audio of one patch, in seconds (187 frames of 256 samples at 16 kHz: about 3 s)."""
+        return PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
+
     def train(self, mode: bool = True) -> Musicnn:
         """Set training mode; the network's batch normalisation stays in eval mode (its pretrained statistics)."""
         super().train(mode)
@@ -117,6 +127,10 @@ class Musicnn(nn.Module):
         frames = 1 + resampled // HOP_LENGTH
         return max(0, (frames - PATCH_FRAMES) // PATCH_FRAMES + 1)
 
+    def steps_in(self, samples: int) -> int:
+        """Steps of the activations of a waveform of ``samples`` samples: its whole patches' steps."""
+        return self.patches_in(samples) * self.steps_per_patch
+
     def log_mel_patches(self, waveform: Tensor) -> Tensor:
         """``(batch, samples)`` -> ``(batch * patches, 187, 96)`` log-mel patches, float32, time-major."""
         with torch.autocast(device_type=waveform.device.type, enabled=False):
@@ -133,7 +147,16 @@ class Musicnn(nn.Module):
         return patches.permute(0, 2, 3, 1).reshape(-1, PATCH_FRAMES, N_MELS)
 
     def embed(self, waveform: Tensor) -> Tensor:
-        """``(batch, samples)`` waveforms -> ``(batch, n_bands, patches * steps_per_patch)`` activations."""
+        """``(batch, samples)`` float waveforms -> ``(batch, n_bands, patches * steps_per_patch)`` activations.
+
+        Raises ValueError naming ``waveform`` for anything else (int16 samples, activations, a single clip).
+        """
+        if waveform.dim() != 2 or not waveform.is_floating_point():
+            raise ValueError(
+                f"waveform: Musicnn takes float waveforms (batch, samples), got {waveform.dtype} of shape "
+                f"{tuple(waveform.shape)}. Scale int16 clips with int16_to_float; feed precomputed activations "
+                "to FeatureExtractor.forward_transformed"
+            )
         batch = waveform.shape[0]
         patches = self.log_mel_patches(waveform)
         outputs = []
@@ -150,14 +173,6 @@ class Musicnn(nn.Module):
         # (batch, n, dims, steps) -> (batch, dims, n * steps): patches follow each other in time.
         return out.reshape(batch, n, self.n_bands, -1).permute(0, 2, 1, 3).reshape(batch, self.n_bands, -1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Waveforms ``(batch, samples)`` -> activations; already-computed activations ``(batch, n_bands, steps)``
-        pass through."""
-        if x.dim() == 3 and x.shape[1] == self.n_bands:
-            return x.float()
-        if x.dim() != 2:
-            raise ValueError(
-                f"Musicnn expects waveforms (batch, samples) or its own output (batch, {self.n_bands}, "
-                f"steps), got {tuple(x.shape)}"
-            )
-        return self.embed(x)
+    def forward(self, waveform: Tensor) -> Tensor:
+        """Float waveforms ``(batch, samples)`` -> activations (:meth:`embed`); anything else raises ValueError."""
+        return self.embed(waveform)

@@ -69,7 +69,7 @@ class _WeightMap:
         linear.bias.data.copy_(self.take(f"{name}/bias"))
 
     def batch_norm(self, bn: nn.Module, name: str) -> None:
-        assert isinstance(bn, nn.modules.batchnorm._BatchNorm)
+        assert isinstance(bn, nn.BatchNorm1d)  # what _bn builds
         bn.weight.data.copy_(self.take(f"{name}/gamma"))
         bn.bias.data.copy_(self.take(f"{name}/beta"))
         assert bn.running_mean is not None and bn.running_var is not None

@@ -219,7 +219,3 @@ class TFCheckpoint:
         if len(raw) != entry.size:
             raise CheckpointFormatError(f"tensor {name!r} runs past the end of {self.shard_path(entry.shard)}")
         return np.frombuffer(raw, dtype=dtype).reshape(entry.shape).astype(dtype.newbyteorder("="))
-
-    def read_all(self) -> dict[str, np.ndarray]:
-        """Every tensor, by name."""
-        return {name: self.read(name) for name in self.entries}

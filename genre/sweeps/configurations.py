@@ -1,13 +1,14 @@
-"""Runs grouped into configurations and compared with the best: the honest half of a sweep's summary.
+"""The configurations table of finished runs, read from their run files: the honest half of a sweep's summary.
 
-Jobs that differ only in ``seed`` or ``dataset.split.fold`` — and the folds of a cross-validation job
-(``cv.folds=k``) — are repeats of one configuration. :func:`run_rows` lists every finished run (a
-fold of a cross-validation job is a run) with its configuration, seed, fold, training/test clip
-counts and scores, read from the run files alone (``metrics.json``, ``predictions.csv``);
-:func:`compare_configurations` groups them (n, mean, std, 95 % t-interval per metric) and compares
-each configuration with the best by the paired test that fits (:mod:`genre.comparison.grouping`):
-Nadeau-Bengio over folds, paired t over seeds, McNemar's exact test on the test predictions of single
-runs. ``sweep summary`` and ``genre.compare`` both print :func:`configurations_markdown`.
+What a configuration is, and how its runs are grouped and compared with the best, is
+:mod:`genre.comparison.grouping`'s (the runs that differ only in ``seed`` or ``dataset.split.fold``;
+the folds of a cross-validation job, ``cv.folds=k``, too). This module feeds it and shows its answer:
+:func:`run_rows` lists every finished run (a fold of a cross-validation job is a run) with its
+configuration, seed, fold, training/test clip counts and scores, read from the run files alone
+(``metrics.json``, ``predictions.csv``); :func:`compare_configurations` hands them to the grouping
+(n, mean, std, 95 % t-interval per metric; Nadeau-Bengio over folds, paired t over seeds, McNemar's
+exact test on the test predictions of single runs). ``sweep summary`` and ``genre.compare`` both print
+:func:`configurations_markdown`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from genre.comparison.grouping import (
     SEED_KEY,
     compare_with_best,
     configuration_table,
+    one_run_each,
 )
 from genre.comparison.significance import ClipPredictions
 from genre.run_files import Predictions, RunMetrics
@@ -120,8 +122,7 @@ def compare_configurations(
     runs cannot be grouped (no run, or two runs of one configuration with the same seed and fold)."""
     if runs.empty or objective not in runs:
         return None
-    single = not runs.duplicated(subset=list(config_keys)).any() if config_keys else len(runs) == 1
-    # One run per configuration: nothing to pair on, whatever their seeds (McNemar pairs the clips).
+    single = one_run_each(runs, config_keys)
     repeats = [] if single else [key for key in REPEAT_KEYS if key in runs]
     runs = runs.assign(**{key: _numbers(runs[key]) for key in repeats})  # seed "1" (an override) pairs with 1
     try:

@@ -10,6 +10,7 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from genre.sweeps.status import describe_error
 from genre.upstream import failed_job_error
+from genre.url_passwords import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def is_pruned(ret: JobReturn) -> bool:
     """Whether the job ended because an Optuna study's pruner stopped it (a clean end, not a failure)."""
     from genre.sweeps.pruning import RunPruned
 
-    return ret.status == JobStatus.FAILED and isinstance(ret._return_value, RunPruned)
+    return ret.status == JobStatus.FAILED and isinstance(failed_job_error(ret), RunPruned)
 
 
 def failed_jobs(returns: Sequence[JobReturn]) -> list[JobReturn]:
@@ -28,7 +29,8 @@ def failed_jobs(returns: Sequence[JobReturn]) -> list[JobReturn]:
         num = ret.hydra_cfg.hydra.job.num if ret.hydra_cfg is not None else "?"
         error = failed_job_error(ret)
         reason = describe_error(error) if isinstance(error, BaseException) else repr(error)
-        log.warning("Job %s (%s) failed: %s", num, " ".join(ret.overrides or []), reason)
+        # An override may carry a URL with a password (a study's storage): masked before it reaches the log.
+        log.warning("Job %s (%s) failed: %s", num, mask_text(" ".join(ret.overrides or [])), mask_text(reason))
     return failed
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from hydra_plugins.hydra_joblib_launcher._core import execute_job
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib.externals.loky.process_executor import ProcessPoolExecutor, TerminatedWorkerError
+
+from genre.upstream import joblib_execute_job
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class IsolatedJoblibLauncher(JoblibLauncher):
         executor = ProcessPoolExecutor(max_workers=1, env=env)
         try:
             return executor.submit(
-                execute_job, idx, overrides, self.hydra_context, self.config, self.task_function, state
+                joblib_execute_job(), idx, overrides, self.hydra_context, self.config, self.task_function, state
             ).result()
         except (TerminatedWorkerError, BrokenProcessPool) as exc:
             log.error("Job %d (%s) was killed: %s", idx, " ".join(overrides), " ".join(str(exc).split())[:300])
@@ -96,7 +97,7 @@ def _n_jobs(n_jobs: Any, count: int) -> int:
 
 def _killed(idx: int, overrides: list[str], exc: BaseException) -> JobReturn:
     ret = JobReturn(overrides=overrides, status=JobStatus.FAILED)
-    ret._return_value = JobKilled(
+    ret.return_value = JobKilled(  # the public setter: status FAILED makes it the job's error
         f"job {idx}'s process died before it returned ({type(exc).__name__}); the OOM killer or a signal ended it"
     )
     return ret

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -38,8 +39,9 @@ class RunPruned(Exception):
 
 @dataclass
 class TrialReporter:
-    """Reports ``objective`` after each epoch to trial ``number`` of the stored study; called by the
-    trainer, it returns whether the pruner stops the run there. Picklable: the study opens on first use."""
+    """Reports ``objective`` after each epoch to trial ``number`` of the stored study: an epoch callback
+    (:class:`genre.training.callbacks.EpochCallback`) that ``run.py`` injects, returning whether the pruner
+    stops the run there. Picklable (it travels to spawned ranks): the study opens on first use."""
 
     storage: str
     study_name: str
@@ -49,7 +51,8 @@ class TrialReporter:
     enabled: bool = True
     _trial: Any = field(default=None, init=False, repr=False, compare=False)
 
-    def __call__(self, epoch: int, metrics: dict[str, float]) -> bool:
+    def on_epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Report ``epoch``'s objective to the trial; whether the study's pruner stops the run there."""
         from optuna.exceptions import UpdateFinishedTrialError
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -81,7 +84,8 @@ class TrialReporter:
         return prune
 
     def pruned(self, epoch: int) -> RunPruned:
-        """The exception that ends the run after the pruner stopped it at ``epoch``."""
+        """The exception that ends the run after the pruner stopped it at ``epoch`` (the sweeper marks the
+        trial PRUNED on it): ``run.py`` raises it in place of the trainer's ``StoppedByCallback``."""
         return RunPruned(epoch, self.number)
 
     def _open(self) -> Any:

@@ -12,6 +12,8 @@ from optuna.samplers import GridSampler, TPESampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from genre.upstream import reseed_tpe_sampler
+
 
 class TrialSeededTPESampler(TPESampler):
     """``TPESampler`` that reseeds its random state from ``(seed, trial number, parameter)`` per draw.
@@ -32,9 +34,7 @@ class TrialSeededTPESampler(TPESampler):
             return
         entropy = [int(self._base_seed), int(trial.number), zlib.crc32(key.encode())]
         state = int(np.random.SeedSequence(entropy).generate_state(1)[0])
-        # Optuna 5: TPE draws from _rng, its start-up random sampler from its own _rng (both lazy RandomStates).
-        self._rng.rng.seed(state)
-        self._random_sampler._rng.rng.seed(state)
+        reseed_tpe_sampler(self, state)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

@@ -6,8 +6,8 @@ password coming from where libpq (PostgreSQL's client) looks itself: ``~/.pgpass
 ``PGPASSFILE`` names (mode 0600), or ``PGPASSWORD``; for other databases, ``GENRE_STUDY_PASSWORD``
 (see :func:`with_password_from_environment`). A URL that does hold a password still works, and is
 masked (``user:***@host``) wherever genre shows it: :func:`masked` for one URL,
-:func:`~genre.url_passwords.mask_text` for any text, :class:`MaskPasswords` for log records and
-:func:`mask_files` for files Hydra already wrote.
+:func:`~genre.url_passwords.mask_text` for any text and :func:`mask_files` for files Hydra already
+wrote.
 
 Nothing genre writes holds the password: the Optuna sweeper takes it out of the URL before anything is
 written and hands it to its jobs in their environment (:func:`move_password_to_environment`), so the
@@ -17,7 +17,6 @@ a run stores of its config passes through :func:`genre.url_passwords.without_pas
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -68,24 +67,6 @@ def with_password_from_environment(url: str) -> str:
     if parsed.password is not None or parsed.username is None:
         return url
     return parsed.set(password=password).render_as_string(hide_password=False)
-
-
-class MaskPasswords(logging.Filter):
-    """A logging filter that masks URL passwords in every record it sees (message and arguments)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = mask_text(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-def mask_logger(name: str) -> None:
-    """Mask URL passwords in what the logger ``name`` logs (e.g. a sweeper that logs its storage)."""
-    logger = logging.getLogger(name)
-    if not any(isinstance(item, MaskPasswords) for item in logger.filters):
-        logger.addFilter(MaskPasswords())
 
 
 def mask_files(paths: Iterable[Path]) -> None:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, JobStatus
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
@@ -33,6 +32,7 @@ from genre.sweeps.failures import FailureBudget, is_pruned
 from genre.sweeps.pruning import TRIAL_NUMBER_KEY
 from genre.sweeps.search_space import SearchSpace
 from genre.sweeps.study_storage import Heartbeats, fail_stale_trials
+from genre.upstream import BasicLauncher, failed_job_error, optuna_trial_id
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,9 @@ def outcome_of(ret: JobReturn, n_objectives: int) -> Outcome:
     when the study's pruner stopped it, FAIL otherwise (an exception, a NaN, a wrong count)."""
     if ret.status != JobStatus.COMPLETED:
         if is_pruned(ret):
-            return Outcome(TrialState.PRUNED, reason=str(ret._return_value))
-        return Outcome(TrialState.FAIL, reason=f"{type(ret._return_value).__name__}: {ret._return_value}")
+            return Outcome(TrialState.PRUNED, reason=str(failed_job_error(ret)))
+        error = failed_job_error(ret)
+        return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}")
     value = ret.return_value
     try:
         values = [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
@@ -183,8 +184,7 @@ class TrialScheduler:
             trial = self.study.ask(fixed_distributions=self.space.distributions)
         for name, value in self.space.fixed.items():
             trial.set_user_attr(name, value)  # shown beside the parameters (dashboard, trials table)
-        # Trial._trial_id: the storage's key for the trial, which heartbeats are recorded under.
-        self.heartbeats.add(trial._trial_id)
+        self.heartbeats.add(optuna_trial_id(trial))
         launched = Launched(
             trial=trial,
             job_num=self.asked,
@@ -221,7 +221,7 @@ class TrialScheduler:
             self.stopping, self.fatal = True, ret
 
     def _finish(self, launched: Launched, outcome: Outcome) -> None:
-        self.heartbeats.remove(launched.trial._trial_id)
+        self.heartbeats.remove(optuna_trial_id(launched.trial))
         try:
             self.study.tell(launched.trial, values=outcome.values, state=outcome.state)
         except UpdateFinishedTrialError:

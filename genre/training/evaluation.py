@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,8 +12,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from genre.data.decode import int16_to_float
 from genre.training.device import Precision
+from genre.training.loaders import batch_on_device
 from genre.training.segments import clip_probabilities, clip_scores, split_segments
 
 
@@ -52,26 +53,28 @@ class EvalResult:
 @torch.no_grad()
 def segment_logits(
     model: nn.Module,
-    features: nn.Module,
+    features: Callable[[Tensor], Tensor],
     loader: DataLoader,
     *,
     device: torch.device,
     precision: Precision,
     segment_samples: int,
+    precomputed: bool = False,
     progress: bool = False,
     desc: str = "eval",
 ) -> tuple[Tensor, Tensor]:
     """Logits ``(clips, segments, classes)`` (float32, CPU) and targets ``(clips,)`` of every clip in ``loader``.
 
     Each batch of whole clips becomes one batch of segments, so features are computed per segment
-    exactly as in training (a crop's features never see audio outside the crop).
+    exactly as in training (a crop's features never see audio outside the crop). With ``precomputed``
+    the clips are a feature transform's activations, cut into segments of ``segment_samples`` steps,
+    and ``features`` are the extractor's stages after its transform.
     """
     model.eval()
     all_logits: list[Tensor] = []
     all_targets: list[Tensor] = []
-    for audio, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
-        audio = int16_to_float(audio.to(device, non_blocking=True))
-        segments = split_segments(audio, segment_samples)
+    for batch, targets in tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch"):
+        segments = split_segments(batch_on_device(batch, device, precomputed=precomputed), segment_samples)
         clips, n_segments = segments.shape[:2]
         inputs = features(segments.flatten(0, 1))
         with precision.autocast():

@@ -8,7 +8,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,17 +20,17 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genre.augment import Augmentations
-from genre.data.decode import int16_to_float
 from genre.errors import NonFiniteLossError, TrainingInterrupted
 from genre.features.extractor import FeatureExtractor
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position, RunIdentity
 from genre.tracking.tensorboard import RunLogger
+from genre.training.callbacks import EpochCallback, any_stops
 from genre.training.device import Precision
 from genre.training.distributed import DistContext
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult, segment_logits, summarize
 from genre.training.interrupt import StopRequest
-from genre.training.loaders import position_loader
+from genre.training.loaders import batch_on_device, position_loader
 from genre.training.schedules import LRSchedule
 from genre.training.seeding import capture_rng_state
 from genre.training.timing import EpochClock, timed
@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 
 # How often (in steps) the loss is checked for NaN/inf; each check waits for the device.
 FINITE_CHECK_EVERY = 10
-
-# Called on rank 0 after each epoch's checkpoints are saved, with the epoch and its train/val metrics;
-# True ends training there (a sweep's pruner uses it).
-EpochHook = Callable[[int, dict[str, float]], bool]
 
 
 @dataclass
@@ -55,8 +51,8 @@ class FitResult:
     seconds: float = 0.0
     stopped_early: bool = False
     perf: dict[str, float] = field(default_factory=dict)
-    # The epoch after which the epoch hook ended training (None: it did not).
-    stopped_by_hook: int | None = None
+    # The epoch after which an epoch callback ended training (None: none did).
+    stopped_by_callback: int | None = None
 
 
 class _Stop(Exception):
@@ -68,7 +64,8 @@ class _Stop(Exception):
 
 
 class Trainer:
-    """Trains ``model`` (optionally a DDP replica) on features computed from raw waveform batches.
+    """Trains ``model`` (optionally a DDP replica) on features computed from raw waveform batches, or with
+    ``precomputed``, from batches of the feature transform's activations (``features.forward_transformed``).
 
     Evaluation runs on the unwrapped model over this rank's shard of whole clips; the segment logits
     of all ranks are gathered, so every rank computes the same metrics and takes the same decisions
@@ -88,6 +85,7 @@ class Trainer:
         augment: Augmentations,
         segment_samples: int,
         aggregate: str,
+        precomputed: bool = False,
         grad_clip: float | None = None,
         dist: DistContext = DistContext(),
         logger: RunLogger | None = None,
@@ -107,6 +105,9 @@ class Trainer:
         self.augment = augment
         self.segment_samples = segment_samples
         self.aggregate = aggregate
+        # What the loaders deliver (int16 audio, or the transform's activations) and the stages it still needs.
+        self.precomputed = precomputed
+        self.encode: Callable[[torch.Tensor], torch.Tensor] = features.forward_transformed if precomputed else features
         self.grad_clip = grad_clip
         self.dist = dist
         self.logger = logger
@@ -120,15 +121,15 @@ class Trainer:
         """The model itself, without the DDP wrapper."""
         return self.model.module if isinstance(self.model, DistributedDataParallel) else self.model
 
-    def _to_device(self, audio: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # int16 travels (pinned, asynchronously) and becomes float only on the device.
-        return int16_to_float(audio.to(self.device, non_blocking=True)), targets.to(self.device, non_blocking=True)
+    def _to_device(self, batch: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = batch_on_device(batch, self.device, precomputed=self.precomputed)
+        return inputs, targets.to(self.device, non_blocking=True)
 
     def _optimise(self, audio: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step on a raw waveform batch; returns the batch's loss and whether each
         prediction was right (on the device, without waiting for it)."""
         audio, targets = self._to_device(audio, targets)
-        inputs, soft_targets = self.augment(audio, targets, self.features)
+        inputs, soft_targets = self.augment(audio, targets, self.encode)
         with self.precision.autocast():
             logits = self.model(inputs)
             loss = self.loss_fn(logits.float(), soft_targets)
@@ -198,11 +199,12 @@ class Trainer:
         """Clip- and segment-level metrics over ``loader`` (this rank's shard), gathered over ranks."""
         logits, targets = segment_logits(
             self.module,
-            self.features,
+            self.encode,
             loader,
             device=self.device,
             precision=self.precision,
             segment_samples=self.segment_samples,
+            precomputed=self.precomputed,
             progress=self.progress,
             desc=desc,
         )
@@ -280,11 +282,11 @@ class Trainer:
         run_dir: Path,
         identity: RunIdentity,
         resume: Checkpoint | None = None,
-        on_epoch: EpochHook | None = None,
+        callbacks: Sequence[EpochCallback] = (),
     ) -> FitResult:
         """Train to ``epochs`` (from the start, or from where ``resume`` stopped), validating after each
         epoch; keep ``best.pt`` (by the tracker's objective) and ``last.pt``; stop early when the tracker
-        says so, or after an epoch for which ``on_epoch`` (given on rank 0) returns True. The tracker must
+        says so, or after an epoch for which one of the ``callbacks`` (called on rank 0) returns True. The tracker must
         already hold ``resume``'s state.
 
         Raises :class:`TrainingInterrupted` after saving ``last.pt`` when SIGINT/SIGTERM arrived.
@@ -315,18 +317,17 @@ class Trainer:
             if improved:
                 self._save(state, run_dir / BEST_CHECKPOINT)
             self._save(state, run_dir / LAST_CHECKPOINT)
-            if self._hook_stops(on_epoch, epoch, metrics) and epoch < epochs:
-                result.stopped_by_hook = epoch
+            if self._callbacks_stop(callbacks, epoch, metrics) and epoch < epochs:
+                result.stopped_by_callback = epoch
                 break
             if self.dist.any(self.stop.requested, self.device) and epoch < epochs:
                 self.dist.barrier()
                 raise self._interrupted(run_dir, Position(epoch + 1))
         return self._finish(result, tracker, epochs, started, perf)
 
-    def _hook_stops(self, on_epoch: EpochHook | None, epoch: int, metrics: dict[str, float]) -> bool:
-        """Whether ``on_epoch`` (rank 0's) ends training after ``epoch``; every rank takes its answer."""
-        stop = bool(on_epoch(epoch, metrics)) if on_epoch is not None and self.dist.is_main else False
-        return self.dist.any(stop, self.device)
+    def _callbacks_stop(self, callbacks: Sequence[EpochCallback], epoch: int, metrics: dict[str, float]) -> bool:
+        """Whether a callback (each called on rank 0) ends training after ``epoch``; every rank takes the answer."""
+        return self.dist.any(self.dist.is_main and any_stops(callbacks, epoch, metrics), self.device)
 
     def _end_epoch(
         self,

@@ -1,9 +1,11 @@
 """A stand-alone builder of the demo corpus or an audio cache, for the fault-injection tests to kill.
 
-    python builder.py demo|cache ROOT [--slow SECONDS] [--stop-request]
+    python builder.py demo|cache ROOT [--slow SECONDS] [--report-fd FD] [--stop-request]
 
 ``--slow`` makes every clip take that long (in the forked workers too), so that a test can kill
-the builder with certainty mid-build; ``--stop-request`` builds as a run does, under a
+the builder with certainty mid-build; ``--report-fd`` makes each clip write the pid of the process
+making it, one line, to that inherited pipe as it starts (a test blocks on reading it instead of
+guessing how long start-up takes); ``--stop-request`` builds as a run does, under a
 :class:`~genre.training.interrupt.StopRequest` that stops at once. Prints ``done`` when finished.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,10 +26,12 @@ DEMO_ARGS = {"clips_per_genre": 4, "clip_seconds": 1.0, "sample_rate": 8000, "se
 CACHE_FILES = 24
 
 
-def slowed(function, seconds: float):
-    """``function``, sleeping ``seconds`` first."""
+def slowed(function, seconds: float, report_fd: int | None = None):
+    """``function``, sleeping ``seconds`` first (after writing this process's pid to ``report_fd``)."""
 
     def slow(*args, **kwargs):
+        if report_fd is not None:
+            os.write(report_fd, f"{os.getpid()}\n".encode())
         time.sleep(seconds)
         return function(*args, **kwargs)
 
@@ -49,6 +54,7 @@ def main() -> int:
     parser.add_argument("kind", choices=["demo", "cache"])
     parser.add_argument("root", type=Path)
     parser.add_argument("--slow", type=float, default=0.0)
+    parser.add_argument("--report-fd", type=int)
     parser.add_argument("--stop-request", action="store_true")
     args = parser.parse_args()
     import genre.data.cache as cache_module
@@ -56,9 +62,9 @@ def main() -> int:
     from genre.data.decode import ClipFormat
     from genre.training.interrupt import StopRequest
 
-    if args.slow:
-        corpus_module.synthesize_clip = slowed(corpus_module.synthesize_clip, args.slow)
-        cache_module.decode_clip = slowed(cache_module.decode_clip, args.slow)
+    if args.slow or args.report_fd is not None:
+        corpus_module.synthesize_clip = slowed(corpus_module.synthesize_clip, args.slow, args.report_fd)
+        cache_module.decode_clip = slowed(cache_module.decode_clip, args.slow, args.report_fd)
     with contextlib.ExitStack() as stack:
         if args.stop_request:
             stack.enter_context(stack.enter_context(StopRequest()).at_once("building"))

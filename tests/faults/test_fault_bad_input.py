@@ -18,7 +18,7 @@ from genre.sweeps.optuna_sweeper import OptunaSweeper
 from genre.sweeps.search_space import parse_search_space
 from genre.sweeps.status import JobStatus
 from helpers import run_cli
-from helpers.records import run_metrics
+from helpers.records import make_metrics
 
 # The grammar the issue found crashing the sweeper, each with what the line must say.
 BAD_GRAMMAR = [
@@ -68,8 +68,8 @@ def test_a_storage_whose_driver_is_missing_is_one_line_with_the_password_masked(
 
 
 def _metrics(acc: float) -> RunMetrics:
-    return run_metrics(
-        {"val/acc": acc, "test/acc": acc},
+    return make_metrics(
+        scores={"val/acc": acc, "test/acc": acc},
     )
 
 

@@ -22,7 +22,7 @@ from genre.data.embedding_cache import DATA_FILE as EMBEDDINGS_FILE
 from genre.data.embedding_cache import open_embeddings
 from genre.data.prepare import prepare_data
 from genre.errors import ConfigError, UserInputError
-from genre.experiment.checks import check_config
+from genre.experiment.spec import build_spec
 from helpers import TINY_TRAINING, compose_run
 from helpers.dataset_trees import make_genre_folder, tone, write_audio
 
@@ -253,7 +253,7 @@ def test_a_complete_cache_on_a_read_only_mount_is_reused(tmp_path: Path, read_on
     prepared = prepare_data(_folder_run(tmp_path, root, source).dataset, source, progress=False)
     table = _embeddings(prepared.cache, source)
     cfg = _folder_run(tmp_path, root, view)
-    check_config(cfg)  # no refusal up front: the folder holds caches to reuse
+    build_spec(cfg)  # no refusal up front: the folder holds caches to reuse
     reused = prepare_data(cfg.dataset, view, progress=False)
     assert not reused.cache.stats.built and reused.cache.directory.parent == view / "audio"
     for row in (0, len(reused.cache) - 1):
@@ -279,4 +279,4 @@ def test_an_empty_unwritable_cache_dir_is_still_refused_up_front(tmp_path: Path,
     _, view = read_only_view
     cfg = _folder_run(tmp_path, tmp_path / "data", view)
     with pytest.raises(ConfigError, match=rf"^paths.cache_dir: cannot write in '{view}' \(Read-only file system\)"):
-        check_config(cfg)
+        build_spec(cfg)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from genre.experiment.resume import resume_config
 from genre.predict import main as predict_main
 from genre.run_files import LAST_CHECKPOINT, CheckpointError
-from genre.training.resume import resume_config
 from helpers import TINY_RUN, run_cli
 
 DAMAGE = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, RUN_PY, TINY_RUN
+from helpers.waiting import SAFETY_TIMEOUT
 
 pytestmark = pytest.mark.slow  # a subprocess in its own mount namespace
 
@@ -31,7 +32,7 @@ def test_a_full_disk_while_checkpointing_is_one_error_leaves_no_temp_file_and_re
     command = f"mount -t tmpfs -o size=512k genre-full {run_dir} && exec {sys.executable} {script} {run_dir}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        ["unshare", "-rm", "sh", "-c", command], capture_output=True, text=True, timeout=120, env=env
+        ["unshare", "-rm", "sh", "-c", command], capture_output=True, text=True, timeout=SAFETY_TIMEOUT, env=env
     )
     assert result.returncode == 0, result.stderr
     left = json.loads(result.stdout.strip().splitlines()[-1])

@@ -13,7 +13,7 @@ import soundfile as sf
 from genre.data.decode import ClipFormat, DecodeError, decode_clip
 from genre.data.prepare import prepare_data
 from genre.errors import ConfigError
-from genre.experiment.checks import check_config
+from genre.experiment.spec import build_spec
 from genre.overrides import hydra_overrides
 from helpers import TINY_RUN, TINY_TRAINING, compose_run
 from helpers.dataset_trees import make_genre_folder, tone, write_audio
@@ -23,7 +23,7 @@ RATE = 8000
 
 def _check(tmp_path: Path, *overrides: str) -> None:
     base = TINY_TRAINING if any(item.startswith("dataset=") for item in overrides) else TINY_RUN
-    check_config(compose_run([*base, *overrides], tmp_path / "run", tmp_path / "cache"))
+    build_spec(compose_run([*base, *overrides], tmp_path / "run", tmp_path / "cache"))
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_a_bad_value_is_one_line_naming_its_key(override: str, message: str, tmp
 def test_objective_val_loss_keeps_the_lowest_loss_and_minimises_it(tmp_path: Path) -> None:
     cfg = compose_run([*TINY_RUN, "objective=val/loss"], tmp_path / "run", tmp_path / "cache")
     assert cfg.objective_mode == "min"
-    check_config(cfg)
+    build_spec(cfg)
     search = compose_run([*TINY_RUN, "objective=val/loss", "hparams_search=optuna"], tmp_path / "run", tmp_path / "c")
     assert search.hydra.sweeper.direction == "minimize"
     assert compose_run(TINY_RUN, tmp_path / "run", tmp_path / "cache").objective_mode == "max"
@@ -68,7 +68,7 @@ def test_an_unwritable_cache_dir_is_one_line(tmp_path: Path) -> None:
     cfg = compose_run(TINY_RUN, tmp_path / "run", tmp_path / "cache")
     cfg.paths.cache_dir = "/proc/genre-cache"
     with pytest.raises(ConfigError, match=r"^paths.cache_dir: cannot write in '/proc/genre-cache' \(.*\)\. Point"):
-        check_config(cfg)
+        build_spec(cfg)
 
 
 def test_a_hydra_quoted_resume_path_is_not_quoted_twice() -> None:

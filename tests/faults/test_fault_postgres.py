@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO
+from helpers.waiting import SAFETY_TIMEOUT
 
 pytestmark = pytest.mark.slow  # starts a database server
 
@@ -25,7 +26,7 @@ def _script(*args: str) -> subprocess.CompletedProcess:
         ["bash", str(SCRIPT), *args],
         text=True,
         capture_output=True,
-        timeout=120,
+        timeout=SAFETY_TIMEOUT,
         env={**os.environ, "POSTGRES_INSTALL": "no"},
     )
 
@@ -59,7 +60,7 @@ def _connect(
         [*prefix, _psql(), "-w", *target, "-tAc", "select 1"],
         text=True,
         capture_output=True,
-        timeout=60,
+        timeout=SAFETY_TIMEOUT,
         env=env or {key: value for key, value in os.environ.items() if key != "PGPASSFILE"},
     )
 

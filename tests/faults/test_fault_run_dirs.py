@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from genre.run_directory import claim
 from genre.sweeps.callbacks import RunDirectoryGuard
 from genre.sweeps.status import JobStatus
 from helpers import REPO, TINY_RUN, compose_run, run_cli
+from helpers.waiting import wait_for
 
 
 def test_a_held_or_used_directory_is_refused_and_a_default_one_gets_a_suffix(tmp_path: Path) -> None:
@@ -90,10 +90,7 @@ def test_a_run_dir_in_use_by_a_live_run_is_refused(tmp_path: Path, cache_dir: Pa
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / "status.json").exists():
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for((run_dir / "status.json").exists, "the first run wrote its status", first)
         second = run_cli([*TINY_RUN, f"hydra.run.dir={run_dir}", f"resume={run_dir}"], tmp_path, cache_dir, check=False)
         assert second.returncode == 2 and "in use by another run that is still going" in second.stderr
     finally:

@@ -8,6 +8,7 @@ from genre.run_files import RunMetrics
 
 # The facts of a small finished run; a test overrides the ones it is about.
 RUN_FACTS: dict[str, Any] = {
+    "scores": {"val/acc": 0.5},
     "objective": "val/acc",
     "objective_mode": "max",
     "best_epoch": 1,
@@ -25,6 +26,7 @@ RUN_FACTS: dict[str, Any] = {
 }
 
 
-def run_metrics(scores: dict[str, float], **facts: Any) -> RunMetrics:
-    """A ``metrics.json`` record with ``scores`` and :data:`RUN_FACTS`, ``facts`` overriding them."""
-    return RunMetrics(scores=scores, **{**RUN_FACTS, **facts})
+def make_metrics(**overrides: Any) -> RunMetrics:
+    """The one builder of a ``metrics.json`` record in tests: :data:`RUN_FACTS` with ``overrides`` (any
+    :class:`~genre.run_files.RunMetrics` field, ``scores`` among them) in their place."""
+    return RunMetrics(**{**RUN_FACTS, **overrides})

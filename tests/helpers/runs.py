@@ -10,6 +10,7 @@ from pathlib import Path
 
 from genre import CONFIG_DIR
 from helpers.checkout import RUN_PY
+from helpers.waiting import SAFETY_TIMEOUT
 
 # A demo corpus small enough for tests: 6 genres x 4 clips of 4 s ...
 TINY_DEMO = [
@@ -29,7 +30,7 @@ TINY_RUN = TINY_DEMO + TINY_TRAINING
 
 
 def run_cli(
-    args: Sequence[str], cwd: Path, cache: Path, timeout: float = 600, check: bool = True
+    args: Sequence[str], cwd: Path, cache: Path, timeout: float = SAFETY_TIMEOUT, check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run ``python run.py ARGS`` in ``cwd`` (outputs land there) with ``GENRE_CACHE=cache``."""
     # run.py puts its own folder first on sys.path; its sweep jobs import the installed package.

@@ -12,6 +12,7 @@ from typing import NoReturn
 import pytest
 
 from helpers.checkout import REPO
+from helpers.waiting import SAFETY_TIMEOUT
 
 
 def missing_service(message: str) -> NoReturn:
@@ -42,7 +43,7 @@ def postgres_server(*, password_file: bool = False) -> Iterator[tuple[str, Path 
         text=True,
         capture_output=True,
         env={**os.environ, "POSTGRES_INSTALL": "no"},
-        timeout=120,
+        timeout=SAFETY_TIMEOUT,
     )
     if started.returncode != 0:
         missing_service(

@@ -19,6 +19,8 @@ from pathlib import Path
 import optuna
 import pytest
 
+from helpers.waiting import SAFETY_TIMEOUT
+
 STUDY = "shared-study"
 # What any local user could send to a dashboard it reaches: delete the study, rename it, edit a trial.
 HOSTILE_REQUESTS = [
@@ -32,7 +34,7 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     """An HTTP connection over a Unix socket (what ``ssh -L 8080:<socket>`` forwards to)."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=60)
+        super().__init__("localhost", timeout=SAFETY_TIMEOUT)
         self.path = str(path)
 
     def connect(self) -> None:
@@ -130,7 +132,7 @@ def test_the_safe_dashboard_serves_a_read_only_snapshot_on_a_private_socket(stud
             _another_user_cannot_connect(sock)
     finally:
         server.terminate()
-        server.communicate(timeout=60)
+        server.communicate(timeout=SAFETY_TIMEOUT)
     assert not folder.exists()  # the snapshot goes with the server
 
 

@@ -1,4 +1,4 @@
-"""Continuing an interrupted run: ``python run.py resume=<run dir>``.
+"""Continuing an interrupted run: ``python run.py resume=<run dir>`` (config code: which keys may change).
 
 The run's own stored config (in ``last.pt``) is used as it was, so the continued run is the same run;
 only settings that cannot change its result may be given again.
