@@ -14,11 +14,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from genre.cli_errors import one_line_user_errors, report_user_error, user_error_line
-from genre.errors import TrainingInterrupted
-from genre.overrides import hydra_overrides
-from genre.sweeps.pruning import trial_reporter
-from genre.sweeps.status import record_failure
+from genre.core.cli_errors import one_line_user_errors, report_user_error, user_error_line
+from genre.core.errors import TrainingInterrupted
+from genre.core.overrides import hydra_overrides
+from genre.sweeps.jobs.status import record_failure
+from genre.sweeps.optuna.pruning import trial_reporter
 from genre.training.callbacks import StoppedByCallback
 
 

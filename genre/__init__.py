@@ -25,4 +25,4 @@ from pathlib import Path
 CONFIG_DIR: Path = Path(__file__).parent / "conf"
 
 # Registers the config resolver behind objective_mode's default (before any config is composed).
-import genre.objective  # noqa: E402,F401
+import genre.core.objective  # noqa: E402,F401

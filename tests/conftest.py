@@ -46,7 +46,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache dir for the whole test run, so the tiny demo corpus is generated once.
 
     Shared by xdist workers as it is by tests: genre's own build locks make concurrent users of one
-    cache dir wait for the first builder and load its result (tests/test_cache.py checks that).
+    cache dir wait for the first builder and load its result (tests/data/test_cache.py checks that).
     """
     root = _run_root(tmp_path_factory)
     if root is None:

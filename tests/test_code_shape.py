@@ -1,6 +1,6 @@
 """The house rules that keep genre/ readable, checked on the source: small functions and modules, imports
 that follow the code map and make no cycle (imports inside functions count), no module named like a
-standard-library one, and no private API of another library used outside genre/upstream.py.
+standard-library one, and no private API of another library used outside genre/core/upstream.py.
 
 ``python tests/test_code_shape.py`` prints the largest function and module (the figures in the notes).
 """
@@ -119,48 +119,24 @@ def import_cycles() -> list[list[str]]:
 
 # The code map of the README (Development): what each part of genre/ may import (anywhere in a module).
 # ``genre`` is the package's own __init__ (CONFIG_DIR). A new part must be added here and to the map.
-FOUNDATIONS = {
-    "genre",
-    "errors",
-    "cli_errors",
-    "filesystem",
-    "overrides",
-    "upstream",
-    "objective",
-    "worker_processes",
-    "stored_config",
-    "json_records",
-    "url_passwords",
-}
+FOUNDATIONS = {"genre", "core"}
 ALLOWED: dict[str, set[str]] = {
-    "genre": {"objective"},
-    "errors": set(),
-    "cli_errors": {"errors", "filesystem", "upstream"},
-    "filesystem": set(),
-    "overrides": set(),
-    "upstream": set(),
-    "objective": set(),
-    "worker_processes": set(),
-    "stored_config": {"errors"},
-    "json_records": {"errors"},
-    "url_passwords": set(),
-    "run_directory": {"errors", "filesystem", "json_records"},
-    "pretrained": {"errors"},
-    "features": {"errors", "pretrained"},
-    "models": {"errors"},
-    "augment": {"errors"},
-    "tracking": {"errors", "upstream", "url_passwords"},
-    "demo": {"errors", "filesystem", "worker_processes"},
-    "run_files": {"errors", "filesystem", "stored_config", "json_records"},
+    "genre": {"core"},
+    "core": set(),
+    "run_files": {"core"},
+    "pretrained": {"core"},
+    "features": {"core", "pretrained"},
+    "models": {"core"},
+    "augment": {"core"},
+    "tracking": {"core"},
+    "demo": {"core"},
     "comparison": set(),
-    "data": {"genre", "errors", "cli_errors", "filesystem", "worker_processes", "demo"},
+    "data": {"genre", "core", "demo"},
 }
 ALLOWED["training"] = FOUNDATIONS | {"pretrained", "features", "models", "augment", "tracking", "run_files", "data"}
 ALLOWED["experiment"] = ALLOWED["training"] | {"training", "comparison"}
-ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison", "run_directory"}
-ALLOWED["predict"] = ALLOWED["experiment"] | {"experiment"}
-ALLOWED["report"] = FOUNDATIONS | {"sweeps"}
-ALLOWED["compare"] = FOUNDATIONS | {"sweeps", "run_files", "comparison"}
+ALLOWED["sweeps"] = FOUNDATIONS | {"run_files", "comparison"}
+ALLOWED["cli"] = ALLOWED["experiment"] | {"experiment", "sweeps"}
 
 
 def _part(module: str) -> str:
@@ -209,13 +185,13 @@ def test_no_module_shadows_the_standard_library() -> None:
     assert not shadowing, shadowing
 
 
-# --- Private APIs of other libraries: only genre/upstream.py may use them --------------------------
+# --- Private APIs of other libraries: only genre/core/upstream.py may use them --------------------------
 # "Private" is Python's convention: a name with one leading underscore (or a name-mangled ``__x``).
 # Not private: dunders (``__init__``), Hydra's reserved config keys (``_target_``, ``_partial_``: a
 # leading and a trailing underscore), and the underscore names the Python docs publish as public API:
 # a named tuple's methods (they have the underscore only to leave every field name free; SQLAlchemy's
 # URL documents ``_replace`` too) and ``os._exit``.
-UPSTREAM = PACKAGE / "upstream.py"
+UPSTREAM = PACKAGE / "core" / "upstream.py"
 DOCUMENTED_PUBLIC = {"_replace", "_asdict", "_make", "_fields", "_field_defaults", "_exit"}
 OWN_PACKAGES = ("genre.", "hydra_plugins.genre_")
 
@@ -296,7 +272,7 @@ def _private_uses(path: Path, own_here: set[str], own_anywhere: set[str]) -> lis
 
 
 def private_api_uses() -> list[str]:
-    """Every use of another library's private API outside genre/upstream.py: an attribute or an import."""
+    """Every use of another library's private API outside genre/core/upstream.py: an attribute or an import."""
     own = {path: _own_private_names(path) for path in _checked_files()}
     own_anywhere = set().union(*own.values())
     return [use for path in own if path != UPSTREAM for use in _private_uses(path, own[path], own_anywhere)]
@@ -304,7 +280,7 @@ def private_api_uses() -> list[str]:
 
 def test_only_upstream_uses_private_apis() -> None:
     """A private name of hydra, optuna, OmegaConf or torch used anywhere else hides an upgrade risk
-    from the one file (genre/upstream.py) that lists them, each with the version it was checked on."""
+    from the one file (genre/core/upstream.py) that lists them, each with the version it was checked on."""
     assert not private_api_uses(), private_api_uses()
 
 

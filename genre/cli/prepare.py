@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from genre import CONFIG_DIR
-from genre.cli_errors import one_line_user_errors
+from genre.core.cli_errors import one_line_user_errors
 from genre.data.prepare import prepare_data
 
 

@@ -1,7 +1,7 @@
 """Statistics for comparing runs honestly: metrics from predictions, intervals, paired tests, grouping.
 
 Pure functions over numpy arrays and pandas frames (numpy, scipy, statsmodels, scikit-learn; no torch,
-no Hydra), so the run, the sweep summary and ``genre.compare`` all compute the same numbers the same way.
+no Hydra), so the run, the sweep summary and ``genre.cli.compare`` all compute the same numbers the same way.
 
 - :mod:`genre.comparison.metrics`: accuracy, balanced accuracy, macro-F1, per-class recall and F1 from
   true/predicted labels; a seeded bootstrap interval for accuracy.

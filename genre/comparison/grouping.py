@@ -4,7 +4,7 @@ The one home of what a *configuration* is: the runs that differ only in the repe
 ``dataset.split.fold``). The input is a pandas DataFrame with one row per run (a fold of a
 cross-validation job is a run): the config keys that were swept, the repeat keys, the metrics, and, for
 cross-validated configurations, each run's training and test clip counts. How the frame was read (run
-files, a sweep directory: :mod:`genre.sweeps.configurations`) is the caller's business. Each
+files, a sweep directory: :mod:`genre.sweeps.results.configurations`) is the caller's business. Each
 configuration becomes one row: n, mean, std and the
 95 % Student-t interval per metric. Every other configuration is compared with the best by a paired
 test on the repeats both have (see :mod:`genre.comparison.significance` for which test when), and the

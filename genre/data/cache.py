@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from genre.core.errors import ConfigError, UserInputError
+from genre.core.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 from genre.data.cache_integrity import checksum_record, refuse_unwritable, verify
 from genre.data.decode import ClipFormat, DecodeError, UnreadableFile, decode_clip
 from genre.data.decode_workers import Decoded, decoded, default_workers
-from genre.errors import ConfigError, UserInputError
-from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ DATA_FILE = "clips.i16"
 INDEX_FILE = "index.json"
 # Bytes per sample of the stored clips (int16).
 SAMPLE_BYTES = 2
-# Builds write into hidden siblings ``.<key>.tmp-<pid>-<random>`` (see genre.filesystem.temporary_sibling).
+# Builds write into hidden siblings ``.<key>.tmp-<pid>-<random>`` (see genre.core.filesystem.temporary_sibling).
 _TMP_TAG = "tmp"
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import xxhash
 
-from genre.errors import ConfigError
+from genre.core.errors import ConfigError
 
 ALGORITHM = "xxh3_128"
 # Bytes read at a time: large enough that the per-call overhead vanishes, small enough to stay in cache.

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from genre.core.worker_processes import worker_pool
 from genre.data.decode import ClipFormat, warm_up
-from genre.worker_processes import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def default_workers() -> int:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # Forked workers that die with this process and never hold its lock (see genre.worker_processes).
+    # Forked workers that die with this process and never hold its lock (see genre.core.worker_processes).
     return worker_pool(workers)
 
 

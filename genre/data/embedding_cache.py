@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from genre.core.errors import ConfigError, UserInputError
+from genre.core.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 from genre.data.cache import AudioCache
 from genre.data.cache_integrity import checksum_record, refuse_unwritable, verify
 from genre.data.decode import int16_to_float
-from genre.errors import ConfigError, UserInputError
-from genre.filesystem import exclusive_lock, remove_directory, replace_directory, temporary_sibling
 
 log = logging.getLogger(__name__)
 

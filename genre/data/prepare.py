@@ -14,11 +14,11 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from genre.core.errors import ConfigError, config_keys
 from genre.data.cache import AudioCache, open_cache
 from genre.data.decode import ClipFormat
 from genre.data.items import AudioItem
 from genre.data.splits import SPLITS, label_names
-from genre.errors import ConfigError, config_keys
 
 log = logging.getLogger(__name__)
 

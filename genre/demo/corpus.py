@@ -2,8 +2,8 @@
 
 ``generate_demo_corpus`` renders every clip (in worker processes) into a hidden partial sibling of the
 corpus directory, writes the marker file last and renames the directory into place, all under an
-exclusive lock next to it (see :mod:`genre.filesystem`). A full disk is a
-:class:`~genre.filesystem.DiskFullError` (one line), whatever libsndfile said. What a clip sounds like is
+exclusive lock next to it (see :mod:`genre.core.filesystem`). A full disk is a
+:class:`~genre.core.filesystem.DiskFullError` (one line), whatever libsndfile said. What a clip sounds like is
 :mod:`genre.demo.genres`.
 """
 
@@ -19,9 +19,9 @@ import shutil
 import soundfile as sf
 from tqdm import tqdm
 
+from genre.core.filesystem import DiskFullError, exclusive_lock, free_if_disk_full, replace_directory, temporary_sibling
+from genre.core.worker_processes import worker_pool
 from genre.demo.genres import DEMO_GENRES, synthesize_clip
-from genre.filesystem import DiskFullError, exclusive_lock, free_if_disk_full, replace_directory, temporary_sibling
-from genre.worker_processes import worker_pool
 
 # Bump whenever the synthesis changes, so caches made by an older version are not mistaken for ours.
 FORMAT_VERSION = 1

@@ -8,7 +8,7 @@
 - :mod:`~genre.experiment.phases`: :class:`~genre.experiment.phases.Run`, the run itself, read from the spec
   alone: build data -> build pipeline -> start fresh or restore -> fit -> test the best checkpoint -> write
   outputs.
-- :mod:`~genre.experiment.pipeline`: features + model from a config, shared by training and ``genre.predict``.
+- :mod:`~genre.experiment.pipeline`: features + model from a config, shared by training and ``genre.cli.predict``.
 - :mod:`~genre.experiment.outputs`: ``predictions.csv`` and the scores beyond accuracy a finished run writes.
 - :mod:`~genre.experiment.cross_validation`: ``cv.folds=k``, the k folds as one job returning their mean.
 """

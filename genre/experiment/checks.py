@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from genre.errors import ConfigError
+from genre.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -28,12 +28,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from genre import CONFIG_DIR
 from genre.comparison.intervals import t_interval
+from genre.core.errors import ConfigError, TrainingInterrupted
+from genre.core.filesystem import remove_directory
 from genre.data.splits import KFoldSplit, StratifiedSplit
-from genre.errors import ConfigError, TrainingInterrupted
 from genre.experiment.resume import apply_resumable_overrides
-from genre.filesystem import remove_directory
 from genre.run_files import CROSS_VALIDATION_FILE, LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
-from genre.stored_config import check_stored_config
+from genre.run_files.stored_config import check_stored_config
 from genre.training.distributed import launched_by_torchrun, torchrun_context
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 
-from genre.overrides import parse_override
+from genre.core.overrides import parse_override
 
 # Config groups whose chosen option names the run in the HPARAMS table.
 GROUPS = ("dataset", "feature", "model", "optimizer", "scheduler", "trainer", "augment")

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from genre.errors import ConfigError, TrainingInterrupted
+from genre.core.errors import ConfigError, TrainingInterrupted
 from genre.experiment.cross_validation import (
     cross_validation_folds,
     is_cross_validation_dir,

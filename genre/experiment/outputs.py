@@ -18,11 +18,11 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from genre.comparison.metrics import bootstrap_accuracy, classification_metrics
+from genre.core.url_passwords import without_passwords
 from genre.data.prepare import PreparedData
 from genre.run_files import Predictions, RunMetrics
 from genre.training.evaluation import EvalResult
 from genre.training.trainer import FitResult
-from genre.url_passwords import without_passwords
 
 if TYPE_CHECKING:  # genre.experiment.spec imports stored_config from here: no import back at run time
     from genre.experiment.spec import RunSpec

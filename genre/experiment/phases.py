@@ -21,8 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from genre.augment import Augmentations
+from genre.core.errors import ConfigError, config_keys, split_parameter
 from genre.data.prepare import PreparedData, prepare_data
-from genre.errors import ConfigError, config_keys, split_parameter
 from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.experiment.spec import RunSpec

@@ -1,4 +1,4 @@
-"""Features and model from a run's config: the one builder training and ``genre.predict`` share."""
+"""Features and model from a run's config: the one builder training and ``genre.cli.predict`` share."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from torch import nn
 
 from genre import features as feature_classes
 from genre import models as model_classes
-from genre.errors import config_keys
+from genre.core.errors import config_keys
 from genre.features.extractor import FeatureExtractor
 from genre.models.base import count_trainable
-from genre.stored_config import ALLOWED_TARGETS
+from genre.run_files.stored_config import ALLOWED_TARGETS
 
 if TYPE_CHECKING:
     from genre.experiment.spec import Parts
@@ -59,7 +59,7 @@ def _classes(package: Any, slot: str) -> dict[str, Callable[..., Any]]:
 
 
 # What a stored config may name for its feature and model, looked up by name (never imported from the
-# name): genre.stored_config has checked every _target_ against the same names before this runs.
+# name): genre.run_files.stored_config has checked every _target_ against the same names before this runs.
 STORED_CLASSES: dict[str, dict[str, Callable[..., Any]]] = {
     "feature": _classes(feature_classes, "feature"),
     "feature.transform": _classes(feature_classes, "feature.transform"),
@@ -69,7 +69,7 @@ STORED_CLASSES: dict[str, dict[str, Callable[..., Any]]] = {
 
 def rebuild_pipeline(config: Mapping[str, Any], n_classes: int, device: torch.device | str = "cpu") -> Pipeline:
     """The feature extractor and model of a stored run config (plain containers that passed
-    :func:`genre.stored_config.check_stored_config`), built from :data:`STORED_CLASSES` by name."""
+    :func:`genre.run_files.stored_config.check_stored_config`), built from :data:`STORED_CLASSES` by name."""
     features = _construct(config["feature"], "feature")
     model = _construct(config["model"], "model", n_bands=features.n_bands, n_classes=n_classes)
     return Pipeline(features=features.to(device), model=model.to(device))
@@ -78,7 +78,7 @@ def rebuild_pipeline(config: Mapping[str, Any], n_classes: int, device: torch.de
 def _construct(node: Any, slot: str, **extra: Any) -> Any:
     """Build the stored ``node`` at config key ``slot`` from its class in :data:`STORED_CLASSES`."""
     if not isinstance(node, Mapping) or node.get("_target_") not in STORED_CLASSES[slot]:
-        raise ValueError(f"{slot}: a stored config that did not pass genre.stored_config.check_stored_config")
+        raise ValueError(f"{slot}: a stored config that did not pass genre.run_files.stored_config.check_stored_config")
     arguments = {
         key: _construct(value, f"{slot}.{key}") if f"{slot}.{key}" in STORED_CLASSES else _plain(value)
         for key, value in node.items()

@@ -11,8 +11,8 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from genre.errors import ConfigError
-from genre.overrides import parse_override
+from genre.core.errors import ConfigError
+from genre.core.overrides import parse_override
 from genre.run_files import LAST_CHECKPOINT, Checkpoint
 
 # Where and how to run, not what: these may differ when a run continues (e.g. on another node).

@@ -5,7 +5,7 @@ Building it *is* the config's validation. Each setting declares its config key a
 field (``Annotated[type, Setting(key, rule)]`` with a rule of :mod:`genre.experiment.checks`, in the spirit
 of scikit-learn's parameter constraints); the few rules between settings (a segment no longer than the
 clips, warm-up no longer than the run, the objective and its mode, the devices) are in :func:`build_spec`.
-Each rule has this one home, and a bad value is one :class:`~genre.errors.ConfigError` line naming its key.
+Each rule has this one home, and a bad value is one :class:`~genre.core.errors.ConfigError` line naming its key.
 
 The spec is frozen and pickles: every process of a data-parallel run receives it as it is. Only the
 parts built by ``_target_`` (dataset source, feature, model, optimizer, scheduler, augment) stay config
@@ -21,7 +21,8 @@ from typing import Annotated, Any, Protocol, cast, get_type_hints
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from genre.errors import ConfigError, config_keys
+from genre.core.errors import ConfigError, config_keys
+from genre.core.objective import mode_of
 from genre.experiment.checks import (
     MAX_CLIP_SECONDS,
     Flag,
@@ -34,7 +35,6 @@ from genre.experiment.checks import (
 )
 from genre.experiment.hparams import run_hparams
 from genre.experiment.outputs import stored_config
-from genre.objective import mode_of
 from genre.training.device import Precision, resolve_device, resolve_precision
 from genre.training.early_stopping import EarlyStopping
 from genre.training.segments import AGGREGATES

@@ -1,7 +1,7 @@
 """The files a run leaves in its directory as typed records (checkpoints, ``metrics.json``, ``predictions.csv``,
 a cross-validation job's ``cv.json``), which training, resume, predict and the summaries all go through.
 Checkpoints are read with ``torch.load(..., weights_only=True)`` and their stored config must pass
-:func:`~genre.stored_config.check_stored_config`: a checkpoint someone sends never runs code."""
+:func:`~genre.run_files.stored_config.check_stored_config`: a checkpoint someone sends never runs code."""
 
 from genre.run_files.checkpoint import Checkpoint, CheckpointError, Position, RunIdentity
 from genre.run_files.cross_validation import CrossValidationMetrics

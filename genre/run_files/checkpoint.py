@@ -1,6 +1,6 @@
 """Checkpoints (``best.pt``, ``last.pt``): the training state and the run's identity, read with
 ``torch.load(..., weights_only=True)``; their stored config must pass
-:func:`~genre.stored_config.check_stored_config`, so a checkpoint someone sends never runs code."""
+:func:`~genre.run_files.stored_config.check_stored_config`, so a checkpoint someone sends never runs code."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import torch
 
-from genre.errors import UserInputError
-from genre.filesystem import atomic_output
+from genre.core.errors import UserInputError
+from genre.core.filesystem import atomic_output
 from genre.run_files.fields import required
 from genre.run_files.names import CHECKPOINT_VERSION
-from genre.stored_config import check_stored_config
+from genre.run_files.stored_config import check_stored_config
 
 
 class CheckpointError(UserInputError):

@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from genre.filesystem import atomic_write_text
-from genre.json_records import CROSS_VALIDATION_VERSION, check_cross_validation, read_record
+from genre.core.filesystem import atomic_write_text
 from genre.run_files.names import CROSS_VALIDATION_FILE
+from genre.run_files.records import CROSS_VALIDATION_VERSION, check_cross_validation, read_record
 
 
 @dataclass
@@ -54,7 +54,7 @@ class CrossValidationMetrics:
     def read(cls, job_dir: str | Path, strict: bool = False) -> CrossValidationMetrics | None:
         """The record in ``job_dir``, checked as plain data of the shape :meth:`write` gives it (its ``config``
         stays data: nothing is built from it here). None where it has none, or a damaged one or one of another
-        version (logged; with ``strict``: :class:`~genre.errors.DamagedFileError`)."""
+        version (logged; with ``strict``: :class:`~genre.core.errors.DamagedFileError`)."""
         path = Path(job_dir) / CROSS_VALIDATION_FILE
         data = read_record(path, check_cross_validation, strict) if path.is_file() else None
         return (

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from genre.filesystem import atomic_write_text
-from genre.json_records import check_metrics, read_record
+from genre.core.filesystem import atomic_write_text
 from genre.run_files.fields import required
 from genre.run_files.names import METRICS_FILE, METRICS_VERSION
+from genre.run_files.records import check_metrics, read_record
 
 
 @dataclass
@@ -114,7 +114,8 @@ class RunMetrics:
     @classmethod
     def read(cls, run_dir: str | Path, strict: bool = False) -> RunMetrics | None:
         """The metrics of the run in ``run_dir``, checked as plain data of the shape :meth:`write` gives them.
-        None where it has none, or a damaged one (logged; with ``strict``: :class:`~genre.errors.DamagedFileError`)."""
+        None where it has none, or a damaged one (logged; with ``strict``:
+        :class:`~genre.core.errors.DamagedFileError`)."""
         path = Path(run_dir) / METRICS_FILE
         data = read_record(path, check_metrics, strict) if path.is_file() else None
         return None if data is None else cls.from_json(data)

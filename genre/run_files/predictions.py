@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from genre.filesystem import atomic_write_text
+from genre.core.filesystem import atomic_write_text
 from genre.run_files.names import PREDICTIONS_FILE, PROBABILITY_PREFIX
 
 log = logging.getLogger(__name__)

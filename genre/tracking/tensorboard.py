@@ -13,8 +13,8 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
-from genre.upstream import event_file_writer
-from genre.url_passwords import strip_text
+from genre.core.upstream import event_file_writer
+from genre.core.url_passwords import strip_text
 
 HParamValue = int | float | str | bool
 

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from genre.errors import ConfigError
+from genre.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 
-from genre.errors import TrainingInterrupted
+from genre.core.errors import TrainingInterrupted
 
 log = logging.getLogger(__name__)
 

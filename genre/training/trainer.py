@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from genre.augment import Augmentations
-from genre.errors import NonFiniteLossError, TrainingInterrupted
+from genre.core.errors import NonFiniteLossError, TrainingInterrupted
 from genre.features.extractor import FeatureExtractor
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position, RunIdentity
 from genre.tracking.tensorboard import RunLogger

@@ -6,14 +6,14 @@ name these subclasses; the code lives in :mod:`genre.sweeps`. This folder must s
 imports: Hydra imports it on every start, ``--help`` included.
 """
 
-from genre.sweeps.grid import GridSweeper as _GridSweeper
-from genre.sweeps.optuna_sweeper import OptunaSweeper as _OptunaSweeper
+from genre.sweeps.jobs.grid import GridSweeper as _GridSweeper
+from genre.sweeps.optuna.sweeper import OptunaSweeper as _OptunaSweeper
 
 
 class GridSweeper(_GridSweeper):
-    """:class:`genre.sweeps.grid.GridSweeper`: the basic sweeper whose failed jobs don't end the sweep."""
+    """:class:`genre.sweeps.jobs.grid.GridSweeper`: the basic sweeper whose failed jobs don't end the sweep."""
 
 
 class OptunaSweeper(_OptunaSweeper):
-    """:class:`genre.sweeps.optuna_sweeper.OptunaSweeper`: an Optuna 5 study run by ask and tell, with
+    """:class:`genre.sweeps.optuna.sweeper.OptunaSweeper`: an Optuna 5 study run by ask and tell, with
     pruning, asynchronous trials, stale-trial recovery, a sweep-wide failure budget and plots."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from genre.filesystem import atomic_output
-from genre.sweeps.status import JobStatus
+from genre.core.filesystem import atomic_output
+from genre.sweeps.jobs.status import JobStatus
 
 
 def fill(directory: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from genre import compare, report
-from genre.errors import ConfigError, DamagedFileError
+from genre.cli import compare, report
+from genre.core.errors import ConfigError, DamagedFileError
 from genre.run_files import CrossValidationMetrics, RunMetrics
-from genre.sweeps.optuna_sweeper import OptunaSweeper
-from genre.sweeps.search_space import parse_search_space
-from genre.sweeps.status import JobStatus
+from genre.sweeps.jobs.status import JobStatus
+from genre.sweeps.optuna.search_space import parse_search_space
+from genre.sweeps.optuna.sweeper import OptunaSweeper
 from helpers import run_cli
 from helpers.records import make_metrics
 
@@ -64,7 +64,7 @@ def test_a_storage_whose_driver_is_missing_is_one_line_with_the_password_masked(
         OptunaSweeper(sampler=None, storage="mysql://me:hunter2@db/optuna")
 
 
-# --- damaged files read back by genre.report and genre.compare -------------------------------------------------
+# --- damaged files read back by genre.cli.report and genre.cli.compare ----------------------------------------------
 
 
 def _metrics(acc: float) -> RunMetrics:

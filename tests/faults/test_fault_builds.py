@@ -161,5 +161,5 @@ def test_sigterm_while_a_run_generates_the_demo_corpus_ends_the_run_promptly(tmp
     # Not timed: a run that went on generating would have left a finished corpus, not just the lock.
     assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
     assert "SIGTERM received while preparing the data" in err
-    # Only the lock file is left (it is never deleted, see genre.filesystem.exclusive_lock).
+    # Only the lock file is left (it is never deleted, see genre.core.filesystem.exclusive_lock).
     assert [path.suffix for path in (cache / "demo").iterdir()] == [".lock"]

@@ -16,12 +16,12 @@ import pytest
 import torch
 
 import genre.data.cache as cache_module
+from genre.core.errors import ConfigError, UserInputError
 from genre.data.cache import open_cache
 from genre.data.decode import ClipFormat, decode_clip
 from genre.data.embedding_cache import DATA_FILE as EMBEDDINGS_FILE
 from genre.data.embedding_cache import open_embeddings
 from genre.data.prepare import prepare_data
-from genre.errors import ConfigError, UserInputError
 from genre.experiment.spec import build_spec
 from helpers import TINY_TRAINING, compose_run
 from helpers.dataset_trees import make_genre_folder, tone, write_audio

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from genre.cli.predict import main as predict_main
 from genre.experiment.resume import resume_config
-from genre.predict import main as predict_main
 from genre.run_files import LAST_CHECKPOINT, CheckpointError
 from helpers import TINY_RUN, run_cli
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genre.core.errors import ConfigError
+from genre.core.overrides import hydra_overrides
 from genre.data.decode import ClipFormat, DecodeError, decode_clip
 from genre.data.prepare import prepare_data
-from genre.errors import ConfigError
 from genre.experiment.spec import build_spec
-from genre.overrides import hydra_overrides
 from helpers import TINY_RUN, TINY_TRAINING, compose_run
 from helpers.dataset_trees import make_genre_folder, tone, write_audio
 

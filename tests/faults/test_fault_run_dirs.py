@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from omegaconf import read_write
 
-from genre.errors import ConfigError
-from genre.run_directory import claim
-from genre.sweeps.callbacks import RunDirectoryGuard
-from genre.sweeps.status import JobStatus
+from genre.core.errors import ConfigError
+from genre.run_files.directory import claim
+from genre.sweeps.jobs.callbacks import RunDirectoryGuard
+from genre.sweeps.jobs.status import JobStatus
 from helpers import REPO, TINY_RUN, compose_run, run_cli
 from helpers.waiting import wait_for
 

@@ -77,7 +77,7 @@ def test_a_joblib_job_killed_mid_run_fails_alone_and_the_sweep_writes_its_summar
 
 
 def test_a_study_url_password_is_masked_in_logs_and_job_files(tmp_path: Path, cache_dir: Path) -> None:
-    from genre.sweeps.storage_url import mask_files, masked
+    from genre.sweeps.optuna.storage_url import mask_files, masked
 
     secret = "s3cret-Pa55"
     url = f"postgresql://genre:{secret}@127.0.0.1:1/genre"

@@ -1,5 +1,5 @@
 """optuna-dashboard has no authentication: whoever reaches it may delete or edit the study. The README's
-safe way on a shared machine, ``python -m genre.sweeps.dashboard``, serves a read-only snapshot on a Unix
+safe way on a shared machine, ``python -m genre.sweeps.optuna.dashboard``, serves a read-only snapshot on a Unix
 socket only its user can reach. Tested with the real optuna-dashboard application and HTTP requests."""
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_the_hostile_requests_do_change_a_study_the_dashboard_serves_as_the_read
     """The control: optuna-dashboard on a writable study obeys these requests (so the next test means something)."""
     from optuna_dashboard import wsgi
 
-    from genre.sweeps.dashboard import UnixWSGIServer
+    from genre.sweeps.optuna.dashboard import UnixWSGIServer
 
     with UnixWSGIServer(tmp_path / "open.sock", wsgi(study)) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -106,7 +106,7 @@ def test_the_hostile_requests_do_change_a_study_the_dashboard_serves_as_the_read
 def test_the_safe_dashboard_serves_a_read_only_snapshot_on_a_private_socket(study: str, shared_folder: Path) -> None:
     before = _study_state(study)
     server = subprocess.Popen(
-        [sys.executable, "-m", "genre.sweeps.dashboard", study, "--dir", str(shared_folder)],
+        [sys.executable, "-m", "genre.sweeps.optuna.dashboard", study, "--dir", str(shared_folder)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -146,8 +146,8 @@ def _another_user_cannot_connect(sock: Path) -> None:
 
 
 def test_a_storage_without_the_study_is_refused_in_one_line(study: str, tmp_path: Path) -> None:
-    from genre.errors import ConfigError
-    from genre.sweeps.dashboard import take_snapshot
+    from genre.core.errors import ConfigError
+    from genre.sweeps.optuna.dashboard import take_snapshot
 
     with pytest.raises(ConfigError, match="holds no study nope"):
         take_snapshot(study, tmp_path, ["nope"])

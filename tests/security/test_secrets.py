@@ -116,7 +116,7 @@ def test_a_sweep_with_a_password_in_its_postgres_url_writes_it_nowhere(
     storage = url.replace(f":{password}@", "@")
     os.environ["GENRE_STUDY_PASSWORD"] = password
     try:
-        from genre.sweeps.storage_url import with_password_from_environment
+        from genre.sweeps.optuna.storage_url import with_password_from_environment
 
         trials = optuna.load_study(study_name=study_name, storage=with_password_from_environment(storage)).trials
     finally:

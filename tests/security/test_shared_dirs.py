@@ -9,11 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from genre import filesystem
-from genre.cli_errors import user_error_line
-from genre.errors import ConfigError
-from genre.filesystem import UnsafeFileError, atomic_output, atomic_write_text, exclusive_lock, release_lock, try_lock
-from genre.run_directory import LOCK_NAME, claim
+from genre.core import filesystem
+from genre.core.cli_errors import user_error_line
+from genre.core.errors import ConfigError
+from genre.core.filesystem import (
+    UnsafeFileError,
+    atomic_output,
+    atomic_write_text,
+    exclusive_lock,
+    release_lock,
+    try_lock,
+)
+from genre.run_files.directory import LOCK_NAME, claim
 
 
 def _lock_with_exclusive_lock(path: Path) -> None:
@@ -106,7 +113,7 @@ def test_a_run_or_sweep_dir_genre_creates_is_private(sweep: bool, tmp_path: Path
 
 
 def test_a_sqlite_study_folder_genre_creates_is_private(tmp_path: Path) -> None:
-    from genre.sweeps.study_storage import prepare_storage
+    from genre.sweeps.optuna.study_storage import prepare_storage
 
     prepare_storage(f"sqlite:///{tmp_path / 'optuna' / 'study.db'}")
     assert (tmp_path / "optuna" / "study.db").is_file()

@@ -1,8 +1,8 @@
 """A checkpoint (or ``cv.json``) someone sends never runs code: its stored config is data naming genre's
-own classes, checked before anything is built from it (``genre.stored_config``).
+own classes, checked before anything is built from it (``genre.run_files.stored_config``).
 
 Every hostile form below carries a payload that writes a marker file when Hydra's ``instantiate`` (what
-``genre.predict`` and ``resume=`` used before) builds it; ``test_each_payload_runs_when_instantiated``
+``genre.cli.predict`` and ``resume=`` used before) builds it; ``test_each_payload_runs_when_instantiated``
 shows the payloads are live, so the refusals are not vacuous.
 """
 
@@ -24,12 +24,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from genre.cli_errors import user_error_line
+from genre.cli.predict import main as predict_main
+from genre.core.cli_errors import user_error_line
 from genre.experiment import run_experiment
 from genre.experiment.pipeline import STORED_CLASSES
-from genre.predict import main as predict_main
 from genre.run_files import BEST_CHECKPOINT, CROSS_VALIDATION_FILE, LAST_CHECKPOINT, Checkpoint
-from genre.stored_config import ALLOWED_TARGETS, StoredConfigError, check_stored_config
+from genre.run_files.stored_config import ALLOWED_TARGETS, StoredConfigError, check_stored_config
 from helpers import REPO, TINY_RUN, compose_config, compose_run
 
 MARKER = "PWNED"
@@ -195,7 +195,7 @@ def test_random_mutations_of_a_real_config_never_reach_a_call(tmp_path: Path) ->
     assert not (tmp_path / MARKER).exists()
 
 
-# --- end to end: genre.predict and resume= on a real checkpoint whose config was made hostile ----------
+# --- end to end: genre.cli.predict and resume= on a real checkpoint whose config was made hostile ----------
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +256,7 @@ def test_the_command_lines_refuse_a_hostile_checkpoint_and_cv_json(trained_run: 
     run_dir, marker = _hostile_run(trained_run, tmp_path, "oc.decode resolver")
     env_python = [sys.executable]
     predicted = subprocess.run(
-        [*env_python, "-m", "genre.predict", str(run_dir), str(run_dir / "x.wav")],
+        [*env_python, "-m", "genre.cli.predict", str(run_dir), str(run_dir / "x.wav")],
         capture_output=True,
         text=True,
         cwd=tmp_path,

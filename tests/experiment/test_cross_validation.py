@@ -1,0 +1,118 @@
+"""Cross-validation as one job without training: the folds' configs equal the grid form's, fixed splits are
+refused in one line, and the fold loop skips finished folds, resumes an interrupted one, starts a
+never-checkpointed one over, and points Ctrl-C at the job dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from genre.core.errors import ConfigError, TrainingInterrupted
+from genre.experiment.cross_validation import (
+    cross_validation_folds,
+    fold_config,
+    is_cross_validation_dir,
+    resume_cross_validation,
+    run_cross_validation,
+)
+from genre.run_files import LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
+from helpers import TINY_DEMO, compose_run
+from helpers.records import make_metrics
+
+
+def _job(tmp_path: Path, cache_dir: Path, *overrides: str) -> DictConfig:
+    cfg = compose_run([*TINY_DEMO, *overrides], tmp_path / "job", cache_dir)
+    return OmegaConf.create(
+        OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    )
+
+
+def _metrics(acc: float) -> RunMetrics:
+    return make_metrics(
+        scores={"val/acc": acc, "test/acc": acc / 2},
+        n_parameters=3,
+        n_clips={"train": 8, "val": 2, "test": 4},
+    )
+
+
+def test_each_fold_is_the_grid_forms_run(tmp_path: Path, cache_dir: Path) -> None:
+    job = _job(tmp_path, cache_dir, "cv.folds=3")
+    for fold in range(3):
+        grid = _job(tmp_path, cache_dir, "dataset/split=kfold", "dataset.split.folds=3", f"dataset.split.fold={fold}")
+        config = fold_config(job, 3, fold)
+        assert config.dataset.split == grid.dataset.split
+        assert config.paths.output_dir == str(tmp_path / "job" / f"fold{fold}")
+        assert config.cv.folds is None and config.model == grid.model and config.seed == grid.seed
+    # A user's k-fold settings are kept; cv.folds sets the count.
+    custom = _job(tmp_path, cache_dir, "cv.folds=4", "dataset/split=kfold", "dataset.split.seed=7")
+    assert (fold_config(custom, 4, 2).dataset.split.seed, fold_config(custom, 4, 2).dataset.split.folds) == (7, 4)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["cv.folds=1"], "cv.folds: 1 is not a whole number of at least 2"),
+        (["cv.folds=two"], "cv.folds: 'two' is not"),
+    ],
+)
+def test_bad_fold_counts_are_one_line(overrides: list[str], message: str, tmp_path: Path, cache_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=message):
+        cross_validation_folds(_job(tmp_path, cache_dir, *overrides))
+    assert cross_validation_folds(_job(tmp_path, cache_dir)) == 0
+
+
+def test_a_fixed_split_is_refused(tmp_path: Path, cache_dir: Path) -> None:
+    job = _job(tmp_path, cache_dir, "cv.folds=3")
+    job.dataset.split = {"_target_": "genre.data.splits.PredefinedSplit"}
+    with pytest.raises(ConfigError, match=r"cv\.folds: dataset\.split is PredefinedSplit, a fixed split") as info:
+        run_cross_validation(job, lambda cfg, resume: 0.0)
+    assert "\n" not in str(info.value) and not (tmp_path / "job" / "fold0").exists()
+
+
+def test_folds_run_in_turn_and_resume_continues_the_unfinished_ones(tmp_path: Path, cache_dir: Path) -> None:
+    job = _job(tmp_path, cache_dir, "cv.folds=3")
+    calls: list[tuple[str, str | None]] = []
+
+    def run_one(cfg: DictConfig, resume_from: str | None) -> float:
+        calls.append((Path(cfg.paths.output_dir).name, resume_from))
+        Path(cfg.paths.output_dir).mkdir(parents=True, exist_ok=True)
+        fold = int(cfg.dataset.split.fold)
+        if fold == 1 and len(calls) == 2:  # the first attempt at fold 1 is interrupted after a checkpoint
+            (Path(cfg.paths.output_dir) / LAST_CHECKPOINT).write_bytes(b"")
+            raise TrainingInterrupted(2, "interrupted by SIGINT")
+        _metrics(0.1 * (fold + 1)).write(Path(cfg.paths.output_dir))
+        return 0.1 * (fold + 1)
+
+    with pytest.raises(TrainingInterrupted, match=f"resume={tmp_path / 'job'}") as info:
+        run_cross_validation(job, run_one)
+    assert info.value.signum == 2
+    job_dir = tmp_path / "job"
+    assert is_cross_validation_dir(job_dir)
+    record = CrossValidationMetrics.read(job_dir)
+    assert record is not None and record.completed == [0] and not record.finished
+    # A fold that started but never saved a checkpoint starts over in an empty dir.
+    (job_dir / "fold2").mkdir()
+    (job_dir / "fold2" / "stale.txt").write_text("old")
+    resume = OmegaConf.create({"resume": str(job_dir)})
+    HydraConfig.instance().cfg = None  # type: ignore[assignment]  # a plain `resume=<job dir>` launch: no overrides
+    assert resume_cross_validation(resume, run_one) == pytest.approx((0.1 + 0.2 + 0.3) / 3)
+    assert calls == [
+        ("fold0", None),
+        ("fold1", None),
+        ("fold1", str(job_dir / "fold1" / LAST_CHECKPOINT)),
+        ("fold2", None),
+    ]
+    assert not (job_dir / "fold2" / "stale.txt").exists()
+    record = CrossValidationMetrics.read(job_dir)
+    assert record is not None and record.finished and record.objective_values == pytest.approx([0.1, 0.2, 0.3])
+    assert record.mean["test/acc"] == pytest.approx(0.1) and record.low["val/acc"] < 0.2 < record.high["val/acc"]
+    # Resuming a finished job trains nothing and returns the same mean.
+    assert resume_cross_validation(resume, run_one) == pytest.approx(0.2) and len(calls) == 4
+
+
+def test_resume_needs_a_cross_validation_record(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"resume: .* holds no readable cv\.json"):
+        resume_cross_validation(OmegaConf.create({"resume": str(tmp_path)}), lambda cfg, resume: 0.0)

@@ -1,0 +1,125 @@
+"""End to end on the tiny demo corpus: probes on musicnn activations, a mixed sweep, predict and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from helpers import TINY_DEMO, compose_run, run_cli
+
+pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
+
+# musicnn reads 3-s patches: the tiny corpus's 4-s clips hold one, training and evaluation crops are 3 s.
+PROBE = [
+    *TINY_DEMO,
+    "feature=musicnn",
+    "trainer.segment_seconds=3.0",
+    "trainer.epochs=2",
+    "trainer.batch_size=8",
+    "trainer.progress=false",
+]
+
+
+def _metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def _embedding_caches(cache: Path) -> list[Path]:
+    return [p for p in (cache / "embeddings").iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+@pytest.mark.slow
+def test_linear_and_mlp_probes_share_one_embedding_cache_and_predict(tmp_path: Path, cache_dir: Path) -> None:
+    accuracies = {}
+    for model in ("linear", "mlp"):
+        run_dir = tmp_path / model
+        result = run_cli([*PROBE, f"model={model}", f"hydra.run.dir={run_dir}"], tmp_path, cache_dir)
+        assert "test accuracy:" in result.stdout
+        accuracies[model] = _metrics(run_dir)["test/acc"]
+        log = (run_dir / "run.log").read_text()
+        assert "features Musicnn: 753 bands" in log
+    assert "(reused)" in log, "the second probe reads the first one's embeddings"
+    assert len(_embedding_caches(cache_dir)) == 1
+    print("test accuracies:", accuracies)
+
+    from genre.cli.predict import main
+
+    clips = sorted((cache_dir / "demo").glob("*/*/*.wav"))[:4]
+    assert main([str(tmp_path / "mlp"), *map(str, clips), "--format", "json"]) == 0
+
+
+@pytest.mark.slow
+def test_sweep_mel_and_musicnn_with_cnn_and_mlp_ends_with_its_summary(tmp_path: Path, cache_dir: Path) -> None:
+    sweep = tmp_path / "sweep"
+    run_cli(
+        ["-m", *PROBE, "trainer.epochs=1", "feature=mel,musicnn", "model=cnn,mlp", f"hydra.sweep.dir={sweep}"],
+        tmp_path,
+        cache_dir,
+    )
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert len(summary) == 4 and set(summary["status"]) == {"completed"}, summary
+    print(summary[["job", "test/acc"]].to_string())
+    assert "musicnn" in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_an_interrupted_probe_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from genre.core.errors import TrainingInterrupted
+    from genre.experiment import run_experiment
+    from genre.training.trainer import Trainer
+
+    args = [*PROBE, "model=mlp", "trainer.crops_per_clip=4", "trainer.batch_size=4", "augment=mixup", "seed=5"]
+    reference = tmp_path / "reference"
+    run_cli([*args, f"hydra.run.dir={reference}"], tmp_path, cache_dir)
+
+    interrupted = tmp_path / "interrupted"
+    optimise = Trainer._optimise
+
+    def step_then_signal(self, audio, targets):
+        out = optimise(self, audio, targets)
+        if self.step == 18:  # inside epoch 2: a SIGTERM as from a cluster's scheduler
+            os.kill(os.getpid(), signal.SIGTERM)
+        return out
+
+    monkeypatch.setattr(Trainer, "_optimise", step_then_signal)
+    with pytest.raises(TrainingInterrupted):
+        run_experiment(compose_run(args, interrupted, cache_dir))
+    monkeypatch.undo()
+    saved = torch.load(interrupted / "last.pt", weights_only=True)
+    assert saved["position"]["epoch"] == 2 and saved["position"]["batch"] > 0
+    run_cli([f"resume={interrupted}"], tmp_path, cache_dir)
+    expected, actual = _metrics(reference), _metrics(interrupted)
+    assert actual["resumed"]
+    for key in ("val/acc", "val/loss", "test/acc", "test/loss", "train/loss", "train/acc"):
+        assert actual[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-7), key
+    assert OmegaConf.create(saved["config"]).feature.transform.model == "MSD_musicnn"
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, cache_dir: Path) -> None:
+    from genre.experiment import run_experiment
+    from genre.features import Musicnn
+
+    feature = Musicnn(sample_rate=22050, layer="max_pool")
+    audio = 0.05 * torch.randn(2, 22050 * 7, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        cpu = feature(audio)
+        gpu = feature.to("cuda")(audio.to("cuda")).cpu()
+    assert (gpu - cpu).abs().max() <= 1e-3 * cpu.abs().max()
+    run_dir = tmp_path / "cuda"
+    value = run_experiment(
+        compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"], run_dir, cache_dir)
+    )
+    assert value == _metrics(run_dir)["val/acc"]
