@@ -15,7 +15,7 @@ XDIST := -n $(TEST_WORKERS) --dist worksteal
 
 LINT_PATHS := genre tests bench run.py hydra_plugins
 
-.PHONY: run test test-fast lint bench clean-venv
+.PHONY: run test test-fast test-under-load lint bench clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ test: $(STAMP)
 	pg=$$(.ci/postgres.sh start) || { pg=; echo "make test: no PostgreSQL server, its test will skip (fail, with CI set)" >&2; }; \
 	url=$$([ -z "$$pg" ] || cat "$$pg/url"); \
 	PGPASSFILE="$${pg:+$$pg/pgpass}" GENRE_TEST_POSTGRES_URL="$$url" $(BIN)/python -m pytest $(XDIST) --durations=15 $(PYTEST_ARGS)
+
+## The whole suite beside `stress-ng --cpu 4` (.ci/under_load.sh): a busy machine makes it slower, never red.
+test-under-load: $(STAMP)
+	.ci/under_load.sh
 
 ## The quick loop while developing: every test that neither trains a model nor spawns a process.
 test-fast: $(STAMP)
