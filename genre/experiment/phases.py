@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader
 
 from genre.augment import Augmentations
 from genre.core.errors import ConfigError, config_keys, split_parameter
@@ -34,7 +33,7 @@ from genre.training.distributed import DistContext, replica_device, state_finger
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult
 from genre.training.interrupt import StopRequest
-from genre.training.loaders import LoaderSettings, batch_on_device, run_loaders
+from genre.training.loaders import LoaderSettings, RunLoaders, batch_on_device, run_loaders
 from genre.training.seeding import restore_rng_state, seed_everything
 from genre.training.trainer import FitResult, Trainer
 from genre.training.weight_decay import decay_groups
@@ -52,18 +51,11 @@ _LENGTH_KEYS = {
 
 @dataclass
 class RunData:
-    """The run's dataset and its loaders (training crops, whole val/test clips, whole training clips), all
-    of the kind the feature declares: int16 audio, or (``precomputed``) the feature's activations."""
+    """The run's dataset and its loaders, all of the kind the feature declares: int16 audio, or
+    (``loaders.precomputed``) the feature's activations."""
 
     prepared: PreparedData
-    crops: DataLoader
-    val: DataLoader
-    test: DataLoader
-    # Whole training clips, read once for the feature standardisation statistics.
-    train_clips: DataLoader
-    # Evaluation segment length in the loaders' units: samples, or activation steps.
-    eval_segment: int
-    precomputed: bool
+    loaders: RunLoaders
 
 
 @dataclass
@@ -187,15 +179,7 @@ class Run:
             if split_parameter(exc)[0] not in _LENGTH_KEYS:
                 raise
             raise ConfigError.from_library("", exc, _LENGTH_KEYS) from exc
-        return RunData(
-            prepared=prepared,
-            crops=loaders.crops,
-            val=loaders.val,
-            test=loaders.test,
-            train_clips=loaders.train_clips,
-            eval_segment=loaders.eval_segment,
-            precomputed=loaders.precomputed,
-        )
+        return RunData(prepared=prepared, loaders=loaders)
 
     # --- start fresh or restore -------------------------------------------------------------------------
 
@@ -240,7 +224,9 @@ class Run:
         parts, training = self.spec.parts, self.spec.training
         optimizer = instantiate(parts.optimizer)(params=decay_groups(pipeline.model))
         with config_keys("scheduler"):  # the factory's checks run here, outside instantiate
-            schedule = instantiate(parts.scheduler)(optimizer, epochs=training.epochs, steps_per_epoch=len(data.crops))
+            schedule = instantiate(parts.scheduler)(
+                optimizer, epochs=training.epochs, steps_per_epoch=len(data.loaders.crops)
+            )
         augment = Augmentations([instantiate(node) for node in parts.augment.values()], len(data.prepared.labels))
         if self.ctx.is_main and augment:
             log.info("Augmentation: %s", augment)
@@ -253,9 +239,9 @@ class Run:
             precision=self.precision,
             loss_fn=nn.CrossEntropyLoss(label_smoothing=training.label_smoothing),
             augment=augment,
-            segment_samples=data.eval_segment or self.spec.segments.eval_samples,
+            segment_samples=data.loaders.eval_segment,
             aggregate=self.spec.aggregate,
-            precomputed=data.precomputed,
+            precomputed=data.loaders.precomputed,
             grad_clip=training.grad_clip,
             dist=self.ctx,
             logger=logger,
@@ -268,9 +254,10 @@ class Run:
         """Fresh: fit the feature statistics on the training split. Restored: put the interrupted run's state back."""
         if restored is None:
             # Standardisation statistics come from the training split only (whole clips), never from val/test.
+            precomputed = data.loaders.precomputed
             trainer.features.fit_normalization(
-                (batch_on_device(batch, self.device, precomputed=data.precomputed) for batch, _ in data.train_clips),
-                transformed=data.precomputed,
+                (batch_on_device(batch, self.device, precomputed=precomputed) for batch, _ in data.loaders.train_clips),
+                transformed=precomputed,
             )
             if self.ctx.enabled and self.ctx.rank:
                 # Replicas start from rank 0's weights (DDP broadcast them); their dropout and augmentation differ.
@@ -289,8 +276,8 @@ class Run:
             config=self.spec.config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
         )
         fit = trainer.fit(
-            data.crops,
-            data.val,
+            data.loaders.crops,
+            data.loaders.val,
             epochs=self.spec.training.epochs,
             tracker=tracker,
             run_dir=self.run_dir,
@@ -310,8 +297,8 @@ class Run:
         best = Checkpoint.load(self.run_dir / BEST_CHECKPOINT, map_location=self.device)
         trainer.module.load_state_dict(best.model)
         return Tested(
-            val=trainer.evaluate(data.val, desc="val (best)"),
-            test=trainer.evaluate(data.test, desc="test (best)"),
+            val=trainer.evaluate(data.loaders.val, desc="val (best)"),
+            test=trainer.evaluate(data.loaders.test, desc="test (best)"),
             fingerprints=fingerprints,
         )
 

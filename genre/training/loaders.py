@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass
 from typing import cast
 
@@ -156,17 +156,13 @@ def _audio_loaders(
         crops_per_clip=settings.crops_per_clip,
     )
 
-    def clips(name: str, shard: bool = True) -> DataLoader:
-        dataset = ClipDataset(cache, splits[name].rows, splits[name].targets)
-        return _eval_loader(dataset, settings, ctx=ctx, device=device, shard=shard)
-
-    return RunLoaders(
-        crops=_train_loader(crops, settings, ctx=ctx, device=device),
-        val=clips("val"),
-        test=clips("test"),
-        train_clips=clips("train", shard=False),
-        eval_segment=settings.eval_segment,
-        precomputed=False,
+    return _loaders_of(
+        crops,
+        lambda name: ClipDataset(cache, splits[name].rows, splits[name].targets),
+        settings,
+        settings.eval_segment,
+        ctx=ctx,
+        device=device,
     )
 
 
@@ -206,17 +202,40 @@ def _embedding_loaders(
         crops_per_clip=settings.crops_per_clip,
     )
 
+    return _loaders_of(
+        crops,
+        lambda name: EmbeddingDataset(table, splits[name].rows, splits[name].targets, steps_per_patch=per_patch),
+        settings,
+        segment,
+        ctx=ctx,
+        device=device,
+        table=table,
+    )
+
+
+def _loaders_of(
+    crops: Dataset,
+    whole_clips: Callable[[str], Dataset],
+    settings: LoaderSettings,
+    eval_segment: int,
+    *,
+    ctx: DistContext,
+    device: torch.device,
+    table: EmbeddingTable | None = None,
+) -> RunLoaders:
+    """The training crops' loader and whole-clip loaders of every split (``whole_clips(split)``: its
+    dataset); activations when ``table`` is given, else audio."""
+
     def clips(name: str, shard: bool = True) -> DataLoader:
-        dataset = EmbeddingDataset(table, splits[name].rows, splits[name].targets, steps_per_patch=per_patch)
-        return _eval_loader(dataset, settings, ctx=ctx, device=device, shard=shard)
+        return _eval_loader(whole_clips(name), settings, ctx=ctx, device=device, shard=shard)
 
     return RunLoaders(
         crops=_train_loader(crops, settings, ctx=ctx, device=device),
         val=clips("val"),
         test=clips("test"),
         train_clips=clips("train", shard=False),
-        eval_segment=segment,
-        precomputed=True,
+        eval_segment=eval_segment,
+        precomputed=table is not None,
         table=table,
     )
 
