@@ -13,7 +13,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import REPO, TINY_DEMO, run_cli
+from helpers import REPO, TINY_DEMO, run_cli, run_script
 from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 # Dropout, SpecAugment, mixup and random gain all draw random numbers: the resumed run only matches
@@ -98,6 +98,7 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
 
 @pytest.mark.slow
 def test_resume_refuses_a_directory_without_checkpoint_and_config_changes(tmp_path: Path, cache_dir: Path) -> None:
-    result = run_cli([f"resume={tmp_path / 'nothing'}"], tmp_path, cache_dir, check=False)
+    # The script in process (no torch import): resuming through a real child process is the test above.
+    result = run_script([f"resume={tmp_path / 'nothing'}"], tmp_path, cache_dir)
     assert result.returncode == 2 and "resume: " in result.stderr and "holds no last.pt" in result.stderr
     assert "Traceback" not in result.stderr

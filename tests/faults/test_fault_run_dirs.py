@@ -16,7 +16,7 @@ from genre.core.errors import ConfigError
 from genre.run_files.directory import claim
 from genre.sweeps.jobs.callbacks import RunDirectoryGuard
 from genre.sweeps.jobs.status import JobStatus
-from helpers import REPO, TINY_RUN, compose_run, run_cli
+from helpers import REPO, TINY_RUN, compose_run, run_cli, run_script
 from helpers.waiting import wait_for
 
 
@@ -65,7 +65,9 @@ def test_a_second_run_into_a_run_dir_is_refused_and_leaves_the_first_run_intact(
     }
     for name, text in first.items():
         (run_dir / name).write_text(text)
-    second = run_cli([*TINY_RUN, "model=fcn", f"hydra.run.dir={run_dir}"], tmp_path, cache_dir, check=False)
+    second = run_script(  # run.py in process: no torch import (a real child process refuses below)
+        [*TINY_RUN, "model=fcn", f"hydra.run.dir={run_dir}"], tmp_path, cache_dir
+    )
     assert second.returncode == 2
     assert second.stderr.strip().splitlines()[-1].startswith(f"error: hydra.run.dir: '{run_dir}' holds another run")
     assert {name: (run_dir / name).read_text() for name in first} == first  # not a byte changed
@@ -91,7 +93,8 @@ def test_a_run_dir_in_use_by_a_live_run_is_refused(tmp_path: Path, cache_dir: Pa
     )
     try:
         wait_for((run_dir / "status.json").exists, "the first run wrote its status", first)
-        second = run_cli([*TINY_RUN, f"hydra.run.dir={run_dir}", f"resume={run_dir}"], tmp_path, cache_dir, check=False)
+        # run.py in process (no torch import) beside the live child process that holds the dir.
+        second = run_script([*TINY_RUN, f"hydra.run.dir={run_dir}", f"resume={run_dir}"], tmp_path, cache_dir)
         assert second.returncode == 2 and "in use by another run that is still going" in second.stderr
     finally:
         first.kill()
@@ -133,5 +136,5 @@ def test_a_refused_cross_validation_job_is_recorded_failed_and_the_same_command_
     assert first.returncode == 2 and line.startswith("error: dataset.split.folds: "), first.stderr[-3000:]
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed" and status["error"] == line.removeprefix("error: ")
-    again = run_cli(command, tmp_path, cache_dir, check=False)
+    again = run_script(command, tmp_path, cache_dir)  # the same script, in process: no second torch import
     assert again.returncode == 2 and again.stderr.strip().splitlines()[-1] == line, again.stderr[-3000:]

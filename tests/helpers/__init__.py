@@ -6,7 +6,7 @@ torch) and ``helpers.dataset_trees`` are imported by the tests that need them.
 """
 
 from helpers.checkout import REPO, RUN_PY, python_env
-from helpers.runs import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_config, compose_run, run_cli
+from helpers.runs import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_config, compose_run, run_cli, run_script
 from helpers.services import missing_service
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "missing_service",
     "python_env",
     "run_cli",
+    "run_script",
 ]

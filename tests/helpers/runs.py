@@ -62,3 +62,59 @@ def compose_config(overrides: Sequence[str]):
 def compose_run(overrides: Sequence[str], run_dir: Path, cache: Path):
     """:func:`compose_config` for an in-process run writing into ``run_dir`` with its cache under ``cache``."""
     return compose_config([*overrides, f"hydra.runtime.output_dir={run_dir}", f"paths.cache_dir={cache}"])
+
+
+def run_script(args: Sequence[str], cwd: Path, cache: Path) -> subprocess.CompletedProcess:
+    """Run ``run.py ARGS`` as ``python run.py`` would, but in this process (``run_cli(check=False)``'s result).
+
+    For tests of the command line's refusals: the script itself runs (its ``__main__`` block, Hydra's
+    parsing, the one-line error path), without the seconds a child spends importing torch and Hydra.
+    The process state the script changes (argv, environment, cwd, logging, signal handlers, Hydra's
+    globals) is put back afterwards. A bug's exception propagates (a child would print its traceback and
+    exit 1). Keep at least one real ``run_cli`` per command line under test.
+    """
+    import contextlib
+    import io
+    import logging
+    import runpy
+    import signal
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    saved_argv, saved_env, saved_cwd = list(sys.argv), dict(os.environ), os.getcwd()
+    loggers = [
+        logging.getLogger(),
+        *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger)),
+    ]
+    saved_loggers = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled) for lg in loggers]
+    saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    try:
+        os.environ.update(GENRE_CACHE=str(cache), HYDRA_FULL_ERROR="0")
+        os.chdir(cwd)
+        sys.argv = [str(RUN_PY), *args]
+        GlobalHydra.instance().clear()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            runpy.run_path(str(RUN_PY), run_name="__main__")
+    except SystemExit as exc:
+        returncode = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        GlobalHydra.instance().clear()
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        for lg in logging.Logger.manager.loggerDict.values():
+            if isinstance(lg, logging.Logger) and lg not in loggers:
+                for handler in lg.handlers:
+                    handler.close()
+                lg.handlers.clear()
+        for lg, handlers, level, propagate, disabled in saved_loggers:
+            for handler in lg.handlers:
+                if handler not in handlers:
+                    handler.close()
+            lg.handlers[:], lg.level, lg.propagate, lg.disabled = handlers, level, propagate, disabled
+        for signum, handler in saved_signals.items():
+            signal.signal(signum, handler)
+    return subprocess.CompletedProcess([str(RUN_PY), *args], returncode, stdout.getvalue(), stderr.getvalue())

@@ -8,7 +8,7 @@ import torch
 
 from genre.pretrained.musicnn import model_tensor_names
 from genre.pretrained.tf_checkpoint import CheckpointFormatError, TFCheckpoint
-from tf_bundle import write_bundle
+from helpers.tf_bundle import write_bundle
 
 
 def _known_tensors() -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from genre.experiment import run_experiment
 from genre.experiment.pipeline import STORED_CLASSES
 from genre.run_files import BEST_CHECKPOINT, CROSS_VALIDATION_FILE, LAST_CHECKPOINT, Checkpoint
 from genre.run_files.stored_config import ALLOWED_TARGETS, StoredConfigError, check_stored_config
-from helpers import REPO, TINY_RUN, compose_config, compose_run
+from helpers import REPO, TINY_RUN, compose_config, compose_run, run_script
 
 MARKER = "PWNED"
 
@@ -261,9 +261,8 @@ def test_the_command_lines_refuse_a_hostile_checkpoint_and_cv_json(trained_run: 
         text=True,
         cwd=tmp_path,
     )
-    resumed = subprocess.run(
-        [*env_python, str(REPO / "run.py"), f"resume={run_dir}"], capture_output=True, text=True, cwd=tmp_path
-    )
+    # predict in a real child process; run.py's two refusals run the script in process (no torch import each).
+    resumed = run_script([f"resume={run_dir}"], tmp_path, tmp_path / "cache")
     # cv.json: a cross-validation job dir whose record stores a hostile config.
     job = tmp_path / "job"
     (job / "fold0").mkdir(parents=True)
@@ -271,9 +270,7 @@ def test_the_command_lines_refuse_a_hostile_checkpoint_and_cv_json(trained_run: 
     (job / CROSS_VALIDATION_FILE).write_text(
         json.dumps({**record, "objective": "val/acc", "objective_mode": "max", "version": 1})
     )
-    cross = subprocess.run(
-        [*env_python, str(REPO / "run.py"), f"resume={job}"], capture_output=True, text=True, cwd=tmp_path
-    )
+    cross = run_script([f"resume={job}"], tmp_path, tmp_path / "cache")
     for result, where in (
         (predicted, run_dir / BEST_CHECKPOINT),
         (resumed, run_dir / LAST_CHECKPOINT),
