@@ -24,7 +24,7 @@ from genre.core.errors import ConfigError, config_keys, split_parameter
 from genre.data.prepare import PreparedData, prepare_data
 from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
-from genre.experiment.spec import RunSpec
+from genre.experiment.spec import RunSpec, Segments, declared
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
 from genre.tracking.tensorboard import RunLogger
@@ -42,10 +42,14 @@ log = logging.getLogger(__name__)
 
 
 # The config keys behind the lengths run_loaders names when they hold no whole patch of a precomputed feature.
+# (Taken from the spec's declarations, so that a key is written once.)
 _LENGTH_KEYS = {
-    "train_segment": "trainer.segment_seconds",
-    "eval_segment": "eval.segment_seconds",
-    "clip_samples": "dataset.clip_seconds",
+    parameter: declared(Segments)[field].key
+    for parameter, field in (
+        ("train_segment", "train_seconds"),
+        ("eval_segment", "eval_seconds"),
+        ("clip_samples", "clip_seconds"),
+    )
 }
 
 
