@@ -29,6 +29,18 @@ def power_to_db(power: Tensor, top_db: float | None = 80.0) -> Tensor:
     return db
 
 
+def _scale_of(variance: Tensor, mean: Tensor, count: int, eps: float) -> Tensor:
+    """Per-band std for standardisation: 1 where the band is constant (as scikit-learn's
+    ``StandardScaler`` treats zero-variance features), else the std floored at ``eps``.
+
+    "Constant" is scikit-learn's bound on the rounding error of a float64 variance over ``count``
+    values: a band whose only variance is rounding is not scaled up by its reciprocal.
+    """
+    precision = torch.finfo(torch.float64).eps
+    rounding = count * precision * variance + (count * mean.abs() * precision).square()
+    return torch.where(variance <= rounding, torch.ones_like(variance), variance.sqrt().clamp(min=eps))
+
+
 class FeatureExtractor(nn.Module):
     mean: Tensor  # buffers, declared for type checkers
     std: Tensor
@@ -46,7 +58,11 @@ class FeatureExtractor(nn.Module):
         standardize: subtract the per-band mean and divide by the per-band std fitted with
             :meth:`fit_normalization`. The statistics are buffers (``mean``, ``std`` of shape
             ``(bands, 1)`` and bool ``fitted``), so they travel with ``state_dict()``.
-        eps: lower bound on the std, so constant (e.g. empty MIDI) bands stay finite.
+        eps: lower bound on the std of a band that varies on the training frames. A band that is
+            constant there (its variance zero up to float64 rounding, scikit-learn's test in
+            ``StandardScaler``) is centred but not scaled (std 1): a unit that never fires on the
+            training clips and fires on a test clip then moves the features by its own value, not by
+            that value over ``eps`` (a huge logit).
     """
 
     def __init__(
@@ -143,9 +159,8 @@ class FeatureExtractor(nn.Module):
             count = total
         if count == 0:
             raise ValueError("fit_normalization got no frames: batches is empty")
-        std = (m2 / count).sqrt().clamp(min=self.eps)
         self.mean.copy_(mean)
-        self.std.copy_(std)
+        self.std.copy_(_scale_of(m2 / count, mean, count, self.eps))
         self.fitted.fill_(True)
         self._is_fitted = True
 

@@ -326,6 +326,37 @@ def test_zero_variance_bands_stay_finite(log: str) -> None:
         assert (out[:, empty] == 0).all()
 
 
+def test_a_unit_constant_on_the_training_clips_cannot_blow_up_a_test_clip() -> None:
+    # Activations of 8 units (a pretrained network's, log "none"): unit 2 never fires on the training
+    # clips, unit 5 sits at 7.0 on all of them; the other units vary.
+    gen = torch.Generator().manual_seed(0)
+    training = [torch.rand(4, 8, 20, generator=gen) for _ in range(3)]
+    for batch in training:
+        batch[:, 2] = 0.0
+        batch[:, 5] = 7.0
+    extractor = FeatureExtractor(MelSpectrogram(n_mels=8), log="none")
+    extractor.fit_normalization(training, transformed=True)
+    assert extractor.std[2].item() == extractor.std[5].item() == 1.0  # centred, not scaled
+    varying = [unit for unit in range(8) if unit not in (2, 5)]
+    assert (extractor.std[varying] < 0.5).all()  # uniform [0, 1): std 0.29, scaled as before
+
+    test_clip = torch.rand(1, 8, 20, generator=gen)
+    test_clip[:, 2] = 3.0  # the dead unit fires
+    test_clip[:, 5] = 7.5
+    features = extractor.forward_transformed(test_clip)
+    torch.testing.assert_close(features[0, 2], torch.full((20,), 3.0))
+    torch.testing.assert_close(features[0, 5], torch.full((20,), 0.5))
+    # A linear probe with unit-norm class weights sees a logit no larger than the feature vector's norm
+    # (before the floor: 3.0 / eps = 3e5 from unit 2 alone).
+    probe = nn.Linear(8, 4, bias=False)
+    with torch.no_grad():
+        probe.weight.copy_(torch.nn.functional.normalize(torch.randn(4, 8, generator=gen), dim=1))
+    logits = probe(features[0].T)
+    assert logits.abs().max() < 10.0
+    # The training clips standardise to 0 on both constant units.
+    assert (extractor.forward_transformed(training[0])[:, [2, 5]] == 0).all()
+
+
 def test_features_are_float32_under_autocast() -> None:
     extractor = fitted_extractor(MelSpectrogram(n_mels=32))
     x = training_batches(seed=3)[1]
