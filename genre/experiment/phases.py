@@ -29,6 +29,7 @@ from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIde
 from genre.tracking.classification_report import log_split_report
 from genre.tracking.tensorboard import RunLogger
 from genre.training.callbacks import EpochCallback, StoppedByCallback
+from genre.training.closed_form import fit_closed_form, is_closed_form
 from genre.training.distributed import DistContext, replica_device, state_fingerprint
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult
@@ -275,10 +276,23 @@ class Run:
     # --- fit, test ----------------------------------------------------------------------------------------
 
     def fit(self, trainer: Trainer, tracker: EarlyStopping, data: RunData, restored: Checkpoint | None) -> FitResult:
-        """Train to ``trainer.epochs`` epochs (or early stopping), keeping ``best.pt`` and ``last.pt``."""
+        """Train to ``trainer.epochs`` epochs (or early stopping), or solve a closed-form model once, keeping
+        ``best.pt`` and ``last.pt``."""
         identity = RunIdentity(
             config=self.spec.config, labels=data.prepared.labels, audio_cache=data.prepared.cache.directory.name
         )
+        if is_closed_form(trainer.module):
+            # Solved once on the pooled training segments instead of trained for epochs.
+            return fit_closed_form(
+                trainer,
+                data.loaders.train_clips,
+                data.loaders.val,
+                tracker=tracker,
+                run_dir=self.run_dir,
+                identity=identity,
+                seed=self.seed,
+                resume=restored,
+            )
         fit = trainer.fit(
             data.loaders.crops,
             data.loaders.val,

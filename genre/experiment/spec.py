@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol, cast, get_type_hints
 
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from genre.core.errors import ConfigError, config_keys
@@ -223,6 +224,7 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
         rule.check(key, OmegaConf.select(root, key, default=None))
     _check_warm_up(root, training.epochs)
     runtime = _runtime(root)
+    _check_closed_form(root, runtime.devices)
     loader = Loader(**read_settings(Loader, root))
     top = read_settings(RunSpec, root)
     check_cache_dir(OmegaConf.select(root, "paths.cache_dir"))
@@ -318,6 +320,24 @@ def _check_warm_up(cfg: DictConfig, epochs: int) -> None:
             "scheduler.warmup_epochs",
             f"{warmup} epochs of warm-up is longer than the {epochs}-epoch run",
             "Use fewer warm-up epochs than trainer.epochs",
+        )
+
+
+def _check_closed_form(cfg: DictConfig, devices: int) -> None:
+    """A model solved in one step (``closed_form = True``, e.g. model=logreg) runs in one process, unaugmented."""
+    try:
+        model_class = get_class(str(OmegaConf.select(cfg, "model._target_")))
+    except (ImportError, ValueError, AttributeError):
+        return  # building the model names the bad target
+    if getattr(model_class, "closed_form", False) is not True:
+        return
+    if devices > 1:
+        raise ConfigError("trainer.devices", "a closed-form model is solved in one process", "Use trainer.devices=1")
+    if cfg.augment:
+        raise ConfigError(
+            "augment",
+            "a closed-form model is solved on the training clips as they are, without augmentation",
+            "Use augment=none",
         )
 
 

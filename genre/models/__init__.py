@@ -11,7 +11,19 @@ from genre.models.crnn import CRNN
 from genre.models.fcn import FCN
 from genre.models.linear import LinearBaseline
 from genre.models.mlp import MLP
+from genre.models.probe import ClosedFormProbe
 from genre.models.resnet import ResNet
 from genre.models.shortchunk import ShortChunkCNN
 
-__all__ = ["CNN", "CNN1D", "CRNN", "FCN", "MLP", "GenreModel", "LinearBaseline", "ResNet", "ShortChunkCNN"]
+__all__ = [
+    "CNN",
+    "CNN1D",
+    "CRNN",
+    "FCN",
+    "MLP",
+    "ClosedFormProbe",
+    "GenreModel",
+    "LinearBaseline",
+    "ResNet",
+    "ShortChunkCNN",
+]

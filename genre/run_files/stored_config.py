@@ -30,7 +30,7 @@ _TRANSFORMS = tuple(
 )
 _MODELS = tuple(
     f"genre.models.{name}"
-    for name in ("CNN", "CNN1D", "CRNN", "FCN", "LinearBaseline", "MLP", "ResNet", "ShortChunkCNN")
+    for name in ("CNN", "CNN1D", "ClosedFormProbe", "CRNN", "FCN", "LinearBaseline", "MLP", "ResNet", "ShortChunkCNN")
 )
 _PRUNERS = tuple(
     f"optuna.pruners.{name}"

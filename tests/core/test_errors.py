@@ -22,7 +22,7 @@ from genre import CONFIG_DIR
 from genre.core.cli_errors import one_line_user_errors, user_error_line
 from genre.core.errors import ConfigError, config_keys
 from genre.sweeps.jobs.status import describe_error
-from helpers import TINY_RUN, run_cli, run_script
+from helpers import TINY_DEMO, TINY_RUN, run_cli, run_script
 
 
 def _compose(overrides: Sequence[str]) -> DictConfig:
@@ -208,6 +208,21 @@ def _one_error_line(stderr: str) -> str:
         (["feature.transform.n_mels=0"], "error: feature.transform.n_mels: 0 is not positive. Use e.g. 128"),
         (["dataset.split.val=2"], "error: dataset.split.val: 2 is not a fraction in (0, 1). Use e.g. 0.15"),
         (["feature=nope"], "error: feature: In 'config': Could not find 'feature/nope'. Use one of "),
+        (
+            ["model=logreg", "augment=mixup"],
+            "error: augment: a closed-form model is solved on the training clips as they are, without "
+            "augmentation. Use augment=none",
+        ),
+        (
+            ["model=logreg", "model.c_grid=[]"],
+            "error: model.c_grid: [] is not a non-empty list of positive numbers. Use e.g. [0.1, 1, 10]",
+        ),
+        (
+            # 2 folds of the tiny corpus's 4 clips per genre: 2 test, 1 validation, 1 training clip per genre.
+            ["model=logreg", "dataset/split=kfold", "dataset.split.folds=2"],
+            "error: dataset: a genre has fewer than 2 training clips, too few for the inner cross-validation "
+            "that chooses C. Use more clips per genre",
+        ),
     ],
 )
 def test_run_prints_one_line_naming_the_config_key(
@@ -215,10 +230,12 @@ def test_run_prints_one_line_naming_the_config_key(
 ) -> None:
     # No progress bar if this is the session's first run (it generates the demo corpus): only the error.
     # The first case in a real child process; the others run the same script in process (no torch import each).
+    # The closed-form probe has no channels to shrink: the tiny corpus and crops without TINY_RUN's model.channels.
+    base = [*TINY_DEMO, "trainer.segment_seconds=2.0", "trainer.progress=false"] if "model=logreg" in args else TINY_RUN
     if args == ["model.dropout=2"]:
-        result = run_cli([*TINY_RUN, "+dataset.source.progress=false", *args], tmp_path, cache_dir, check=False)
+        result = run_cli([*base, "+dataset.source.progress=false", *args], tmp_path, cache_dir, check=False)
     else:
-        result = run_script([*TINY_RUN, "+dataset.source.progress=false", *args], tmp_path, cache_dir)
+        result = run_script([*base, "+dataset.source.progress=false", *args], tmp_path, cache_dir)
     assert result.returncode == 2, result.stderr
     assert _one_error_line(result.stderr).startswith(expected)
     assert "Traceback" not in result.stdout

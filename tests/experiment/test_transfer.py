@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import signal
 from pathlib import Path
@@ -23,6 +26,16 @@ PROBE = [
     "trainer.segment_seconds=3.0",
     "trainer.epochs=2",
     "trainer.batch_size=8",
+    "trainer.progress=false",
+]
+
+
+# The closed-form probe's inner cross-validation needs >= 2 training clips of each genre: 6 clips per genre.
+PROBE_DEMO = [
+    "dataset.source.clips_per_genre=6",
+    "dataset.source.clip_seconds=4.0",
+    "dataset.clip_seconds=4.0",
+    "experiment=probe",
     "trainer.progress=false",
 ]
 
@@ -123,3 +136,48 @@ def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, ca
         compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"], run_dir, cache_dir)
     )
     assert value == _metrics(run_dir)["val/acc"]
+
+
+@pytest.mark.slow
+def test_the_probe_preset_solves_once_keeps_the_run_contract_and_predicts(
+    tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # experiment=probe: musicnn, whole-clip segments, a closed-form logistic regression.
+    from genre.cli.predict import main as predict_main
+    from genre.data.prepare import prepare_data
+    from genre.experiment import run_experiment
+
+    run_dir = tmp_path / "probe"
+    caplog.set_level(logging.INFO, logger="genre.training.closed_form")
+    run_experiment(compose_run(PROBE_DEMO, run_dir, cache_dir))
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["config"]["model"]["_target_"] == "genre.models.ClosedFormProbe"
+    [epoch] = best["history"]  # one solve, no epochs
+    assert epoch["epoch"] == 1 and epoch["train/C"] in best["config"]["model"]["c_grid"]
+    # The solved model is in the checkpoint: the scaler's statistics are not their untouched 0 and 1.
+    assert best["model"]["scale"].ne(1).any() and best["model"]["center"].ne(0).any()
+    metrics = _metrics(run_dir)
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    test_rows = predictions[predictions["split"] == "test"]
+    assert metrics["test/acc"] == pytest.approx((test_rows["true"] == test_rows["predicted"]).mean())
+    assert "Closed-form fit: C=" in caplog.text
+
+    # genre.predict rebuilds the probe from the checkpoint and classifies the held-back clips as the run did.
+    config = OmegaConf.create(best["config"])
+    clips = prepare_data(config.dataset, cache_dir, progress=False).splits["test"].paths
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert predict_main([str(run_dir), *map(str, clips), "--format", "json"]) == 0
+    predicted = [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())]
+    assert predicted == list(test_rows["predicted"])
+
+
+@pytest.mark.slow
+def test_a_cross_validated_svm_probe_reports_every_fold(tmp_path: Path, cache_dir: Path) -> None:
+    from genre.experiment import run_experiment
+
+    job = tmp_path / "cv"
+    mean = run_experiment(compose_run([*PROBE_DEMO, "model=linear_svm", "cv.folds=2"], job, cache_dir))
+    folds = [_metrics(job / f"fold{k}") for k in range(2)]
+    assert mean == pytest.approx(sum(f["val/acc"] for f in folds) / 2)
+    assert json.loads((job / "cv.json").read_text())["folds"] == 2

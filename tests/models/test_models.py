@@ -15,11 +15,22 @@ from omegaconf import OmegaConf
 
 import genre.models
 from genre import CONFIG_DIR
-from genre.models import CNN, CNN1D, CRNN, FCN, MLP, GenreModel, LinearBaseline, ResNet, ShortChunkCNN
+from genre.models import (
+    CNN,
+    CNN1D,
+    CRNN,
+    FCN,
+    MLP,
+    ClosedFormProbe,
+    GenreModel,
+    LinearBaseline,
+    ResNet,
+    ShortChunkCNN,
+)
 from helpers import REPO
 
 CONF_DIR = CONFIG_DIR / "model"
-MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline, MLP]
+MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline, MLP, ClosedFormProbe]
 N_CLASSES = 10
 
 

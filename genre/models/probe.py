@@ -1,0 +1,189 @@
+"""Closed-form linear probes: the protocol behind the published frozen-embedding results.
+
+Each example's features are pooled over time (mean, max, or both concatenated), standardised, and a
+convex model (scikit-learn's multinomial logistic regression, or a linear SVM) is fitted in one solve,
+its regularisation ``C`` chosen by cross-validation inside the training split (whole clips stay in one
+inner fold). The solution is then held as plain torch tensors (the scaler's centre and scale, the
+weights and biases), so checkpoints, evaluation, ``genre.predict`` and cross-validation treat the
+probe as any other model: ``logits = W · (pool(x) - centre) / scale + b``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from genre.models.base import GenreModel, positive_int
+
+POOLINGS = ("mean", "max", "meanmax")
+ESTIMATORS = ("logreg", "svm")
+# Logit given to a genre absent from the training split: never predicted, softmax stays finite.
+_ABSENT_LOGIT_MARGIN = 30.0
+
+
+@dataclass(frozen=True)
+class ProbeSolution:
+    """What one solve chose: ``C``, the inner cross-validation accuracy of every ``C`` tried, and the
+    number of inner folds and training examples it used."""
+
+    c: float
+    inner_accuracy: dict[float, float]
+    inner_folds: int
+    examples: int
+
+
+class ClosedFormProbe(GenreModel):
+    """A linear probe on pooled features, fitted by :meth:`solve` instead of gradient steps.
+
+    Args:
+        n_bands: feature dimensions (a pretrained layer's units, or a spectrogram's bands).
+        n_classes: number of genres.
+        estimator: ``"logreg"`` (multinomial logistic regression, lbfgs) or ``"svm"`` (``LinearSVC``,
+            one-vs-rest; its decision values are the logits, so its probabilities and loss are a softmax
+            of margins, not calibrated).
+        pooling: over the frames (patches) of an example: ``"mean"``, ``"max"`` or ``"meanmax"``
+            (the two concatenated, jukemir's choice for musicnn).
+        c_grid: the inverse regularisation strengths tried by the inner cross-validation, ascending
+            (a tie goes to the stronger regularisation).
+        inner_folds: inner cross-validation folds over the training clips (fewer when the smallest
+            genre has fewer training clips; at least 2).
+        max_iter: the solver's iteration cap.
+    """
+
+    # Declares to the run that this model is fitted by solve(), not by an optimizer.
+    closed_form: ClassVar[bool] = True
+    center: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(
+        self,
+        n_bands: int,
+        n_classes: int,
+        estimator: str = "logreg",
+        pooling: str = "meanmax",
+        c_grid: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0),
+        inner_folds: int = 5,
+        max_iter: int = 5000,
+    ) -> None:
+        super().__init__(n_bands, n_classes)
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator: {estimator!r} is not one of {', '.join(ESTIMATORS)}. Use logreg")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling: {pooling!r} is not one of {', '.join(POOLINGS)}. Use meanmax")
+        grid = tuple(float(c) for c in c_grid)
+        if not grid or any(not np.isfinite(c) or c <= 0 for c in grid):
+            raise ValueError(
+                f"c_grid: {list(c_grid)} is not a non-empty list of positive numbers. Use e.g. [0.1, 1, 10]"
+            )
+        self.estimator = estimator
+        self.pooling = pooling
+        self.c_grid = tuple(sorted(grid))
+        self.inner_folds = positive_int("inner_folds", inner_folds)
+        if self.inner_folds < 2:
+            raise ValueError(f"inner_folds: {inner_folds} is below 2. Use e.g. 5")
+        self.max_iter = positive_int("max_iter", max_iter)
+        width = n_bands * (2 if pooling == "meanmax" else 1)
+        self.register_buffer("center", torch.zeros(width))
+        self.register_buffer("scale", torch.ones(width))
+        self.linear = nn.Linear(width, n_classes)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, bands, frames)`` features -> ``(batch, width)`` pooled vectors."""
+        self._check_input(x)
+        x = x.float()
+        if self.pooling == "mean":
+            return x.mean(dim=2)
+        if self.pooling == "max":
+            return x.amax(dim=2)
+        return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
+        return self.linear((self.pool(x) - self.center) / self.scale)
+
+    def solve(self, pooled: np.ndarray, targets: np.ndarray, groups: np.ndarray, seed: int) -> ProbeSolution:
+        """Fit the probe on ``pooled`` training vectors ``(examples, width)`` with genre indices
+        ``targets``; ``groups`` names each example's clip (its segments stay in one inner fold).
+
+        Chooses ``C`` from :attr:`c_grid` by stratified group k-fold accuracy on these examples only,
+        refits on all of them and copies the scaler and linear model into this module's tensors.
+        """
+        from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
+        pooled = np.asarray(pooled, dtype=np.float64)
+        targets = np.asarray(targets)
+        width = self.center.numel()
+        if pooled.ndim != 2 or pooled.shape[1] != width or not len(pooled) == len(targets) == len(groups):
+            raise ValueError(
+                f"pooled: shape {pooled.shape} with {len(targets)} targets and {len(groups)} groups; the probe "
+                f"takes (examples, {width}) vectors, one target and group each"
+            )
+        folds = min(self.inner_folds, _smallest_class_in_clips(targets, groups))
+        if folds < 2:
+            raise ValueError(
+                "targets: a genre has fewer than 2 training clips, too few for the inner cross-validation "
+                "that chooses C. Use a larger dataset or split"
+            )
+        search = GridSearchCV(
+            self._pipeline(seed),
+            {"classifier__C": list(self.c_grid)},
+            cv=StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed),
+            scoring="accuracy",
+        )
+        search.fit(pooled, targets, groups=groups)
+        self._copy_solution(search.best_estimator_)
+        scores = search.cv_results_["mean_test_score"]
+        return ProbeSolution(
+            c=float(search.best_params_["classifier__C"]),
+            inner_accuracy={c: float(score) for c, score in zip(self.c_grid, scores, strict=True)},
+            inner_folds=folds,
+            examples=len(pooled),
+        )
+
+    def _pipeline(self, seed: int):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import LinearSVC
+
+        classifier = (
+            LogisticRegression(max_iter=self.max_iter, random_state=seed)
+            if self.estimator == "logreg"
+            else LinearSVC(max_iter=self.max_iter, random_state=seed)
+        )
+        # StandardScaler leaves a feature that is constant on the training examples unscaled (scale 1).
+        return Pipeline([("scaler", StandardScaler()), ("classifier", classifier)])
+
+    @torch.no_grad()
+    def _copy_solution(self, fitted) -> None:
+        """The fitted scaler and classifier as this module's centre, scale, weight and bias."""
+        scaler, classifier = fitted["scaler"], fitted["classifier"]
+        coef = np.asarray(classifier.coef_, dtype=np.float64)
+        intercept = np.asarray(classifier.intercept_, dtype=np.float64).reshape(-1)
+        classes = np.asarray(classifier.classes_, dtype=np.int64)
+        if len(classes) == 2 and coef.shape[0] == 1:
+            # Two genres: one decision value z for classes_[1]; logits (0, z) give softmax = sigmoid(z).
+            coef = np.concatenate([np.zeros_like(coef), coef])
+            intercept = np.concatenate([[0.0], intercept])
+        weight = np.zeros((self.n_classes, coef.shape[1]))
+        bias = np.full(self.n_classes, intercept.min() - _ABSENT_LOGIT_MARGIN)
+        weight[classes], bias[classes] = coef, intercept
+        device = self.center.device
+        self.center.copy_(torch.as_tensor(scaler.mean_, dtype=torch.float32, device=device))
+        self.scale.copy_(torch.as_tensor(scaler.scale_, dtype=torch.float32, device=device))
+        self.linear.weight.copy_(torch.as_tensor(weight, dtype=torch.float32, device=device))
+        self.linear.bias.copy_(torch.as_tensor(bias, dtype=torch.float32, device=device))
+
+
+def _smallest_class_in_clips(targets: np.ndarray, groups: np.ndarray) -> int:
+    """Clips of the genre with the fewest training clips."""
+    clips = {(int(t), int(g)) for t, g in zip(targets, groups, strict=True)}
+    counts: dict[int, int] = {}
+    for target, _ in clips:
+        counts[target] = counts.get(target, 0) + 1
+    return min(counts.values())
