@@ -1,0 +1,167 @@
+"""The closed-form probe against a plain scikit-learn script on the same embeddings and the same folds.
+
+    python bench/probe_devset.py --root ~/genre-devset                 # 5 folds, experiment=probe
+    python bench/probe_devset.py --root ~/genre-devset -- feature.transform.model=MTT_musicnn
+
+1. ``run.py experiment=probe dataset=folder dataset.root=ROOT cv.folds=K`` twice, into a fresh cache
+   folder: the first builds the audio and embedding caches, the second (timed, end to end, start-up
+   included) is what a researcher re-running the probe waits for once the cache exists.
+2. The plain script, fold by fold: genre's own k-fold split and embedding cache give the fold's clips and
+   their activations (the very values the run read); each clip is pooled (mean ‖ max over its patches),
+   and scikit-learn's ``StandardScaler`` + ``LogisticRegression`` is fitted on the fold's training clips
+   with ``C`` from ``GridSearchCV`` (stratified inner folds, the same grid), then scored on its test clips.
+
+Prints each fold's test accuracy both ways, their means with 95 % t intervals, and the paired difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def run_probe(root: Path, folds: int, extra: list[str], job: Path, cache: Path) -> float:
+    """One cross-validated probe job in ``job``; its wall time in seconds (raise if it fails)."""
+    args = ["experiment=probe", "dataset=folder", f"dataset.root={root}", f"cv.folds={folds}", f"hydra.run.dir={job}"]
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *args, "trainer.progress=false", *extra],
+        cwd=job.parent,
+        env={**os.environ, "GENRE_CACHE": str(cache)},
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"run.py failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def fold_embeddings(root: Path, folds: int, fold: int, extra: list[str], cache: Path):
+    """Fold ``fold``'s (train rows, train targets, test rows, test targets) and the embedding table, read
+    through genre's own split and embedding cache (built by the runs above)."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from genre import CONFIG_DIR
+    from genre.data.prepare import prepare_data
+    from genre.experiment.pipeline import build_pipeline
+    from genre.experiment.spec import build_spec
+    from genre.training.distributed import DistContext
+    from genre.training.loaders import LoaderSettings, run_loaders
+
+    overrides = [
+        "experiment=probe",
+        "dataset=folder",
+        f"dataset.root={root}",
+        "dataset/split=kfold",
+        f"dataset.split.folds={folds}",
+        f"dataset.split.fold={fold}",
+        f"paths.cache_dir={cache}",
+        "hydra.runtime.output_dir=/tmp",
+        *extra,
+    ]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)
+    spec = build_spec(cfg)
+    prepared = prepare_data(spec.parts.dataset, spec.cache_dir, progress=False)
+    pipeline = build_pipeline(spec.parts, len(prepared.labels))
+    settings = LoaderSettings(
+        train_segment=spec.segments.train_samples,
+        eval_segment=spec.segments.eval_samples,
+        batch_size=8,
+        eval_batch_size=8,
+        crops_per_clip=1,
+        num_workers=0,
+        seed=0,
+    )
+    loaders = run_loaders(
+        prepared,
+        pipeline.features,
+        settings,
+        ctx=DistContext(),
+        device=torch.device("cpu"),
+        cache_dir=spec.cache_dir,
+        progress=False,
+    )
+    assert loaders.table is not None and not loaders.table.stats.built, "the runs above build the embeddings"
+    splits = prepared.splits
+    return splits["train"], splits["test"], loaders.table, spec.parts.model
+
+
+def plain_probe(train, test, table, model_cfg, seed: int = 0) -> float:
+    """scikit-learn alone on the pooled clips: test accuracy of the fold."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def pooled(rows) -> np.ndarray:
+        clips = [table.read(int(row)) for row in rows]  # (steps, dims) each
+        return np.stack([np.concatenate([c.mean(axis=0), c.max(axis=0)]) for c in clips]).astype(np.float64)
+
+    x_train, y_train = pooled(train.rows), np.asarray(train.targets)
+    x_test, y_test = pooled(test.rows), np.asarray(test.targets)
+    inner = min(int(model_cfg.inner_folds), int(np.bincount(y_train).min()))
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=int(model_cfg.max_iter), random_state=seed)),
+        {"logisticregression__C": list(model_cfg.c_grid)},
+        cv=StratifiedKFold(n_splits=inner, shuffle=True, random_state=seed),
+        scoring="accuracy",
+    )
+    search.fit(x_train, y_train)
+    return float((search.predict(x_test) == y_test).mean())
+
+
+def interval(values: list[float]) -> str:
+    """Mean ± the half-width of the 95 % t interval, in percent."""
+    from scipy import stats
+
+    array = np.asarray(values)
+    half = stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / np.sqrt(len(array))
+    return f"{100 * array.mean():.1f} ± {100 * half:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, required=True, help="a folder dataset (e.g. the development set)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--work", type=Path, default=None, help="where the jobs and caches go (default: a temp dir)")
+    parser.add_argument("extra", nargs="*", help="run.py overrides for both (after --)")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="genre-probe-bench-"))
+    cache = work / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    first = run_probe(args.root.expanduser(), args.folds, args.extra, work / "first", cache)
+    second = run_probe(args.root.expanduser(), args.folds, args.extra, work / "cached", cache)
+    cv = json.loads((work / "cached" / "cv.json").read_text())
+    ours = [json.loads((work / "cached" / f"fold{k}" / "metrics.json").read_text())["test/acc"] for k in range(args.folds)]
+    plain = []
+    for fold in range(args.folds):
+        train, test, table, model_cfg = fold_embeddings(args.root.expanduser(), args.folds, fold, args.extra, cache)
+        plain.append(plain_probe(train, test, table, model_cfg))
+    print(f"cross-validation job: {cv['folds']} folds; first run (builds the caches) {first:.1f} s, "
+          f"second run (cached embeddings, end to end) {second:.1f} s")
+    print("fold  genre probe  plain scikit-learn")
+    for fold, (a, b) in enumerate(zip(ours, plain, strict=True)):
+        print(f"{fold:>4}  {100 * a:11.1f}  {100 * b:18.1f}")
+    print(f"mean  {interval(ours):>11}  {interval(plain):>18}   (%, 95 % t interval)")
+    print(f"paired difference (genre - plain): {interval([a - b for a, b in zip(ours, plain, strict=True)])} points")
+
+
+if __name__ == "__main__":
+    main()
