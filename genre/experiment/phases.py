@@ -11,7 +11,6 @@ generators back last, after everything that may draw from them.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -351,14 +350,16 @@ class Run:
             step=self.spec.training.epochs,
         )
         log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
+        speed = metrics.perf.get("perf/clips_per_second")  # none for a model solved without epochs
         log.info(
-            "val acc %.4f | test acc %.4f (segments %.4f) | test loss %.4f | %.0f clips/s, %.0f%% waiting for data",
+            "val acc %.4f | test acc %.4f (segments %.4f) | test loss %.4f%s",
             tested.val.acc,
             test.acc,
             test.segment_acc,
             test.loss,
-            metrics.perf.get("perf/clips_per_second", math.nan),
-            100 * metrics.perf.get("perf/data_wait_fraction", math.nan),
+            ""
+            if speed is None
+            else f" | {speed:.0f} clips/s, {100 * metrics.perf['perf/data_wait_fraction']:.0f}% waiting for data",
         )
         print(
             f"test accuracy: {test.acc:.4f} (segments {test.segment_acc:.4f}; val accuracy {tested.val.acc:.4f}, "
