@@ -22,7 +22,6 @@ from genre.core.errors import ConfigError
 from genre.models.probe import ProbeSolution
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position, RunIdentity
 from genre.training.early_stopping import EarlyStopping
-from genre.training.evaluation import segment_logits
 from genre.training.trainer import FitResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -60,17 +59,7 @@ def _pooled_segments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pooled vectors ``(segments, width)`` of the clips' evaluation segments, their genres, and the
     clip each came from."""
-    pooled, targets = segment_logits(
-        _Pooling(probe),
-        trainer.encode,
-        clips,
-        device=trainer.device,
-        precision=trainer.precision,
-        segment_samples=trainer.segment_samples,
-        precomputed=trainer.precomputed,
-        progress=trainer.progress,
-        desc="train (pooled)",
-    )
+    pooled, targets = trainer.segment_outputs(_Pooling(probe), clips, "train (pooled)")
     n_clips, segments, width = pooled.shape
     return (
         pooled.reshape(n_clips * segments, width).double().numpy(),

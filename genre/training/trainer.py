@@ -64,13 +64,10 @@ class _Stop(Exception):
 
 
 class Trainer:
-    """Trains ``model`` (optionally a DDP replica) on features computed from raw waveform batches, or with
-    ``precomputed``, from batches of the feature transform's activations (``features.forward_transformed``).
-
-    Evaluation runs on the unwrapped model over this rank's shard of whole clips; the segment logits
-    of all ranks are gathered, so every rank computes the same metrics and takes the same decisions
-    (best checkpoint, early stopping, plateau schedule).
-    """
+    """Trains ``model`` (optionally a DDP replica) on features of raw waveform batches, or with ``precomputed``,
+    of the feature transform's activations (``features.forward_transformed``). Evaluation runs on the unwrapped
+    model over this rank's shard of whole clips; the segment logits of all ranks are gathered, so every rank
+    takes the same decisions (best checkpoint, early stopping, plateau schedule)."""
 
     def __init__(
         self,
@@ -197,17 +194,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, desc: str = "eval") -> EvalResult:
         """Clip- and segment-level metrics over ``loader`` (this rank's shard), gathered over ranks."""
-        logits, targets = segment_logits(
-            self.module,
-            self.encode,
-            loader,
-            device=self.device,
-            precision=self.precision,
-            segment_samples=self.segment_samples,
-            precomputed=self.precomputed,
-            progress=self.progress,
-            desc=desc,
-        )
+        logits, targets = self.segment_outputs(self.module, loader, desc)
         # Shards are rank::world_size slices; interleaving them back restores the split's clip order.
         shards = self.dist.gather((logits, targets))
         if len(shards) > 1:
@@ -221,6 +208,21 @@ class Trainer:
             logits = torch.cat([lg for _, lg, _ in filled])[order]
             targets = torch.cat([t for _, _, t in filled])[order]
         return summarize(logits, targets, self.aggregate)
+
+    @torch.no_grad()
+    def segment_outputs(self, module: nn.Module, loader: DataLoader, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``module``'s outputs ``(clips, segments, ...)`` on ``loader``'s evaluation segments, and the targets."""
+        return segment_logits(
+            module,
+            self.encode,
+            loader,
+            device=self.device,
+            precision=self.precision,
+            desc=desc,
+            segment_samples=self.segment_samples,
+            precomputed=self.precomputed,
+            progress=self.progress,
+        )
 
     def _sync_buffers(self) -> None:
         # DDP broadcasts BatchNorm statistics at the start of each forward; after the last training
