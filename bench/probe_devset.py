@@ -4,7 +4,7 @@
     python bench/probe_devset.py --root ~/genre-devset -- feature.transform.model=MTT_musicnn
 
 1. ``run.py experiment=probe dataset=folder dataset.root=ROOT cv.folds=K`` twice, into a fresh cache
-   folder: the first builds the audio and embedding caches, the second (timed, end to end, start-up
+   folder (or ``--cache``): the first builds the audio and embedding caches, the second (timed, end to end, start-up
    included) is what a researcher re-running the probe waits for once the cache exists.
 2. The plain script, fold by fold: genre's own k-fold split and embedding cache give the fold's clips and
    their activations (the very values the run read); each clip is pooled (mean ‖ max over its patches),
@@ -141,15 +141,18 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="a folder dataset (e.g. the development set)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--work", type=Path, default=None, help="where the jobs and caches go (default: a temp dir)")
+    parser.add_argument("--cache", type=Path, default=None, help="the audio and embedding caches (default: WORK/cache)")
     parser.add_argument("extra", nargs="*", help="run.py overrides for both (after --)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="genre-probe-bench-"))
-    cache = work / "cache"
+    cache = (args.cache or work / "cache").expanduser()
+    work.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     first = run_probe(args.root.expanduser(), args.folds, args.extra, work / "first", cache)
     second = run_probe(args.root.expanduser(), args.folds, args.extra, work / "cached", cache)
     cv = json.loads((work / "cached" / "cv.json").read_text())
-    ours = [json.loads((work / "cached" / f"fold{k}" / "metrics.json").read_text())["test/acc"] for k in range(args.folds)]
+    folds = [work / "cached" / f"fold{k}" / "metrics.json" for k in range(cv["folds"])]
+    ours = [json.loads(path.read_text())["test/acc"] for path in folds]
     plain = []
     for fold in range(args.folds):
         train, test, table, model_cfg = fold_embeddings(args.root.expanduser(), args.folds, fold, args.extra, cache)

@@ -97,6 +97,22 @@ def _batch_norm_2d(x: Tensor, bn: nn.Module) -> Tensor:
     return bn(x.reshape(batch, channels, height * width)).reshape(batch, channels, height, width)
 
 
+def _band_max(x: Tensor, bn: nn.Module) -> Tensor:
+    """``max over bands (dim 3) of bn(relu(x))`` for a front-end conv output ``x`` (B, C, time, bands).
+
+    With frozen statistics the batch norm is a per-channel affine map and ReLU is monotone, so the
+    maximum over the bands is the map of the largest band where a channel's scale is >= 0, else of the
+    smallest: one min/max pass over the big tensor instead of three element-wise passes (ReLU, batch
+    norm, max), and the values are the same. Batch statistics (training mode) need the full tensor.
+    """
+    assert isinstance(bn, nn.BatchNorm1d)
+    if bn.training or bn.running_var is None:
+        return _batch_norm_2d(F.relu(x), bn).amax(dim=3)
+    low, high = torch.aminmax(x, dim=3)
+    increasing = bn.weight >= 0 if bn.weight is not None else torch.ones_like(bn.running_var, dtype=torch.bool)
+    return bn(F.relu(torch.where(increasing[None, :, None], high, low)))
+
+
 class MusicnnNet(nn.Module):
     """musicnn: timbral and temporal front-end, dense-residual 1-D mid-end, pooled dense back-end.
 
@@ -144,16 +160,14 @@ class MusicnnNet(nn.Module):
         """All layers of log-mel patches ``x`` of shape ``(patches, frames, 96)``."""
         image = _batch_norm_2d(x.unsqueeze(1), self.input_bn)  # (B, 1, time, freq)
         padded = F.pad(image, (0, 0, 3, 3))
-        timbral = [
-            _batch_norm_2d(F.relu(conv(padded)), bn).amax(dim=3) for conv, bn in zip(self.timbral, self.timbral_bn)
-        ]
+        timbral = [_band_max(conv(padded), bn) for conv, bn in zip(self.timbral, self.timbral_bn)]
         temporal = []
         for conv, bn in zip(self.temporal, self.temporal_bn):
             assert isinstance(conv, nn.Conv2d)
             k = conv.kernel_size[0]
             # TF's "same" padding puts the extra frame of an even kernel after the input.
             same = F.pad(image, (0, 0, (k - 1) // 2, k // 2))
-            temporal.append(_batch_norm_2d(F.relu(conv(same)), bn).amax(dim=3))
+            temporal.append(_band_max(conv(same), bn))
         frontend = torch.cat(timbral + temporal, dim=1)  # (B, 561, time)
         mid = [frontend]
         for i, (conv, bn) in enumerate(zip(self.midend, self.midend_bn)):

@@ -105,3 +105,25 @@ def test_feature_output_is_the_layer_per_patch():
     assert out.shape == (3, 753, 2)
     reference = np.stack([REFERENCES[f"MSD_musicnn/graph/max_pool/{i}"] for i in range(3)])  # (3, patches, 753)
     assert np.abs(out.transpose(1, 2).numpy() - reference).max() <= EMBEDDING_TOLERANCE
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_the_front_ends_band_maximum_equals_batch_norm_then_maximum_for_either_sign_of_scale(training: bool) -> None:
+    """The frozen shortcut (max of the map = map of the max, or of the min where a channel's scale is
+    negative) gives exactly what ReLU, batch norm and the band maximum give; batch statistics too."""
+    from torch.nn import functional as F
+
+    from genre.pretrained.musicnn import _band_max, _batch_norm_2d, _bn
+
+    torch.manual_seed(0)
+    bn = _bn(6)
+    assert isinstance(bn, torch.nn.BatchNorm1d)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor([1.5, -0.7, 0.0, -2.0, 0.3, 1.0]))
+        bn.bias.copy_(torch.randn(6))
+        bn.running_mean.copy_(torch.randn(6))
+        bn.running_var.copy_(torch.rand(6) + 0.1)
+    bn.train(training)
+    x = torch.randn(3, 6, 11, 17)
+    expected = _batch_norm_2d(F.relu(x), bn).amax(dim=3)
+    torch.testing.assert_close(_band_max(x, bn), expected, rtol=0, atol=1e-6 if training else 0)
