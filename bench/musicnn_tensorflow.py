@@ -225,13 +225,19 @@ def main() -> None:
         tf_file.append(timed["files"])
     tf_pool = np.load(work / "tf_max_pool.npy")
     n, f = len(patches), len(paths)
-    print(f"{args.model}, {f} files ({n} patches of 3 s), torch {torch.__version__} with {torch.get_num_threads()} "
-          f"threads, {os.cpu_count()} cores; fastest of {args.rounds} rounds")
+    print(
+        f"{args.model}, {f} files ({n} patches of 3 s), torch {torch.__version__} with {torch.get_num_threads()} "
+        f"threads, {os.cpu_count()} cores; fastest of {args.rounds} rounds"
+    )
     print("what                     TensorFlow (original)      genre (PyTorch)       genre speed-up")
-    print(f"network, {args.batch}-patch passes  {min(tf_net):7.2f} s {n / min(tf_net):7.1f} patch/s "
-          f"{min(ours_net):7.2f} s {n / min(ours_net):7.1f} patch/s   {min(tf_net) / min(ours_net):5.2f}x")
-    print(f"files to max_pool         {min(tf_file):7.2f} s {f / min(tf_file):7.2f} file/s  "
-          f"{min(ours_files):7.2f} s {f / min(ours_files):7.2f} file/s    {min(tf_file) / min(ours_files):5.2f}x")
+    print(
+        f"network, {args.batch}-patch passes  {min(tf_net):7.2f} s {n / min(tf_net):7.1f} patch/s "
+        f"{min(ours_net):7.2f} s {n / min(ours_net):7.1f} patch/s   {min(tf_net) / min(ours_net):5.2f}x"
+    )
+    print(
+        f"files to max_pool         {min(tf_file):7.2f} s {f / min(tf_file):7.2f} file/s  "
+        f"{min(ours_files):7.2f} s {f / min(ours_files):7.2f} file/s    {min(tf_file) / min(ours_files):5.2f}x"
+    )
     if tf_pool.size:
         print(f"max |max_pool difference| on the same patches: {np.abs(tf_pool - our_pool).max():.2e}")
 

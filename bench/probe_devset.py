@@ -157,8 +157,10 @@ def main() -> None:
     for fold in range(args.folds):
         train, test, table, model_cfg = fold_embeddings(args.root.expanduser(), args.folds, fold, args.extra, cache)
         plain.append(plain_probe(train, test, table, model_cfg))
-    print(f"cross-validation job: {cv['folds']} folds; first run (builds the caches) {first:.1f} s, "
-          f"second run (cached embeddings, end to end) {second:.1f} s")
+    print(
+        f"cross-validation job: {cv['folds']} folds; first run (builds the caches) {first:.1f} s, "
+        f"second run (cached embeddings, end to end) {second:.1f} s"
+    )
     print("fold  genre probe  plain scikit-learn")
     for fold, (a, b) in enumerate(zip(ours, plain, strict=True)):
         print(f"{fold:>4}  {100 * a:11.1f}  {100 * b:18.1f}")
