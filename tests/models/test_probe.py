@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -38,7 +39,8 @@ def _solved(estimator: str, n_classes: int = 3, pooling: str = "meanmax", per_cl
 def test_logreg_logits_give_scikit_learns_probabilities_at_the_chosen_c(n_classes: int) -> None:
     probe, x, pooled, targets, solution = _solved("logreg", n_classes)
     assert solution.c in probe.c_grid and set(solution.inner_accuracy) == set(probe.c_grid)
-    reference = make_pipeline(StandardScaler(), LogisticRegression(C=solution.c, max_iter=5000, random_state=0))
+    # Solved to a tight tolerance: the optimum itself, which the probe's (warm-started, reduced) refit must reach.
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=solution.c, tol=1e-10, max_iter=10000))
     reference.fit(pooled, targets)
     probabilities = probe(x).softmax(dim=1).double().numpy()
     np.testing.assert_allclose(probabilities, reference.predict_proba(pooled), atol=1e-5)
@@ -49,6 +51,37 @@ def test_logreg_logits_give_scikit_learns_probabilities_at_the_chosen_c(n_classe
         reference.predict_proba(probe.pool(unseen).double().numpy()),
         atol=1e-5,
     )
+
+
+@torch.no_grad()
+def test_with_more_dimensions_than_clips_the_solution_is_scikit_learns_on_the_full_vectors() -> None:
+    # 16 clips, 80 dimensions: the probe solves in the clips' span; the weights must still be the optimum.
+    x, targets = _clips(2, 8, bands=40)
+    probe = ClosedFormProbe(40, 2, inner_folds=4)
+    pooled = probe.pool(x).double().numpy()
+    solution = probe.solve(pooled, targets, np.arange(len(targets)), seed=0)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=solution.c, tol=1e-10, max_iter=10000))
+    reference.fit(pooled, targets)
+    unseen, _ = _clips(2, 3, bands=40, seed=5)
+    np.testing.assert_allclose(
+        probe(unseen).softmax(dim=1).double().numpy(),
+        reference.predict_proba(probe.pool(unseen).double().numpy()),
+        atol=1e-5,
+    )
+
+
+def test_the_inner_accuracy_of_every_c_is_scikit_learns_grid_search_on_the_same_folds() -> None:
+    x, targets = _clips(3, 10)
+    probe = ClosedFormProbe(6, 3, inner_folds=4)
+    pooled, groups = probe.pool(x).double().numpy(), np.arange(len(targets))
+    solution = probe.solve(pooled, targets, groups, seed=0)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+        {"logisticregression__C": list(probe.c_grid)},
+        cv=StratifiedGroupKFold(n_splits=4, shuffle=True, random_state=0),
+        scoring="accuracy",
+    ).fit(pooled, targets, groups=groups)
+    assert list(solution.inner_accuracy.values()) == pytest.approx(search.cv_results_["mean_test_score"])
 
 
 @torch.no_grad()
