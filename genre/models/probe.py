@@ -105,9 +105,13 @@ class ClosedFormProbe(GenreModel):
             return x.amax(dim=2)
         return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
 
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Map ``(batch, width)`` pooled vectors (:meth:`pool`) to ``(batch, n_classes)`` logits."""
+        return self.linear((pooled - self.center) / self.scale)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(batch, bands, frames)`` features to ``(batch, n_classes)`` logits."""
-        return self.linear((self.pool(x) - self.center) / self.scale)
+        return self.classify(self.pool(x))
 
     def solve(self, pooled: np.ndarray, targets: np.ndarray, groups: np.ndarray, seed: int) -> ProbeSolution:
         """Fit the probe on ``pooled`` training vectors ``(examples, width)`` with genre indices
@@ -178,12 +182,13 @@ class ClosedFormProbe(GenreModel):
             if self.estimator == "logreg"
             else LinearSVC(max_iter=self.max_iter, random_state=seed)
         )
+        coordinates = scaled @ basis.T
         grid = self.c_grid[:steps]
         for step, c in enumerate(grid):
             classifier.set_params(C=c)
             if polish and step == len(grid) - 1:
                 classifier.set_params(tol=_REFIT_TOLERANCE)
-            classifier.fit(scaled @ basis.T, y)
+            classifier.fit(coordinates, y)
             yield _Fitted(scaler.mean_, scaler.scale_, basis, classifier)
 
     @torch.no_grad()

@@ -22,6 +22,7 @@ from genre.core.errors import ConfigError
 from genre.models.probe import ProbeSolution
 from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Position, RunIdentity
 from genre.training.early_stopping import EarlyStopping
+from genre.training.evaluation import EvalResult, summarize
 from genre.training.trainer import FitResult, Trainer
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class ClosedFormModel(Protocol):
     closed_form: bool
 
     def pool(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor: ...
 
     def solve(self, pooled: np.ndarray, targets: np.ndarray, groups: np.ndarray, seed: int) -> ProbeSolution: ...
 
@@ -54,18 +57,20 @@ class _Pooling(nn.Module):
         return self.probe.pool(x)
 
 
-def _pooled_segments(
-    trainer: Trainer, probe: ClosedFormModel, clips: DataLoader
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pooled vectors ``(segments, width)`` of the clips' evaluation segments, their genres, and the
-    clip each came from."""
+def _solve(trainer: Trainer, probe: ClosedFormModel, clips: DataLoader, seed: int) -> tuple[ProbeSolution, EvalResult]:
+    """Solve ``probe`` on the pooled vectors of the clips' evaluation segments (each clip's segments one
+    inner-fold group), then score the solved probe on those same vectors: one pass over the clips."""
     pooled, targets = trainer.segment_outputs(_Pooling(probe), clips, "train (pooled)")
     n_clips, segments, width = pooled.shape
-    return (
+    solution = probe.solve(
         pooled.reshape(n_clips * segments, width).double().numpy(),
         targets.repeat_interleave(segments).numpy(),
         np.repeat(np.arange(n_clips), segments),
+        seed,
     )
+    with torch.no_grad():
+        logits = probe.classify(pooled.reshape(n_clips * segments, width).to(trainer.device))
+    return solution, summarize(logits.reshape(n_clips, segments, -1).float().cpu(), targets, trainer.aggregate)
 
 
 def _log_solution(solution: ProbeSolution, seconds: float) -> None:
@@ -101,7 +106,7 @@ def fit_closed_form(
     assert isinstance(probe, ClosedFormModel)
     started = time.perf_counter()
     try:
-        solution = probe.solve(*_pooled_segments(trainer, probe, train_clips), seed)
+        solution, train = _solve(trainer, probe, train_clips, seed)
     except ValueError as exc:
         if not str(exc).startswith("targets:"):
             raise
@@ -111,7 +116,6 @@ def fit_closed_form(
             "Use more clips per genre, or a model trained by epochs (e.g. model=linear)",
         ) from exc
     _log_solution(solution, time.perf_counter() - started)
-    train = trainer.evaluate(train_clips, desc="train (solved)")
     metrics = {"train/loss": train.loss, "train/acc": train.acc, "train/C": solution.c}
     metrics.update(trainer.evaluate(val_loader, desc="val").metrics("val"))
     result = FitResult(best_epoch=1, history=[{"epoch": 1, **metrics}])
