@@ -32,11 +32,12 @@ from genre.training.closed_form import fit_closed_form, is_closed_form
 from genre.training.distributed import DistContext, replica_device, state_fingerprint
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult
+from genre.training.finetuned import FineTuned
 from genre.training.interrupt import StopRequest
 from genre.training.loaders import LoaderSettings, RunLoaders, batch_on_device, run_loaders
+from genre.training.param_groups import optimizer_groups
 from genre.training.seeding import restore_rng_state, seed_everything
 from genre.training.trainer import FitResult, Trainer
-from genre.training.weight_decay import decay_groups
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class Run:
             log.info("%s", pipeline.describe())
         if self.ctx.enabled and self.device.type == "cuda":
             # Per-GPU batches are small; synchronised BatchNorm normalises over the global batch.
-            pipeline.model = nn.SyncBatchNorm.convert_sync_batchnorm(pipeline.model)
+            pipeline.sync_batch_norm()
         return pipeline
 
     def build_data(self, prepared: PreparedData, pipeline: Pipeline) -> RunData:
@@ -226,7 +227,8 @@ class Run:
     ) -> tuple[Trainer, EarlyStopping]:
         """The optimizer, schedule, augmentation, loss and objective tracker around the pipeline."""
         parts, training = self.spec.parts, self.spec.training
-        optimizer = instantiate(parts.optimizer)(params=decay_groups(pipeline.model))
+        backbone_lr = float(parts.optimizer.lr) * self.spec.finetune.backbone_lr_scale
+        optimizer = instantiate(parts.optimizer)(params=optimizer_groups(pipeline.model, backbone_lr))
         with config_keys("scheduler"):  # the factory's checks run here, outside instantiate
             schedule = instantiate(parts.scheduler)(
                 optimizer, epochs=training.epochs, steps_per_epoch=len(data.loaders.crops)
@@ -251,6 +253,7 @@ class Run:
             logger=logger,
             progress=training.progress,
             stop=self.stop,
+            unfreezing=self.spec.finetune.unfreezing(len(data.loaders.crops)),
         )
         return trainer, self.spec.tracker()  # the tracker of the first objective, which picks the checkpoint
 
@@ -259,10 +262,17 @@ class Run:
         if restored is None:
             # Standardisation statistics come from the training split only (whole clips), never from val/test.
             precomputed = data.loaders.precomputed
-            trainer.features.fit_normalization(
-                (batch_on_device(batch, self.device, precomputed=precomputed) for batch, _ in data.loaders.train_clips),
-                transformed=precomputed,
-            )
+            clips = data.loaders.train_clips
+            if trainer.features.standardize:
+                trainer.features.fit_normalization(
+                    (batch_on_device(batch, self.device, precomputed=precomputed) for batch, _ in clips),
+                    transformed=precomputed,
+                )
+            if isinstance(trainer.module, FineTuned):
+                # The network's layer is standardised as a frozen probe's would be (pretrained network).
+                trainer.module.fit_normalization(
+                    trainer.features(batch_on_device(batch, self.device, precomputed=False)) for batch, _ in clips
+                )
             if self.ctx.enabled and self.ctx.rank:
                 # Replicas start from rank 0's weights (DDP broadcast them); their dropout and augmentation differ.
                 seed_everything(self.seed + self.ctx.rank, self.spec.training.deterministic)

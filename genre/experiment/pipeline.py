@@ -17,6 +17,7 @@ from genre.core.errors import config_keys
 from genre.features.extractor import FeatureExtractor
 from genre.models.base import count_trainable
 from genre.run_files.stored_config import ALLOWED_TARGETS
+from genre.training.finetuned import Backbone, FineTuned
 
 if TYPE_CHECKING:
     from genre.experiment.spec import Parts
@@ -34,8 +35,30 @@ class Pipeline:
         """Trainable parameter values of the model."""
         return count_trainable(self.model)
 
+    def to(self, device: torch.device | str) -> Pipeline:
+        """Move features and model to ``device``; returns self."""
+        self.features.to(device)
+        self.model.to(device)
+        return self
+
+    def sync_batch_norm(self) -> None:
+        """Data-parallel on GPUs: the model's batch norms normalise over the global batch. A fine-tuned
+        network keeps its own (its pretrained statistics, or each replica's with batch_norm=update)."""
+        if isinstance(self.model, FineTuned):
+            self.model.head = nn.SyncBatchNorm.convert_sync_batchnorm(self.model.head)
+        else:
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+
     def describe(self) -> str:
         """One line for the log: the model, its size and the features it reads."""
+        if isinstance(self.model, FineTuned):
+            network = self.model.features
+            return (
+                f"Model FineTuned({type(network.transform).__name__} -> {type(self.model.head).__name__}): "
+                f"{self.n_parameters} trainable parameters ({count_trainable(self.model.backbone)} in the "
+                f"network); features {type(network.transform).__name__}: {network.n_bands} bands, computed in "
+                f"every step from {type(self.features.transform).__name__} ({self.features.n_bands} bands)"
+            )
         return (
             f"Model {type(self.model).__name__}: {self.n_parameters} trainable parameters; features "
             f"{type(self.features.transform).__name__}: {self.features.n_bands} bands"
@@ -48,9 +71,21 @@ def build_pipeline(cfg: DictConfig | Parts, n_classes: int, device: torch.device
 
     The model's weights are initialised from the global torch generator, so seed first to reproduce them.
     """
-    features = instantiate(cfg.feature).to(device)
-    model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=n_classes).to(device)
-    return Pipeline(features=features, model=model)
+    features = instantiate(cfg.feature)
+    model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=n_classes)
+    return assemble(features, model).to(device)
+
+
+def assemble(features: FeatureExtractor, model: nn.Module) -> Pipeline:
+    """The pipeline of a configured feature and model. A trainable pretrained network (fine-tuning) moves
+    into the model (:class:`~genre.training.finetuned.FineTuned`, so the optimizer, data-parallel replicas
+    and checkpoints see it) and leaves its fixed front end as the features computed in every step."""
+    transform = features.transform
+    if not (isinstance(transform, Backbone) and transform.trainable is True):
+        return Pipeline(features=features, model=model)
+    # The network reads the front end's output as it is: no log, no standardisation in front of it.
+    front = FeatureExtractor(transform.front_end(), log="none", standardize=False)
+    return Pipeline(features=front, model=FineTuned(features, model))
 
 
 def _classes(package: Any, slot: str) -> dict[str, Callable[..., Any]]:
@@ -72,7 +107,7 @@ def rebuild_pipeline(config: Mapping[str, Any], n_classes: int, device: torch.de
     :func:`genre.run_files.stored_config.check_stored_config`), built from :data:`STORED_CLASSES` by name."""
     features = _construct(config["feature"], "feature")
     model = _construct(config["model"], "model", n_bands=features.n_bands, n_classes=n_classes)
-    return Pipeline(features=features.to(device), model=model.to(device))
+    return assemble(features, model).to(device)
 
 
 def _construct(node: Any, slot: str, **extra: Any) -> Any:

@@ -23,7 +23,6 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from genre.core.errors import ConfigError, config_keys
-from genre.core.objective import mode_of
 from genre.experiment.checks import (
     MAX_CLIP_SECONDS,
     Flag,
@@ -35,15 +34,13 @@ from genre.experiment.checks import (
     check_writable,
 )
 from genre.experiment.hparams import run_hparams
+from genre.experiment.objectives import Objective, parse_objectives
 from genre.experiment.outputs import stored_config
 from genre.training.device import Precision, resolve_device, resolve_precision
 from genre.training.early_stopping import EarlyStopping
 from genre.training.segments import AGGREGATES
+from genre.training.unfreezing import Unfreezing
 
-# Checkpoints are chosen on validation data only: choosing on test data would inflate the result.
-OBJECTIVES = ("val/acc", "val/loss", "val/segment_acc", "val/segment_loss")
-# Facts of a run (RunMetrics fields) that later objectives of a multi-objective sweep may name.
-FACT_OBJECTIVES = ("n_parameters", "train_seconds")
 # Numbers inside the parts built by _target_, checked before anything is built (their classes check the rest).
 PART_NUMBERS: dict[str, Interval] = {
     "optimizer.lr": Interval(float, 0, closed="neither", example="1e-3"),
@@ -83,14 +80,6 @@ def read_settings(cls: type, cfg: DictConfig) -> dict[str, Any]:
     return {
         name: it.rule.check(it.key, OmegaConf.select(cfg, it.key, default=None)) for name, it in declared(cls).items()
     }
-
-
-@dataclass(frozen=True)
-class Objective:
-    """A metric the run reports to a sweep and whether larger is better (``max``) or smaller (``min``)."""
-
-    name: str
-    mode: str
 
 
 @dataclass(frozen=True)
@@ -159,6 +148,25 @@ class Training:
 
 
 @dataclass(frozen=True)
+class FineTuning:
+    """How a trainable pretrained network (``feature.transform.trainable=true``) trains beside its head."""
+
+    backbone_lr_scale: Annotated[
+        float, Setting("trainer.finetune.backbone_lr_scale", Interval(float, 0, closed="neither", example="0.1"))
+    ]
+    head_epochs: Annotated[int, Setting("trainer.finetune.head_epochs", Interval(int, 0, example="5"))]
+    warmup_epochs: Annotated[float, Setting("trainer.finetune.warmup_epochs", Interval(float, 0, example="1.0"))]
+    # Whether the feature's network trains at all (else the settings above are unused).
+    enabled: bool = False
+
+    def unfreezing(self, steps_per_epoch: int) -> Unfreezing | None:
+        """The schedule of the network's training in a run of ``steps_per_epoch`` steps per epoch (None: frozen)."""
+        if not self.enabled:
+            return None
+        return Unfreezing.of_epochs(self.head_epochs, self.warmup_epochs, steps_per_epoch)
+
+
+@dataclass(frozen=True)
 class Parts:
     """The parts built by ``_target_``, as nodes of the run's one resolved config (their errors keep full keys)."""
 
@@ -183,6 +191,7 @@ class RunSpec:
     segments: Segments
     loader: Loader
     training: Training
+    finetune: FineTuning
     parts: Parts
     run_dir: Path
     cache_dir: str
@@ -225,6 +234,7 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
     _check_warm_up(root, training.epochs)
     runtime = _runtime(root)
     _check_closed_form(root, runtime.devices)
+    finetune = _fine_tuning(root, training.epochs)
     loader = Loader(**read_settings(Loader, root))
     top = read_settings(RunSpec, root)
     check_cache_dir(OmegaConf.select(root, "paths.cache_dir"))
@@ -246,6 +256,7 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
         segments=segments,
         loader=loader,
         training=training,
+        finetune=finetune,
         parts=Parts(**{part.name: root[part.name] for part in fields(Parts)}),
         run_dir=Path(str(root.paths.output_dir)),
         cache_dir=str(OmegaConf.select(root, "paths.cache_dir")),
@@ -253,51 +264,6 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
         hparams=hparams,
         config=stored_config(root),
     )
-
-
-def parse_objectives(cfg: DictConfig) -> tuple[Objective, ...]:
-    """``objective`` (one name, or a list for a multi-objective sweep: the first picks the checkpoint) and
-    ``objective_mode`` (one mode, or one per name), checked."""
-    names = [cfg.objective] if isinstance(cfg.objective, str) else list(cfg.objective)
-    mode = cfg.get("objective_mode", "max")
-    modes = [mode] * len(names) if isinstance(mode, str) else list(mode)
-    if len(modes) != len(names):
-        raise ConfigError(
-            "objective_mode",
-            f"{len(modes)} mode(s) for {len(names)} objective(s)",
-            "Give one max or min per objective, e.g. objective_mode=[max,min]",
-        )
-    objectives = tuple(Objective(str(name), str(mode)) for name, mode in zip(names, modes))
-    if objectives[0].name not in OBJECTIVES:
-        raise ConfigError(
-            "objective",
-            f"'{objectives[0].name}' is not one of {', '.join(OBJECTIVES)}",
-            "Pick the checkpoint on validation data; test metrics are reported, never optimised",
-        )
-    for objective in objectives[1:]:
-        if objective.name not in (*OBJECTIVES, *FACT_OBJECTIVES):
-            raise ConfigError(
-                "objective",
-                f"'{objective.name}' is not one of {', '.join((*OBJECTIVES, *FACT_OBJECTIVES))}",
-                "Trade the validation metric against another one or the model's size or training time",
-            )
-    for objective in objectives:
-        _check_mode(objective)
-    return objectives
-
-
-def _check_mode(objective: Objective) -> None:
-    name, mode = objective.name, objective.mode
-    if mode not in ("max", "min"):
-        raise ConfigError("objective_mode", f"'{mode}' is not max or min", "Use max for accuracy, min for loss")
-    expected = mode_of(name)
-    if expected is not None and mode != expected:
-        worst = "worst" if name in FACT_OBJECTIVES else ("highest-loss" if mode == "max" else "lowest-accuracy")
-        raise ConfigError(
-            "objective_mode",
-            f"{mode} with objective={name} would keep the {worst} checkpoint",
-            f"Leave objective_mode out (it follows the objective) or set it to {expected}",
-        )
 
 
 def _check_segments(segments: Segments, n_fft: int | None) -> None:
@@ -331,6 +297,12 @@ def _check_closed_form(cfg: DictConfig, devices: int) -> None:
         return  # building the model names the bad target
     if getattr(model_class, "closed_form", False) is not True:
         return
+    if OmegaConf.select(cfg, "feature.transform.trainable", default=False) is True:
+        raise ConfigError(
+            "feature.transform.trainable",
+            "a closed-form model is solved on a frozen network's features, not trained with the network",
+            "Use feature.transform.trainable=false, or a model trained by gradient (model=linear, model=mlp)",
+        )
     if devices > 1:
         raise ConfigError("trainer.devices", "a closed-form model is solved in one process", "Use trainer.devices=1")
     if cfg.augment:
@@ -339,6 +311,24 @@ def _check_closed_form(cfg: DictConfig, devices: int) -> None:
             "a closed-form model is solved on the training clips as they are, without augmentation",
             "Use augment=none",
         )
+
+
+def _fine_tuning(cfg: DictConfig, epochs: int) -> FineTuning:
+    """The fine-tuning settings, checked against the run: head epochs leave at least one to fine-tune."""
+    enabled = OmegaConf.select(cfg, "feature.transform.trainable", default=False) is True
+    finetune = FineTuning(**read_settings(FineTuning, cfg), enabled=enabled)
+    key = declared(FineTuning)["head_epochs"].key
+    if not enabled and finetune.head_epochs:
+        raise ConfigError(
+            key, "applies only to a trainable network", "Set feature.transform.trainable=true, or head_epochs=0"
+        )
+    if finetune.head_epochs >= epochs:
+        raise ConfigError(
+            key,
+            f"{finetune.head_epochs} head epochs leave none of the {epochs}-epoch run to fine-tune the network",
+            "Use fewer head epochs than trainer.epochs",
+        )
+    return finetune
 
 
 def _runtime(cfg: DictConfig) -> Runtime:

@@ -9,7 +9,7 @@ from genre.features.pitch import (
     midi_filterbank,
     midi_to_hz,
 )
-from genre.features.pretrained import Musicnn
+from genre.features.pretrained import Musicnn, MusicnnInput
 from genre.features.spectral import MFCC, MelSpectrogram
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "MelSpectrogram",
     "MidiSpectrogram",
     "Musicnn",
+    "MusicnnInput",
     "WaveformFeature",
     "chroma_fold",
     "midi_filterbank",

@@ -10,14 +10,22 @@ Output: ``(batch, dims, steps)`` like every feature: one step per patch for the 
 patch for the frame-level layers (``timbral``, ``temporal``, ``cnn1``-``cnn3``). It takes waveforms
 only. Frozen, it declares itself ``precomputed``: a run computes it once per clip (the embedding cache)
 and trains on the activations through ``FeatureExtractor.forward_transformed``, never through this.
+
+Trainable (fine-tuning), the run splits it in two (:func:`genre.experiment.pipeline.assemble`): the fixed
+front end (:class:`MusicnnInput`: the log-mel spectrogram, computed in every step, where waveform and
+spectrogram augmentations act) and the network, which moves into the model
+(:class:`~genre.training.finetuned.FineTuned`) and trains with it.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torchaudio
 from torch import Tensor, nn
 
+from genre.features.base import WaveformFeature
 from genre.features.spectral import MelSpectrogram
 from genre.pretrained.musicnn import N_MELS, PATCH_FRAMES
 from genre.pretrained.weights import MODELS, checkpoint_fingerprint, load_network
@@ -27,6 +35,9 @@ N_FFT = 512
 HOP_LENGTH = 256
 # Bumped when what this feature computes changes, so embedding caches of the old code are rebuilt.
 FEATURE_VERSION = 1
+# frozen: the network's batch normalisation keeps its pretrained statistics; update: a fine-tuned
+# network's trainable blocks normalise by batch statistics in training and update their running ones.
+BATCH_NORM_MODES = ("frozen", "update")
 
 
 class Musicnn(nn.Module):
@@ -37,8 +48,15 @@ class Musicnn(nn.Module):
         model: ``MSD_musicnn`` | ``MTT_musicnn`` | ``MSD_vgg`` | ``MTT_vgg`` (trained on Million Song
             Dataset or MagnaTagATune tags).
         layer: which activations; see the module docstring.
-        trainable: must be false for now: the network is frozen (no gradients, batch normalisation
-            always in eval mode). Fine-tuning is not supported yet and raises a ValueError.
+        trainable: false: the network is frozen (no gradients, pretrained batch-norm statistics) and its
+            activations are computed once per clip. true: fine-tuning; the network trains inside the model
+            (its blocks from ``freeze_blocks`` up to the one ``layer`` needs; later blocks do not affect
+            the layer and stay frozen).
+        freeze_blocks: with ``trainable``, how many of the network's first blocks stay frozen (musicnn:
+            input, frontend, cnn1, cnn2, cnn3, backend, output; VGG: input, conv1 ... conv5, output).
+        batch_norm: with ``trainable``, ``frozen`` keeps the pretrained batch-norm statistics (eval-mode
+            normalisation; the scales and shifts still train) or ``update`` normalises the trainable
+            blocks by batch statistics in training and updates their running statistics.
         cache: a frozen feature is computed once per audio cache into the embedding cache (shared by
             every run and sweep job); false recomputes it in every run.
         patches_per_pass: patches pushed through the network at once (bounds activation memory).
@@ -50,6 +68,8 @@ class Musicnn(nn.Module):
         model: str = "MSD_musicnn",
         layer: str = "max_pool",
         trainable: bool = False,
+        freeze_blocks: int = 0,
+        batch_norm: str = "frozen",
         cache: bool = True,
         patches_per_pass: int = 16,
     ) -> None:
@@ -60,17 +80,14 @@ class Musicnn(nn.Module):
         layers = {**self.net.PATCH_LAYERS, **self.net.FRAME_LAYERS}
         if layer not in layers:
             raise ValueError(f"layer: '{layer}' is not a layer of {model}. Use one of {', '.join(layers)}")
-        if trainable:
-            # The trainer computes features without gradients (they are fixed functions of the audio);
-            # fine-tuning needs the network inside the model instead, which is not built yet.
-            raise ValueError(
-                "trainable: fine-tuning musicnn is not supported yet. Use trainable=false (a frozen "
-                "feature with a probe model)"
-            )
+        if batch_norm not in BATCH_NORM_MODES:
+            raise ValueError(f"batch_norm: '{batch_norm}' is not one of {', '.join(BATCH_NORM_MODES)}. Use frozen")
+        self.trainable_blocks = self._trainable_blocks(layer, bool(trainable), freeze_blocks)
         if patches_per_pass < 1:
             raise ValueError(f"patches_per_pass: must be >= 1, got {patches_per_pass}. Use e.g. 16")
         self.model, self.layer, self.sample_rate = model, layer, int(sample_rate)
         self.trainable, self.cache = bool(trainable), bool(cache)
+        self.freeze_blocks, self.batch_norm = int(freeze_blocks), batch_norm
         self.patches_per_pass = int(patches_per_pass)
         self.n_bands = layers[layer]
         self.steps_per_patch = PATCH_FRAMES if layer in self.net.FRAME_LAYERS else 1
@@ -80,8 +97,30 @@ class Musicnn(nn.Module):
             else nn.Identity()
         )
         self.mel = MelSpectrogram(SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS)
-        self.net.requires_grad_(self.trainable)
+        self.net.requires_grad_(False)
+        for module in self._modules_of(self.trainable_blocks):
+            module.requires_grad_(True)
         self.net.eval()
+
+    def _trainable_blocks(self, layer: str, trainable: bool, freeze_blocks: int) -> tuple[str, ...]:
+        """The blocks fine-tuning trains: from ``freeze_blocks`` up to the last one ``layer`` needs."""
+        needed = self.net.BLOCKS[: self.net.BLOCKS.index(self.net.LAYER_BLOCK[layer]) + 1]
+        if not trainable:
+            if freeze_blocks:
+                raise ValueError(
+                    "freeze_blocks: a frozen network has nothing to unfreeze. Use freeze_blocks=0, or "
+                    "trainable=true to fine-tune the blocks after the first freeze_blocks"
+                )
+            return ()
+        if not 0 <= freeze_blocks < len(needed):
+            raise ValueError(
+                f"freeze_blocks: {freeze_blocks} is outside 0..{len(needed) - 1}: layer {layer} is computed by "
+                f"{len(needed)} blocks ({', '.join(needed)}). Freeze fewer, or use trainable=false for a frozen network"
+            )
+        return tuple(needed[freeze_blocks:])
+
+    def _modules_of(self, blocks: tuple[str, ...]) -> list[nn.Module]:
+        return [module for name in blocks for module in self.net.block(name)]
 
     @property
     def frozen(self) -> bool:
@@ -99,10 +138,18 @@ class Musicnn(nn.Module):
         return PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
 
     def train(self, mode: bool = True) -> Musicnn:
-        """Set training mode; the network's batch normalisation stays in eval mode (its pretrained statistics)."""
+        """Set training mode. The network stays in eval mode (its pretrained batch-norm statistics, no
+        dropout) except, with ``batch_norm=update``, the trainable blocks while training."""
         super().train(mode)
         self.net.eval()
+        if mode and self.batch_norm == "update":
+            for module in self._modules_of(self.trainable_blocks):
+                module.train()
         return self
+
+    def front_end(self) -> MusicnnInput:
+        """The fixed part in front of the network (log-mel spectrogram), sharing this feature's modules."""
+        return MusicnnInput(self)
 
     def identity(self) -> dict[str, object]:
         """Everything the output depends on besides the audio: the embedding cache's key hashes it."""
@@ -131,20 +178,50 @@ class Musicnn(nn.Module):
         """Steps of the activations of a waveform of ``samples`` samples: its whole patches' steps."""
         return self.patches_in(samples) * self.steps_per_patch
 
+    def log_mel(self, waveform: Tensor) -> Tensor:
+        """``(batch, samples)`` -> ``(batch, 96, frames)`` log-mel spectrogram at 16 kHz, float32."""
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            return torch.log10(1 + 10000 * self.mel(self.resample(waveform.float())))
+
     def log_mel_patches(self, waveform: Tensor) -> Tensor:
         """``(batch, samples)`` -> ``(batch * patches, 187, 96)`` log-mel patches, float32, time-major."""
-        with torch.autocast(device_type=waveform.device.type, enabled=False):
-            mel = self.mel(self.resample(waveform.float()))
-            log_mel = torch.log10(1 + 10000 * mel)  # (batch, 96, frames)
-        n = (log_mel.shape[-1] - PATCH_FRAMES) // PATCH_FRAMES + 1
+        return self.patches(self.log_mel(waveform))
+
+    def patches(self, log_mel: Tensor) -> Tensor:
+        """``(batch, 96, frames)`` log-mel -> ``(batch * patches, 187, 96)``: whole patches, time-major."""
         if log_mel.shape[-1] < PATCH_FRAMES:
             raise ValueError(
                 f"musicnn needs at least 3 s of audio (187 frames at 16 kHz); got "
-                f"{waveform.shape[-1] / self.sample_rate:.2f} s: raise trainer.segment_seconds "
+                f"{log_mel.shape[-1] * HOP_LENGTH / SAMPLE_RATE:.2f} s: raise trainer.segment_seconds "
                 "(and eval.segment_seconds) to 3.0 or more"
             )
+        n = (log_mel.shape[-1] - PATCH_FRAMES) // PATCH_FRAMES + 1
         patches = log_mel[..., : n * PATCH_FRAMES].reshape(len(log_mel), N_MELS, n, PATCH_FRAMES)
         return patches.permute(0, 2, 3, 1).reshape(-1, PATCH_FRAMES, N_MELS)
+
+    def activations(self, log_mel: Tensor) -> Tensor:
+        """``(batch, 96, frames)`` log-mel -> ``(batch, n_bands, patches * steps_per_patch)`` activations.
+
+        Frozen, the network runs without gradients in float32 (as the original), ``patches_per_pass`` at
+        a time. Trainable, gradients flow where enabled, all patches go through at once (batch-norm
+        statistics over the whole batch) and mixed precision applies as to the rest of the model.
+        """
+        batch = log_mel.shape[0]
+        patches = self.patches(log_mel)
+        grad = self.trainable and torch.is_grad_enabled()
+        precision = (
+            contextlib.nullcontext()
+            if self.trainable
+            else torch.autocast(device_type=log_mel.device.type, enabled=False)
+        )
+        with torch.set_grad_enabled(grad), precision:
+            chunks = [patches] if grad else patches.split(self.patches_per_pass)
+            out = torch.cat([self.net(chunk)[self.layer] for chunk in chunks])
+        if out.dim() == 2:  # (batch * n, dims) or (batch * n, dims, 187)
+            out = out.unsqueeze(-1)
+        n = out.shape[0] // batch
+        # (batch, n, dims, steps) -> (batch, dims, n * steps): patches follow each other in time.
+        return out.reshape(batch, n, self.n_bands, -1).permute(0, 2, 1, 3).reshape(batch, self.n_bands, -1)
 
     def embed(self, waveform: Tensor) -> Tensor:
         """``(batch, samples)`` float waveforms -> ``(batch, n_bands, patches * steps_per_patch)`` activations.
@@ -157,22 +234,25 @@ class Musicnn(nn.Module):
                 f"{tuple(waveform.shape)}. Scale int16 clips with int16_to_float; feed precomputed activations "
                 "to FeatureExtractor.forward_transformed"
             )
-        batch = waveform.shape[0]
-        patches = self.log_mel_patches(waveform)
-        outputs = []
-        with (
-            torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()),
-            torch.autocast(device_type=waveform.device.type, enabled=False),
-        ):
-            for chunk in patches.split(self.patches_per_pass):
-                outputs.append(self.net(chunk)[self.layer])
-        out = torch.cat(outputs)  # (batch * n, dims) or (batch * n, dims, 187)
-        if out.dim() == 2:
-            out = out.unsqueeze(-1)
-        n = out.shape[0] // batch
-        # (batch, n, dims, steps) -> (batch, dims, n * steps): patches follow each other in time.
-        return out.reshape(batch, n, self.n_bands, -1).permute(0, 2, 1, 3).reshape(batch, self.n_bands, -1)
+        return self.activations(self.log_mel(waveform))
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Float waveforms ``(batch, samples)`` -> activations (:meth:`embed`); anything else raises ValueError."""
         return self.embed(waveform)
+
+
+class MusicnnInput(WaveformFeature):
+    """The fixed front end of a fine-tuned musicnn: ``(batch, samples)`` -> ``(batch, 96, frames)`` log-mel.
+
+    It shares ``musicnn``'s resampler and mel filterbank (not its network, which trains inside the model);
+    what it computes is :meth:`Musicnn.log_mel`.
+    """
+
+    def __init__(self, musicnn: Musicnn) -> None:
+        super().__init__()
+        self.resample, self.mel = musicnn.resample, musicnn.mel
+        self.n_bands = N_MELS
+
+    def compute(self, waveform: Tensor) -> Tensor:
+        """Log-mel ``log10(1 + 10000 mel)`` at 16 kHz of a float32 waveform batch."""
+        return torch.log10(1 + 10000 * self.mel(self.resample(waveform)))

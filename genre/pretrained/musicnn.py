@@ -130,6 +130,21 @@ class MusicnnNet(nn.Module):
         "logits": 50,
         "taggram": 50,
     }
+    # The network's blocks in input-to-output order (fine-tuning freezes the first ones), and the last
+    # block each layer needs: the blocks after it do not affect that layer.
+    BLOCKS: ClassVar[tuple[str, ...]] = ("input", "frontend", "cnn1", "cnn2", "cnn3", "backend", "output")
+    LAYER_BLOCK: ClassVar[dict[str, str]] = {
+        "timbral": "frontend",
+        "temporal": "frontend",
+        "cnn1": "cnn1",
+        "cnn2": "cnn2",
+        "cnn3": "cnn3",
+        "max_pool": "cnn3",
+        "mean_pool": "cnn3",
+        "penultimate": "backend",
+        "logits": "output",
+        "taggram": "output",
+    }
 
     def __init__(self, n_tags: int = 50, midend_filters: int = 64, backend_units: int = 200) -> None:
         super().__init__()
@@ -192,6 +207,18 @@ class MusicnnNet(nn.Module):
             "taggram": torch.sigmoid(logits),
         }
 
+    def block(self, name: str) -> list[nn.Module]:
+        """The modules of block ``name`` (one of :attr:`BLOCKS`)."""
+        midend = {f"cnn{i + 1}": [self.midend[i], self.midend_bn[i]] for i in range(3)}
+        blocks: dict[str, list[nn.Module]] = {
+            "input": [self.input_bn],
+            "frontend": [self.timbral, self.timbral_bn, self.temporal, self.temporal_bn],
+            **midend,
+            "backend": [self.pool_bn, self.dense, self.dense_bn],
+            "output": [self.output],
+        }
+        return blocks[name]
+
     def load_tf(self, checkpoint: TFCheckpoint) -> None:
         """Copy the weights of a musicnn checkpoint (TF1 names in the original's creation order)."""
         weights = _WeightMap(checkpoint)
@@ -223,6 +250,8 @@ class VGGNet(nn.Module):
 
     PATCH_LAYERS: ClassVar[dict[str, int]] = {"pool5": 256, "logits": 50, "taggram": 50}
     FRAME_LAYERS: ClassVar[dict[str, int]] = {}
+    BLOCKS: ClassVar[tuple[str, ...]] = ("input", "conv1", "conv2", "conv3", "conv4", "conv5", "output")
+    LAYER_BLOCK: ClassVar[dict[str, str]] = {"pool5": "conv5", "logits": "output", "taggram": "output"}
     _POOLS = (((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4)))
 
     def __init__(self, n_tags: int = 50, filters: int = 128) -> None:
@@ -246,6 +275,15 @@ class VGGNet(nn.Module):
         layers["pool5"] = layers["pool5"].flatten(1)
         logits = self.output(self.output_dropout(layers["pool5"]))
         return {**layers, "logits": logits, "taggram": torch.sigmoid(logits)}
+
+    def block(self, name: str) -> list[nn.Module]:
+        """The modules of block ``name`` (one of :attr:`BLOCKS`)."""
+        if name == "input":
+            return [self.input_bn]
+        if name == "output":
+            return [self.output]
+        index = int(name.removeprefix("conv")) - 1
+        return [self.convs[index], self.bns[index]]
 
     def load_tf(self, checkpoint: TFCheckpoint) -> None:
         """Copy the weights of a VGG checkpoint (convs named ``1CNN`` ... ``5CNN``)."""

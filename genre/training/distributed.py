@@ -82,6 +82,18 @@ class DistContext:
         return bool(value.item())
 
 
+def gather_clips(ctx: DistContext, logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rank's evaluation outputs of its shard (clips ``rank::world_size``), back in the split's clip order."""
+    shards = ctx.gather((logits, targets))
+    if len(shards) == 1:
+        return logits, targets
+    filled = [(rank, lg, t) for rank, (lg, t) in enumerate(shards) if len(t)]
+    order = torch.cat(
+        [torch.arange(rank, rank + ctx.world_size * len(t), ctx.world_size) for rank, _, t in filled]
+    ).argsort()
+    return torch.cat([lg for _, lg, _ in filled])[order], torch.cat([t for _, _, t in filled])[order]
+
+
 def launched_by_torchrun() -> bool:
     """Whether this process is one of several started by ``torchrun`` (or another env:// launcher)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ

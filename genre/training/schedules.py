@@ -10,14 +10,14 @@ become steps; only ``plateau`` also reacts to the objective after each validatio
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Literal
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
     ConstantLR,
-    CosineAnnealingLR,
-    CosineAnnealingWarmRestarts,
     ExponentialLR,
+    LambdaLR,
     LinearLR,
     LRScheduler,
     OneCycleLR,
@@ -97,6 +97,26 @@ def _warmup_steps(warmup_epochs: float, epochs: int, steps_per_epoch: int) -> in
     return steps
 
 
+class CosineFactor:
+    """The share of each group's own learning rate after ``step`` steps of cosine annealing from 1 to
+    ``min_ratio`` over ``period`` steps (SGDR with ``restart``: then again over periods ``mult`` times longer).
+
+    A factor, not an absolute floor (torch's ``eta_min``), so groups at different rates (a fine-tuned
+    network's) keep their ratio to each other at every step.
+    """
+
+    def __init__(self, period: int, min_ratio: float, mult: int = 1, restart: bool = False) -> None:
+        self.period, self.min_ratio, self.mult, self.restart = period, min_ratio, mult, restart
+
+    def __call__(self, step: int) -> float:
+        period = self.period
+        if self.restart:
+            while step >= period:
+                step, period = step - period, period * self.mult
+        progress = min(step, period) / period
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 def _with_warmup(optimizer: Optimizer, after: LRScheduler, warmup: int, start_factor: float) -> LRScheduler:
     if warmup == 0:
         return after
@@ -134,10 +154,7 @@ def warmup_cosine(
 ) -> LRSchedule:
     """Linear warm-up, then cosine decay to ``lr * min_lr_ratio`` at the last step (Loshchilov & Hutter 2017)."""
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    base_lr = optimizer.param_groups[0]["lr"]
-    cosine = CosineAnnealingLR(
-        optimizer, T_max=max(1, epochs * steps_per_epoch - warmup), eta_min=base_lr * min_lr_ratio
-    )
+    cosine = LambdaLR(optimizer, CosineFactor(max(1, epochs * steps_per_epoch - warmup), min_lr_ratio))
     return LRSchedule(_with_warmup(optimizer, cosine, warmup, warmup_start_factor))
 
 
@@ -156,11 +173,8 @@ def warmup_cosine_restarts(
     if int(cycle_mult) != cycle_mult or cycle_mult < 1:
         raise ValueError(f"cycle_mult: {cycle_mult} is not an integer >= 1. Use 1 or 2")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    base_lr = optimizer.param_groups[0]["lr"]
     cycle_steps = _steps(cycle_epochs, steps_per_epoch, "cycle_epochs")
-    restarts = CosineAnnealingWarmRestarts(
-        optimizer, T_0=cycle_steps, T_mult=int(cycle_mult), eta_min=base_lr * min_lr_ratio
-    )
+    restarts = LambdaLR(optimizer, CosineFactor(cycle_steps, min_lr_ratio, int(cycle_mult), restart=True))
     return LRSchedule(_with_warmup(optimizer, restarts, warmup, warmup_start_factor))
 
 
@@ -237,9 +251,9 @@ def warmup_plateau(
     if not 0.0 < factor < 1.0:
         raise ValueError(f"factor: {factor} is outside (0, 1). Use e.g. 0.5")
     warmup = _warmup_steps(warmup_epochs, epochs, steps_per_epoch)
-    base_lr = optimizer.param_groups[0]["lr"]
+    floors = [group["lr"] * min_lr_ratio for group in optimizer.param_groups]
     plateau = ReduceLROnPlateau(
-        optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold, min_lr=base_lr * min_lr_ratio
+        optimizer, mode=mode, factor=factor, patience=int(patience), threshold=threshold, min_lr=floors
     )
     return LRSchedule(
         _with_warmup(optimizer, _constant(optimizer), warmup, warmup_start_factor), plateau, plateau_after=warmup

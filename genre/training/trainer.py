@@ -4,6 +4,7 @@ and the loop's own timing (clips per second, the share of each epoch spent waiti
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -26,14 +27,16 @@ from genre.run_files import BEST_CHECKPOINT, LAST_CHECKPOINT, Checkpoint, Positi
 from genre.tracking.tensorboard import RunLogger
 from genre.training.callbacks import EpochCallback, any_stops
 from genre.training.device import Precision
-from genre.training.distributed import DistContext
+from genre.training.distributed import DistContext, gather_clips
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import EvalResult, segment_logits, summarize
+from genre.training.finetuned import FineTuned
 from genre.training.interrupt import StopRequest
 from genre.training.loaders import batch_on_device, position_loader
 from genre.training.schedules import LRSchedule
 from genre.training.seeding import capture_rng_state
 from genre.training.timing import EpochClock, timed
+from genre.training.unfreezing import Unfreezing
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +91,18 @@ class Trainer:
         logger: RunLogger | None = None,
         progress: bool = True,
         stop: StopRequest | None = None,
+        unfreezing: Unfreezing | None = None,
     ) -> None:
-        # Data-parallel: the replica wraps itself (DDP broadcasts rank 0's weights here).
+        # Data-parallel: the replica wraps itself (DDP broadcasts rank 0's weights here). A fine-tuned
+        # network frozen for the head epochs takes no gradients then: DDP must not wait for them.
         self.model: nn.Module = model
+        self.unfreezing = unfreezing
         if dist.enabled:
-            self.model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.model = DistributedDataParallel(
+                model,
+                device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=unfreezing is not None and unfreezing.head_epochs > 0,
+            )
         self.features = features
         self.optimizer = optimizer
         self.schedule = schedule
@@ -135,7 +145,8 @@ class Trainer:
         if self.grad_clip:
             self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.scaler.step(self.optimizer)
+        with self.unfreezing.applied(self.optimizer, self.step) if self.unfreezing else contextlib.nullcontext():
+            self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.step()
         self.step += 1
@@ -188,41 +199,23 @@ class Trainer:
             "train/loss": loss_sum / max(n_seen, 1),
             "train/acc": n_correct / max(n_seen, 1),
             "train/lr": self.optimizer.param_groups[0]["lr"],
+            **(self.unfreezing.scalars(self.optimizer, self.step - 1, epoch) if self.unfreezing else {}),
             **clock.perf(int(n_trained)),
         }
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, desc: str = "eval") -> EvalResult:
         """Clip- and segment-level metrics over ``loader`` (this rank's shard), gathered over ranks."""
-        logits, targets = self.segment_outputs(self.module, loader, desc)
-        # Shards are rank::world_size slices; interleaving them back restores the split's clip order.
-        shards = self.dist.gather((logits, targets))
-        if len(shards) > 1:
-            filled = [(rank, lg, t) for rank, (lg, t) in enumerate(shards) if len(t)]
-            order = torch.cat(
-                [
-                    torch.arange(rank, rank + self.dist.world_size * len(t), self.dist.world_size)
-                    for rank, _, t in filled
-                ]
-            ).argsort()
-            logits = torch.cat([lg for _, lg, _ in filled])[order]
-            targets = torch.cat([t for _, _, t in filled])[order]
+        logits, targets = gather_clips(self.dist, *self.segment_outputs(self.module, loader, desc))
         return summarize(logits, targets, self.aggregate)
 
     @torch.no_grad()
     def segment_outputs(self, module: nn.Module, loader: DataLoader, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
         """``module``'s outputs ``(clips, segments, ...)`` on ``loader``'s evaluation segments, and the targets."""
         return segment_logits(
-            module,
-            self.encode,
-            loader,
-            device=self.device,
-            precision=self.precision,
-            desc=desc,
-            segment_samples=self.segment_samples,
-            precomputed=self.precomputed,
-            progress=self.progress,
-        )
+            module, self.encode, loader, device=self.device, precision=self.precision, desc=desc,
+            segment_samples=self.segment_samples, precomputed=self.precomputed, progress=self.progress,
+        )  # fmt: skip
 
     def _sync_buffers(self) -> None:
         # DDP broadcasts BatchNorm statistics at the start of each forward; after the last training
@@ -306,6 +299,8 @@ class Trainer:
                 break
             current = position if epoch == position.epoch else Position(epoch)
             position_loader(train_loader, current)
+            if self.unfreezing is not None and isinstance(self.module, FineTuned):
+                self.module.freeze_backbone(self.unfreezing.frozen_in(epoch))
             try:
                 metrics = self.train_epoch(train_loader, current)
             except _Stop as stop:

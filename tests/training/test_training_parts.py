@@ -16,9 +16,9 @@ from genre import CONFIG_DIR
 from genre.augment import Augmentations, Mixup, RandomGain, SpecAugment
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import summarize
+from genre.training.param_groups import decay_groups
 from genre.training.sampling import EpochSampler
 from genre.training.segments import clip_probabilities, clip_scores, split_segments
-from genre.training.weight_decay import decay_groups
 
 CONF = CONFIG_DIR
 
@@ -116,6 +116,24 @@ def test_schedule_shapes() -> None:
     assert onecycle.index(max(onecycle)) == 20 and onecycle[-2] == pytest.approx(1e-4, rel=1e-3)
     constant = _lrs("none")
     assert set(constant) == {1.0}
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_every_schedule_keeps_the_groups_learning_rates_in_proportion(name: str) -> None:
+    # A fine-tuned network's group runs at a fraction of the head's rate, at every step and to the end.
+    cfg = OmegaConf.load(CONF / "scheduler" / f"{name}.yaml")
+    if "mode" in cfg:
+        cfg.mode = "max"
+    head, network = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([{"params": [head]}, {"params": [network], "lr": 0.1}], lr=1.0, momentum=0.9)
+    schedule = instantiate(cfg)(optimizer, epochs=6, steps_per_epoch=10)
+    for epoch in range(6):
+        for _ in range(10):
+            optimizer.step()
+            schedule.step()
+            head_lr, network_lr = (group["lr"] for group in optimizer.param_groups)
+            assert network_lr == pytest.approx(0.1 * head_lr, rel=1e-9), (epoch, head_lr, network_lr)
+        schedule.epoch_end(0.5 - 0.01 * epoch)  # plateau: an objective that gets worse, so it reduces
 
 
 def test_plateau_reduces_only_after_patience_epochs_without_improvement() -> None:

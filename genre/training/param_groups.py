@@ -1,10 +1,13 @@
-"""Parameter groups that keep weight decay off biases and normalisation parameters."""
+"""Optimizer parameter groups: weight decay kept off biases and normalisation parameters, and a fine-tuned
+network's own learning rate."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from torch import nn
+
+from genre.training.finetuned import FineTuned
 
 
 def decay_groups(model: nn.Module) -> list[dict[str, Any]]:
@@ -25,3 +28,13 @@ def decay_groups(model: nn.Module) -> list[dict[str, Any]]:
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
     return groups
+
+
+def optimizer_groups(model: nn.Module, backbone_lr: float) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups of ``model``: :func:`decay_groups`, and for a fine-tuned model
+    (:class:`~genre.training.finetuned.FineTuned`) its network's in groups of their own at ``backbone_lr``, tagged
+    ``backbone: True`` (the unfreezing schedule finds them by the tag)."""
+    if not isinstance(model, FineTuned):
+        return decay_groups(model)
+    network = [{**group, "lr": backbone_lr, "backbone": True} for group in decay_groups(model.backbone)]
+    return decay_groups(model.head) + [group for group in network if group["params"]]
