@@ -9,6 +9,7 @@ import torch
 
 from genre.data.clips import CroppedClips
 from genre.data.embedding_cache import EmbeddingTable
+from genre.data.fused_embeddings import FusedTable
 
 
 class EmbeddingDataset(CroppedClips):
@@ -22,7 +23,7 @@ class EmbeddingDataset(CroppedClips):
 
     def __init__(
         self,
-        table: EmbeddingTable,
+        table: EmbeddingTable | FusedTable,
         rows: Sequence[int] | np.ndarray,
         targets: Sequence[int] | np.ndarray,
         *,

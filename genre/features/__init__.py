@@ -2,6 +2,7 @@
 
 from genre.features.base import WaveformFeature
 from genre.features.extractor import LOG_MODES, FeatureExtractor, power_to_db
+from genre.features.fusion import Fusion
 from genre.features.pitch import (
     Chromagram,
     MidiSpectrogram,
@@ -17,6 +18,7 @@ __all__ = [
     "MFCC",
     "Chromagram",
     "FeatureExtractor",
+    "Fusion",
     "MelSpectrogram",
     "MidiSpectrogram",
     "Musicnn",

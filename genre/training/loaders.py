@@ -23,6 +23,7 @@ from genre.data.clips import ClipDataset
 from genre.data.decode import int16_to_float
 from genre.data.embedding_cache import EmbeddingTable, open_embeddings
 from genre.data.embeddings import EmbeddingDataset
+from genre.data.fused_embeddings import FusedTable
 from genre.data.prepare import PreparedData
 from genre.features.base import PrecomputedTransform
 from genre.features.extractor import FeatureExtractor
@@ -106,7 +107,7 @@ class RunLoaders:
     eval_segment: int
     precomputed: bool
     # The activations the loaders read (precomputed only).
-    table: EmbeddingTable | None = None
+    table: EmbeddingTable | FusedTable | None = None
 
 
 def run_loaders(
@@ -133,12 +134,18 @@ def run_loaders(
     # Every length is checked before the (possibly long) embedding.
     cache = prepared.cache
     rate = cache.fmt.sample_rate
-    steps = _steps(transform, "clip_samples", cache.clip_samples, rate)
+    _steps(transform, "clip_samples", cache.clip_samples, rate)
     window = _steps(transform, "train_segment", settings.train_segment, rate)
     segment = _steps(transform, "eval_segment", settings.eval_segment, rate)
-    table = _shared_table(
-        prepared, transform, steps, settings, ctx=ctx, device=device, cache_dir=cache_dir, progress=progress
-    )
+    parts = getattr(transform, "components", None)  # a fusion: each part has its own embedding cache
+    opened = [
+        _shared_table(
+            prepared, part, part.steps_in(cache.clip_samples), settings,
+            ctx=ctx, device=device, cache_dir=cache_dir, progress=progress,
+        )
+        for part in (parts or [transform])
+    ]  # fmt: skip
+    table = FusedTable(opened) if parts else opened[0]
     return _embedding_loaders(prepared, transform, table, settings, window, segment, ctx=ctx, device=device)
 
 
@@ -169,7 +176,7 @@ def _audio_loaders(
 def _embedding_loaders(
     prepared: PreparedData,
     transform: PrecomputedTransform,
-    table: EmbeddingTable,
+    table: EmbeddingTable | FusedTable,
     settings: LoaderSettings,
     window: int,
     segment: int,
@@ -180,7 +187,7 @@ def _embedding_loaders(
     """Random windows of ``window`` steps (whole patches) of the training clips' activations, every patch
     of every split's; evaluation segments of ``segment`` steps."""
     if ctx.is_main:
-        where = table.directory if table.directory is not None else "memory (feature.transform.cache=false)"
+        where = _location(table)
         how = f"computed in {table.stats.seconds:.1f} s" if table.stats.built else "reused"
         log.info(
             "Embeddings %s: %d clips x %d steps x %d dims (%s); training on windows of %d steps",
@@ -221,7 +228,7 @@ def _loaders_of(
     *,
     ctx: DistContext,
     device: torch.device,
-    table: EmbeddingTable | None = None,
+    table: EmbeddingTable | FusedTable | None = None,
 ) -> RunLoaders:
     """The training crops' loader and whole-clip loaders of every split (``whole_clips(split)``: its
     dataset); activations when ``table`` is given, else audio."""
@@ -274,6 +281,12 @@ def _steps(transform: PrecomputedTransform, name: str, samples: int, sample_rate
             f"Use {math.ceil(patch * 10) / 10:g} s or more"
         )
     return steps
+
+
+def _location(table: EmbeddingTable | FusedTable) -> str:
+    """Where the activations are, for the log: the embedding cache folder(s), or memory."""
+    tables = table.tables if isinstance(table, FusedTable) else [table]
+    return ", ".join(str(t.directory) if t.directory is not None else "memory (cache=false)" for t in tables)
 
 
 def _shared_table(

@@ -390,3 +390,19 @@ def test_training_on_precomputed_activations_never_transforms_or_reads_audio(tmp
     # The stages after the transform are the extractor's own: on audio, forward gives the same features.
     clip = int16_to_float(torch.from_numpy(prepared.cache.read(4))).unsqueeze(0)
     torch.testing.assert_close(features.forward_transformed(transform.embed(clip)), features(clip))
+
+
+def test_a_fused_table_reads_its_parts_side_by_side_cut_to_the_shortest() -> None:
+    from genre.data.embedding_cache import EmbeddingTable
+    from genre.data.fused_embeddings import FusedTable
+
+    first = np.arange(2 * 3 * 2, dtype=np.float32).reshape(2, 3, 2)
+    second = -np.arange(2 * 2 * 4, dtype=np.float32).reshape(2, 2, 4)
+    table = FusedTable([EmbeddingTable(2, 3, 2, values=first), EmbeddingTable(2, 2, 4, values=second)])
+    assert (table.rows, table.steps, table.dims) == (2, 2, 6)
+    np.testing.assert_array_equal(table.read(1), np.concatenate([first[1, :2], second[1]], axis=1))
+    np.testing.assert_array_equal(table.read(0, 1, 1), np.concatenate([first[0, 1:2], second[0, 1:2]], axis=1))
+    with pytest.raises(IndexError):
+        table.read(0, 1, 2)
+    with pytest.raises(ValueError, match=r"^tables:"):
+        FusedTable([EmbeddingTable(2, 3, 2, values=first), EmbeddingTable(3, 2, 4, values=np.zeros((3, 2, 4)))])

@@ -181,3 +181,60 @@ def test_a_cross_validated_svm_probe_reports_every_fold(tmp_path: Path, cache_di
     folds = [_metrics(job / f"fold{k}") for k in range(2)]
     assert mean == pytest.approx(sum(f["val/acc"] for f in folds) / 2)
     assert json.loads((job / "cv.json").read_text())["folds"] == 2
+
+
+# --- fusion -------------------------------------------------------------------------------------------
+
+
+def test_fusion_is_its_parts_side_by_side_and_refuses_bad_parts() -> None:
+    from genre.features import Fusion, Musicnn
+
+    fusion = Fusion(sample_rate=22050, parts=["MTT_musicnn/max_pool", "MSD_musicnn/mean_pool"])
+    audio = 0.05 * torch.randn(2, 22050 * 7, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        fused = fusion.embed(audio)
+        parts = [
+            Musicnn(22050, model=m, layer=layer).embed(audio)
+            for m, layer in (("MTT_musicnn", "max_pool"), ("MSD_musicnn", "mean_pool"))
+        ]
+    assert fusion.part_bands == (753, 753) and torch.equal(fused, torch.cat(parts, dim=1))
+    for parts_value, message in (
+        (["MTT_musicnn/max_pool"], r"^parts: fusion needs two or more parts"),
+        (["MTT_musicnn/max_pool", "MTT_musicnn/max_pool"], r"names a part twice"),
+        (["MTT_musicnn/max_pool", "jukebox/layer36"], r"^parts: 'jukebox/layer36' is not <model>/<layer>"),
+        (["MTT_musicnn/max_pool", "MSD_musicnn/pool5"], r"^parts: 'MSD_musicnn/pool5': layer: 'pool5' is not a layer"),
+        (["MTT_musicnn/max_pool", "MSD_musicnn/cnn1"], r"mixes pooled layers .* with frame layers"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            Fusion(sample_rate=22050, parts=parts_value)
+
+
+@pytest.mark.slow
+def test_a_fusion_probe_caches_each_part_shares_it_with_single_part_runs_and_predicts(
+    tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from genre.cli.predict import main as predict_main
+    from genre.data.prepare import prepare_data
+    from genre.experiment import run_experiment
+
+    single = tmp_path / "single"
+    run_experiment(compose_run([*PROBE_DEMO, "feature.transform.model=MTT_musicnn"], single, cache_dir))
+    fused = tmp_path / "fused"
+    parts = "feature.transform.parts=[MTT_musicnn/max_pool,MSD_musicnn/max_pool]"
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="genre")
+    run_experiment(compose_run([*PROBE_DEMO, "feature=fusion", parts], fused, cache_dir))
+    log = caplog.text
+    assert "x 1506 dims" in log and log.count("Computing max_pool for") == 1, "the MTT part was reused"
+    assert len(_embedding_caches(cache_dir)) == 2, "one cache per part, none for the fusion itself"
+    best = torch.load(fused / "best.pt", weights_only=True)
+    assert best["config"]["feature"]["transform"]["_target_"] == "genre.features.Fusion"
+
+    config = OmegaConf.create(best["config"])
+    clips = prepare_data(config.dataset, cache_dir, progress=False).splits["test"].paths
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert predict_main([str(fused), *map(str, clips), "--format", "json"]) == 0
+    predicted = [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())]
+    rows = pd.read_csv(fused / "predictions.csv")
+    assert predicted == list(rows[rows["split"] == "test"]["predicted"])

@@ -1,0 +1,56 @@
+"""The embedding tables of a fused feature's parts, read as one table.
+
+Each part of a fusion (:class:`genre.features.fusion.Fusion`) has its own embedding cache, keyed by that
+part alone, so single-part runs and fusions share them. A run reads the parts side by side: the same
+clip rows, the steps cut to the part with the fewest, the dimensions concatenated in the parts' order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genre.data.embedding_cache import EmbeddingStats, EmbeddingTable
+
+
+@dataclass
+class FusedTable:
+    """Several parts' :class:`EmbeddingTable` of the same audio cache, read as one ``steps x dims`` table."""
+
+    tables: list[EmbeddingTable]
+
+    def __post_init__(self) -> None:
+        if not self.tables or len({table.rows for table in self.tables}) != 1:
+            raise ValueError("tables: give one or more tables of the same clips (rows)")
+
+    @property
+    def rows(self) -> int:
+        """Clips (audio-cache rows)."""
+        return self.tables[0].rows
+
+    @property
+    def steps(self) -> int:
+        """Steps per clip: the fewest of any part."""
+        return min(table.steps for table in self.tables)
+
+    @property
+    def dims(self) -> int:
+        """Every part's dimensions together."""
+        return sum(table.dims for table in self.tables)
+
+    @property
+    def stats(self) -> EmbeddingStats:
+        """Built if any part was built here (the time: all parts' together)."""
+        return EmbeddingStats(
+            built=any(table.stats.built for table in self.tables),
+            seconds=sum(table.stats.seconds for table in self.tables),
+            waited_seconds=sum(table.stats.waited_seconds for table in self.tables),
+        )
+
+    def read(self, row: int, start: int = 0, length: int | None = None) -> np.ndarray:
+        """Steps ``start:start+length`` of clip ``row``: ``(length, dims)`` float32, the parts side by side."""
+        length = self.steps - start if length is None else length
+        if start + length > self.steps:
+            raise IndexError(f"row {row}, steps {start}:{start + length} outside the fused embeddings ({self.steps})")
+        return np.concatenate([table.read(row, start, length) for table in self.tables], axis=1)
