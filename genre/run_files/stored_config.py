@@ -66,7 +66,19 @@ ALLOWED_TARGETS: dict[str, frozenset[str]] = {
             "one_cycle",
         )
     ),
-    "augment.*": frozenset(f"genre.augment.{name}" for name in ("Mixup", "RandomGain", "SpecAugment")),
+    "augment.*": frozenset(
+        f"genre.augment.{name}"
+        for name in (
+            "Mixup",
+            "RandomGain",
+            "SpecAugment",
+            "PitchShift",
+            "RandomSpeed",
+            "RandomFilter",
+            "ColoredNoise",
+            "PolarityInversion",
+        )
+    ),
     "dataset.source": frozenset(
         (
             "genre.data.sources.DemoSource",

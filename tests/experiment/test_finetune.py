@@ -162,7 +162,9 @@ def test_a_fine_tuned_run_changes_the_trained_blocks_only_and_predicts(tmp_path:
     from genre.experiment import run_experiment
 
     run_dir = tmp_path / "finetune"
-    run_experiment(compose_run([*FINETUNE, "feature.transform.freeze_blocks=2"], run_dir, cache_dir))
+    # Waveform augmentation works on a fine-tuned network: its front end runs in every step.
+    args = [*FINETUNE, "feature.transform.freeze_blocks=2", "augment=waveform"]
+    run_experiment(compose_run(args, run_dir, cache_dir))
     best = torch.load(run_dir / "best.pt", weights_only=True)
     pretrained = load_network("MTT_musicnn").state_dict()
     saved = {key.removeprefix("features.transform.net."): value for key, value in best["model"].items()}
@@ -268,3 +270,15 @@ def test_fine_tuning_on_cuda_with_mixed_precision(tmp_path: Path, cache_dir: Pat
     best = torch.load(run_dir / "best.pt", weights_only=True, map_location="cpu")
     pretrained = load_network("MTT_musicnn").state_dict()
     assert not torch.equal(best["model"]["features.transform.net.midend.0.weight"], pretrained["midend.0.weight"])
+
+
+@pytest.mark.slow
+def test_waveform_augmentation_of_a_frozen_network_is_refused_in_one_line(tmp_path: Path, cache_dir: Path) -> None:
+    result = run_cli(
+        [*TINY_DEMO, "feature=musicnn", "trainer.segment_seconds=3.0", "augment=pitch_shift"],
+        tmp_path,
+        cache_dir,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "augment: waveform augmentations cannot apply to a precomputed feature's activations" in result.stderr

@@ -4,6 +4,7 @@ stopping, augmentation and the resumable sampler."""
 from __future__ import annotations
 
 import math
+import random
 from itertools import pairwise
 
 import pytest
@@ -13,12 +14,23 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from genre import CONFIG_DIR
-from genre.augment import Augmentations, Mixup, RandomGain, SpecAugment
+from genre.augment import (
+    Augmentations,
+    ColoredNoise,
+    Mixup,
+    PitchShift,
+    PolarityInversion,
+    RandomFilter,
+    RandomGain,
+    RandomSpeed,
+    SpecAugment,
+)
 from genre.training.early_stopping import EarlyStopping
 from genre.training.evaluation import summarize
 from genre.training.param_groups import decay_groups
 from genre.training.sampling import EpochSampler
 from genre.training.segments import clip_probabilities, clip_scores, split_segments
+from helpers import compose_config
 
 CONF = CONFIG_DIR
 
@@ -223,10 +235,63 @@ def test_no_augmentation_is_exactly_the_feature_extractor() -> None:
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "augment").glob("*.yaml")))
 def test_augment_configs_instantiate(option: str) -> None:
-    cfg = OmegaConf.load(CONF / "augment" / f"{option}.yaml")
-    items = [instantiate(node) for node in cfg.values()]
+    cfg = compose_config([f"augment={option}"])
+    items = [instantiate(node) for node in cfg.augment.values()]
     assert all(hasattr(item, "stage") for item in items)
     assert (option == "none") == (not items)
+    if option == "waveform":
+        assert {type(item).__name__ for item in items} == {
+            "PitchShift",
+            "RandomSpeed",
+            "RandomFilter",
+            "ColoredNoise",
+            "PolarityInversion",
+        }
+
+
+WAVEFORM = {
+    "pitch_shift": lambda p: PitchShift(22050, min_semitones=-2.0, max_semitones=2.0, p=p),
+    "speed": lambda p: RandomSpeed(min_rate=0.8, max_rate=0.95, p=p),
+    "filter": lambda p: RandomFilter(22050, p=p),
+    "noise": lambda p: ColoredNoise(22050, min_snr_db=10.0, max_snr_db=20.0, p=p),
+    "polarity": lambda p: PolarityInversion(p=p),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WAVEFORM))
+def test_each_waveform_augmentation_changes_examples_on_their_own_and_p_0_changes_nothing(name: str) -> None:
+    t = torch.arange(22050 * 2) / 22050
+    tone = 0.3 * torch.sin(2 * torch.pi * 440 * t)
+    audio = torch.stack([tone, 0.5 * tone, torch.roll(tone, 100), tone.flip(0)])
+    torch.manual_seed(0)
+    random.seed(0)
+    assert torch.equal(WAVEFORM[name](0.0)(audio), audio)
+    out = WAVEFORM[name](1.0)(audio)
+    assert out.shape == audio.shape and out.dtype == audio.dtype and torch.isfinite(out).all()
+    changed = [not torch.allclose(o, a, atol=1e-4) for o, a in zip(out, audio)]
+    assert all(changed), changed
+    if name == "polarity":
+        assert torch.equal(out, -audio)
+    elif name == "speed":  # each example its own factor: the zero-crossing counts differ
+        crossings = ((out[:, 1:] * out[:, :-1]) < 0).sum(dim=1)
+        assert len(set(crossings.tolist())) > 1, crossings
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: PitchShift(22050, min_semitones=3.0, max_semitones=1.0),
+            r"^min_semitones: 3.0 is above max_semitones",
+        ),
+        (lambda: RandomSpeed(min_rate=0.0, max_rate=1.1), r"^min_rate: 0.0 is not above 0"),
+        (lambda: ColoredNoise(22050, p=1.5), r"^p: 1.5 is not a probability"),
+        (lambda: ColoredNoise(22050, min_decay=1.0, max_decay=-1.0), r"^min_decay: 1.0 is above max_decay"),
+    ],
+)
+def test_a_bad_waveform_augmentation_setting_names_its_parameter(build, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()
 
 
 # --- sampler --------------------------------------------------------------------------------------------
