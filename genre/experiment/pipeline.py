@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -72,8 +73,18 @@ def build_pipeline(cfg: DictConfig | Parts, n_classes: int, device: torch.device
     The model's weights are initialised from the global torch generator, so seed first to reproduce them.
     """
     features = instantiate(cfg.feature)
-    model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=n_classes)
+    extra = _feature_facts(get_class(str(cfg.model._target_)), features)
+    model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=n_classes, **extra)
     return assemble(features, model).to(device)
+
+
+def _feature_facts(model_class: Any, features: FeatureExtractor) -> dict[str, Any]:
+    """What a model may need of its feature besides ``n_bands``: a fused feature's ``part_bands``, for a
+    model that takes them (late fusion)."""
+    part_bands = getattr(features.transform, "part_bands", None)
+    if part_bands is None or "part_bands" not in inspect.signature(model_class).parameters:
+        return {}
+    return {"part_bands": list(part_bands)}
 
 
 def assemble(features: FeatureExtractor, model: nn.Module) -> Pipeline:
@@ -106,7 +117,8 @@ def rebuild_pipeline(config: Mapping[str, Any], n_classes: int, device: torch.de
     """The feature extractor and model of a stored run config (plain containers that passed
     :func:`genre.run_files.stored_config.check_stored_config`), built from :data:`STORED_CLASSES` by name."""
     features = _construct(config["feature"], "feature")
-    model = _construct(config["model"], "model", n_bands=features.n_bands, n_classes=n_classes)
+    extra = _feature_facts(STORED_CLASSES["model"].get(config["model"].get("_target_")), features)
+    model = _construct(config["model"], "model", n_bands=features.n_bands, n_classes=n_classes, **extra)
     return assemble(features, model).to(device)
 
 

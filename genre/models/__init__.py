@@ -9,6 +9,7 @@ from genre.models.cnn import CNN
 from genre.models.cnn1d import CNN1D
 from genre.models.crnn import CRNN
 from genre.models.fcn import FCN
+from genre.models.late_fusion import LateFusionProbe
 from genre.models.linear import LinearBaseline
 from genre.models.mlp import MLP
 from genre.models.probe import ClosedFormProbe
@@ -23,6 +24,7 @@ __all__ = [
     "MLP",
     "ClosedFormProbe",
     "GenreModel",
+    "LateFusionProbe",
     "LinearBaseline",
     "ResNet",
     "ShortChunkCNN",

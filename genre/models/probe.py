@@ -38,6 +38,21 @@ class ProbeSolution:
     inner_accuracy: dict[float, float]
     inner_folds: int
     examples: int
+    # A late-fusion probe's: each part's own solution (then ``c`` is NaN and ``inner_accuracy`` empty).
+    parts: tuple[ProbeSolution, ...] = ()
+
+    def scalars(self) -> dict[str, float]:
+        """The chosen ``C`` as ``train/C``, or each part's as ``train/C_part<i>``."""
+        if not self.parts:
+            return {"train/C": self.c}
+        return {f"train/C_part{i}": part.c for i, part in enumerate(self.parts)}
+
+    def describe(self) -> str:
+        """One line per solve: each ``C`` tried and its inner accuracy, the chosen one first."""
+        if self.parts:
+            return "; ".join(f"part {i}: {part.describe()}" for i, part in enumerate(self.parts))
+        tried = ", ".join(f"C={c:g}: {acc:.3f}" for c, acc in self.inner_accuracy.items())
+        return f"C={self.c:g} (inner accuracy {tried})"
 
 
 class ClosedFormProbe(GenreModel):

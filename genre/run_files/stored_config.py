@@ -31,7 +31,18 @@ _TRANSFORMS = tuple(
 )
 _MODELS = tuple(
     f"genre.models.{name}"
-    for name in ("CNN", "CNN1D", "ClosedFormProbe", "CRNN", "FCN", "LinearBaseline", "MLP", "ResNet", "ShortChunkCNN")
+    for name in (
+        "CNN",
+        "CNN1D",
+        "ClosedFormProbe",
+        "CRNN",
+        "FCN",
+        "LateFusionProbe",
+        "LinearBaseline",
+        "MLP",
+        "ResNet",
+        "ShortChunkCNN",
+    )
 )
 _PRUNERS = tuple(
     f"optuna.pruners.{name}"

@@ -75,12 +75,10 @@ def _solve(trainer: Trainer, probe: ClosedFormModel, clips: DataLoader, seed: in
 
 def _log_solution(solution: ProbeSolution, seconds: float) -> None:
     log.info(
-        "Closed-form fit: C=%g chosen by %d-fold inner cross-validation on %d training segments "
-        "(inner accuracy %s) in %.1f s",
-        solution.c,
+        "Closed-form fit: %s, chosen by %d-fold inner cross-validation on %d training segments in %.1f s",
+        solution.describe(),
         solution.inner_folds,
         solution.examples,
-        ", ".join(f"C={c:g}: {acc:.3f}" for c, acc in solution.inner_accuracy.items()),
         seconds,
     )
 
@@ -116,16 +114,13 @@ def fit_closed_form(
             "Use more clips per genre, or a model trained by epochs (e.g. model=linear)",
         ) from exc
     _log_solution(solution, time.perf_counter() - started)
-    metrics = {"train/loss": train.loss, "train/acc": train.acc, "train/C": solution.c}
+    metrics = {"train/loss": train.loss, "train/acc": train.acc, **solution.scalars()}
     metrics.update(trainer.evaluate(val_loader, desc="val").metrics("val"))
     result = FitResult(best_epoch=1, history=[{"epoch": 1, **metrics}])
     tracker.update(metrics[tracker.name], 1)
     if trainer.logger is not None:
         trainer.logger.scalars(metrics, step=1)
-        trainer.logger.text(
-            "closed_form",
-            "\n".join(f"C={c:g}: inner accuracy {acc:.4f}" for c, acc in solution.inner_accuracy.items()),
-        )
+        trainer.logger.text("closed_form", solution.describe())
     result.seconds = time.perf_counter() - started
     state = trainer.checkpoint(Position(2), tracker, result.history, result.seconds, identity)
     state.epoch, state.metrics = 1, metrics

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from genre import CONFIG_DIR
+from genre.experiment.pipeline import build_pipeline
 from helpers import compose_config
 
 CONF = CONFIG_DIR
@@ -33,12 +34,13 @@ def test_option_composes_and_instantiates(group: str, option: str, tmp_path: Pat
     if group == "dataset" and option != "demo":
         # Real datasets need a location; any path composes (existence is checked when the run starts).
         overrides += [f"++dataset.{key}={tmp_path}" for key in ("root", "metadata_root", "audio_root")]
+    if (group, option) == ("model", "late_fusion"):
+        overrides.append("feature=fusion")  # one probe per part of a fused feature
     cfg = compose_config(overrides)
     # Every interpolation of the run's own config resolves (hydra's node is Hydra's business).
     OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
     assert cfg.hydra.runtime.choices[group] == option
-    features = instantiate(cfg.feature)
-    model = instantiate(cfg.model, n_bands=features.n_bands, n_classes=6)
+    model = build_pipeline(cfg, n_classes=6).model
     optimizer = instantiate(cfg.optimizer)(params=model.parameters())
     scheduler = instantiate(cfg.scheduler)(optimizer, epochs=3, steps_per_epoch=4)
     for _ in range(12):

@@ -48,8 +48,24 @@ def _embedding_caches(cache: Path) -> list[Path]:
     return [p for p in (cache / "embeddings").iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
+@pytest.fixture
+def own_embeddings(tmp_path: Path, cache_dir: Path) -> Path:
+    """A cache dir whose embeddings are this test's alone, its demo corpus and decoded audio the session's.
+
+    A test that counts embedding caches, or which parts were computed, must not see what other tests
+    (in this worker or another one sharing the session cache) happened to extract before it.
+    """
+    own = tmp_path / "cache"
+    own.mkdir()
+    for shared in ("demo", "audio"):
+        (cache_dir / shared).mkdir(exist_ok=True)
+        (own / shared).symlink_to(cache_dir / shared, target_is_directory=True)
+    return own
+
+
 @pytest.mark.slow
-def test_linear_and_mlp_probes_share_one_embedding_cache_and_predict(tmp_path: Path, cache_dir: Path) -> None:
+def test_linear_and_mlp_probes_share_one_embedding_cache_and_predict(tmp_path: Path, own_embeddings: Path) -> None:
+    cache_dir = own_embeddings
     accuracies = {}
     for model in ("linear", "mlp"):
         run_dir = tmp_path / model
@@ -210,9 +226,10 @@ def test_fusion_is_its_parts_side_by_side_and_refuses_bad_parts() -> None:
 
 
 @pytest.mark.slow
-def test_a_fusion_probe_caches_each_part_shares_it_with_single_part_runs_and_predicts(
-    tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+def test_fusion_probes_cache_each_part_share_it_with_single_part_runs_and_predict(
+    tmp_path: Path, own_embeddings: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    cache_dir = own_embeddings
     from genre.cli.predict import main as predict_main
     from genre.data.prepare import prepare_data
     from genre.experiment import run_experiment
@@ -230,11 +247,17 @@ def test_a_fusion_probe_caches_each_part_shares_it_with_single_part_runs_and_pre
     best = torch.load(fused / "best.pt", weights_only=True)
     assert best["config"]["feature"]["transform"]["_target_"] == "genre.features.Fusion"
 
+    # Late fusion on the same parts (read from their caches): one probe per part, each its own C.
+    late = tmp_path / "late"
+    run_experiment(compose_run([*PROBE_DEMO, "feature=fusion", parts, "model=late_fusion"], late, cache_dir))
+    history = torch.load(late / "best.pt", weights_only=True)["history"]
+    assert {"train/C_part0", "train/C_part1"} <= set(history[0])
     config = OmegaConf.create(best["config"])
     clips = prepare_data(config.dataset, cache_dir, progress=False).splits["test"].paths
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        assert predict_main([str(fused), *map(str, clips), "--format", "json"]) == 0
-    predicted = [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())]
-    rows = pd.read_csv(fused / "predictions.csv")
-    assert predicted == list(rows[rows["split"] == "test"]["predicted"])
+    for run_dir in (fused, late):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            assert predict_main([str(run_dir), *map(str, clips), "--format", "json"]) == 0
+        predicted = [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())]
+        rows = pd.read_csv(run_dir / "predictions.csv")
+        assert predicted == list(rows[rows["split"] == "test"]["predicted"]), run_dir.name

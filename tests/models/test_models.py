@@ -23,6 +23,7 @@ from genre.models import (
     MLP,
     ClosedFormProbe,
     GenreModel,
+    LateFusionProbe,
     LinearBaseline,
     ResNet,
     ShortChunkCNN,
@@ -30,7 +31,33 @@ from genre.models import (
 from helpers import REPO
 
 CONF_DIR = CONFIG_DIR / "model"
-MODELS: list[type[GenreModel]] = [CNN, CRNN, ResNet, CNN1D, FCN, ShortChunkCNN, LinearBaseline, MLP, ClosedFormProbe]
+MODELS: list[type[GenreModel]] = [
+    CNN,
+    CRNN,
+    ResNet,
+    CNN1D,
+    FCN,
+    ShortChunkCNN,
+    LinearBaseline,
+    MLP,
+    ClosedFormProbe,
+    LateFusionProbe,
+]
+
+
+def _make(model_cls: type[GenreModel], n_bands: int, n_classes: int, **kwargs: Any) -> GenreModel:
+    """``model_cls(n_bands, n_classes, **kwargs)``; a late-fusion probe also gets two parts, as a fused feature
+    gives it."""
+    if model_cls is LateFusionProbe:
+        kwargs["part_bands"] = [n_bands // 2, n_bands - n_bands // 2]
+    return model_cls(n_bands, n_classes, **kwargs)
+
+
+def _facts(cfg, n_bands: int) -> dict:
+    """What the run hands a model besides n_bands: a late-fusion probe gets its fused feature's parts."""
+    return {"part_bands": [n_bands // 2, n_bands - n_bands // 2]} if "LateFusion" in cfg["_target_"] else {}
+
+
 N_CLASSES = 10
 
 
@@ -68,26 +95,26 @@ def _check_outputs_and_grads(model: GenreModel, x: torch.Tensor) -> None:
 @pytest.mark.parametrize("n_frames", [16, 216])
 def test_shapes_and_gradients(model_cls: type[GenreModel], n_bands: int, n_frames: int) -> None:
     torch.manual_seed(0)
-    _check_outputs_and_grads(model_cls(n_bands, N_CLASSES), torch.randn(2, n_bands, n_frames))
+    _check_outputs_and_grads(_make(model_cls, n_bands, N_CLASSES), torch.randn(2, n_bands, n_frames))
 
 
 @pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
 def test_full_clip(model_cls: type[GenreModel]) -> None:
     """A whole 30-s clip (1292 frames at hop 512, 22050 Hz) of 128 mel bands."""
     torch.manual_seed(0)
-    _check_outputs_and_grads(model_cls(128, N_CLASSES), torch.randn(2, 128, 1292))
+    _check_outputs_and_grads(_make(model_cls, 128, N_CLASSES), torch.randn(2, 128, 1292))
 
 
 @pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
 def test_single_frame_and_chroma(model_cls: type[GenreModel]) -> None:
     """Degenerate extreme: 12 bands and one frame must still not pool a dimension to zero."""
     torch.manual_seed(0)
-    _check_outputs_and_grads(model_cls(12, N_CLASSES), torch.randn(2, 12, 1))
+    _check_outputs_and_grads(_make(model_cls, 12, N_CLASSES), torch.randn(2, 12, 1))
 
 
 @pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
 def test_rejects_wrong_band_count(model_cls: type[GenreModel]) -> None:
-    model = model_cls(40, N_CLASSES)
+    model = _make(model_cls, 40, N_CLASSES)
     with pytest.raises(ValueError, match="expects"):
         model(torch.randn(2, 20, 44))
     with pytest.raises(ValueError, match="expects"):
@@ -101,7 +128,8 @@ def _config_paths() -> list[Path]:
 @pytest.mark.parametrize("path", _config_paths(), ids=lambda p: p.stem)
 def test_config_instantiates(path: Path) -> None:
     torch.manual_seed(0)
-    model = hydra.utils.instantiate(OmegaConf.load(path), n_bands=40, n_classes=N_CLASSES)
+    cfg = OmegaConf.load(path)
+    model = hydra.utils.instantiate(cfg, n_bands=40, n_classes=N_CLASSES, **_facts(cfg, 40))
     assert isinstance(model, GenreModel)
     model.eval()
     with torch.no_grad():
@@ -135,7 +163,7 @@ def test_overfits_tiny_set(model_cls: type[GenreModel]) -> None:
     n_classes = 4
     x = torch.randn(8, 20, 32)
     y = torch.arange(8) % n_classes  # balanced: two examples per class
-    losses = _train_steps(model_cls(20, n_classes), x, y, steps=60)
+    losses = _train_steps(_make(model_cls, 20, n_classes), x, y, steps=60)
     final = sum(losses[-5:]) / 5
     # With balanced labels a model that ignores its input cannot go below the label entropy
     # ln(4) ~= 1.39, so half of it is only reachable by actually fitting the examples.
@@ -161,7 +189,7 @@ def _count(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("model_cls", list(WIDTHS), ids=lambda c: c.__name__)
 def test_n_parameters(model_cls: type[GenreModel]) -> None:
     narrow_kwargs, wide_kwargs = WIDTHS[model_cls]
-    narrow, wide = model_cls(20, N_CLASSES, **narrow_kwargs), model_cls(20, N_CLASSES, **wide_kwargs)
+    narrow, wide = _make(model_cls, 20, N_CLASSES, **narrow_kwargs), _make(model_cls, 20, N_CLASSES, **wide_kwargs)
     assert narrow.n_parameters == _count(narrow)
     assert wide.n_parameters == _count(wide)
     assert narrow.n_parameters < wide.n_parameters
@@ -200,13 +228,13 @@ def test_bad_hyperparameters_raise_value_error_naming_the_parameter(
     # The library names its own parameter and the fix; the command line prefixes the config key.
     parameter = list(kwargs)[-1]
     with pytest.raises(ValueError, match=rf"^{parameter}: .+\. (Use|Give) "):
-        model_cls(20, N_CLASSES, **kwargs)
+        _make(model_cls, 20, N_CLASSES, **kwargs)
 
 
 @pytest.mark.parametrize("model_cls", MODELS, ids=lambda c: c.__name__)
 def test_batch_independence_in_eval(model_cls: type[GenreModel]) -> None:
     torch.manual_seed(0)
-    model = model_cls(40, N_CLASSES)
+    model = _make(model_cls, 40, N_CLASSES)
     # A few train-mode batches so BatchNorm running statistics are not the trivial 0/1.
     with torch.no_grad():
         for _ in range(2):
@@ -227,7 +255,9 @@ TWO_D: list[type[GenreModel]] = [CNN, CRNN, ResNet, FCN, ShortChunkCNN]
 @pytest.mark.parametrize("n_frames", [1, 216])
 def test_freq_as_channel_shapes_and_gradients(model_cls: type[GenreModel], n_bands: int, n_frames: int) -> None:
     torch.manual_seed(0)
-    _check_outputs_and_grads(model_cls(n_bands, N_CLASSES, freq_as_channel=True), torch.randn(2, n_bands, n_frames))
+    _check_outputs_and_grads(
+        _make(model_cls, n_bands, N_CLASSES, freq_as_channel=True), torch.randn(2, n_bands, n_frames)
+    )
 
 
 @pytest.mark.parametrize("model_cls", TWO_D, ids=lambda c: c.__name__)
@@ -235,7 +265,7 @@ def test_freq_as_channel_sees_the_whole_spectrum_in_one_filter(model_cls: type[G
     """Bands as channels: a change in one band at one frame reaches the first layer's outputs of that
     frame in every "row" (there is one), not only the neighbouring bands as with 3x3 kernels."""
     torch.manual_seed(0)
-    model = model_cls(40, N_CLASSES, freq_as_channel=True).eval()
+    model = _make(model_cls, 40, N_CLASSES, freq_as_channel=True).eval()
     image = model.as_image(torch.zeros(1, 40, 30))
     assert image.shape == (1, 40, 1, 30)
     first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
@@ -265,7 +295,7 @@ def test_readme_model_table_matches_the_models() -> None:
     for name, counts in rows.items():
         cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
         actual: list[int | None] = [
-            hydra.utils.instantiate(cfg, n_bands=b, n_classes=6).n_parameters for b in (12, 40, 128)
+            hydra.utils.instantiate(cfg, n_bands=b, n_classes=6, **_facts(cfg, b)).n_parameters for b in (12, 40, 128)
         ]
         if "freq_as_channel" in cfg:
             cfg.freq_as_channel = True

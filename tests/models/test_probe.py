@@ -149,3 +149,28 @@ def test_too_few_training_clips_for_inner_cross_validation_is_refused() -> None:
     probe = ClosedFormProbe(6, 3)
     with pytest.raises(ValueError, match=r"^targets: a genre has fewer than 2 training clips"):
         probe.solve(probe.pool(x).double().numpy(), targets, np.arange(3), seed=0)
+
+
+def test_late_fusion_solves_each_part_on_its_own_and_averages_their_probabilities() -> None:
+    from genre.models import LateFusionProbe
+
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(60, 5, 3, generator=generator)
+    targets = torch.arange(60) % 3
+    x[:, :2] += targets[:, None, None].float()  # part 0 (2 bands) carries the genre; part 1 (3 bands) noise
+    fused = LateFusionProbe(5, 3, part_bands=[2, 3], pooling="mean", c_grid=[0.01, 1.0], inner_folds=3)
+    pooled = fused.pool(x)
+    groups = np.arange(60)
+    solution = fused.solve(pooled.double().numpy(), targets.numpy(), groups, seed=0)
+    alone = [ClosedFormProbe(b, 3, pooling="mean", c_grid=[0.01, 1.0], inner_folds=3) for b in (2, 3)]
+    parts = x.split([2, 3], 1)
+    solved = [p.solve(p.pool(part).double().numpy(), targets.numpy(), groups, 0) for p, part in zip(alone, parts)]
+    assert [part.c for part in solution.parts] == [s.c for s in solved]
+    assert set(solution.scalars()) == {"train/C_part0", "train/C_part1"}
+    with torch.no_grad():
+        expected = torch.stack([p(part).softmax(1) for p, part in zip(alone, parts)]).mean(0)
+        assert torch.allclose(fused(x).softmax(1), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"^part_bands: late fusion averages one probe per part"):
+        LateFusionProbe(5, 3)
+    with pytest.raises(ValueError, match=r"^part_bands: \[2, 2\] do not split the feature's 5 bands"):
+        LateFusionProbe(5, 3, part_bands=[2, 2])
