@@ -240,7 +240,9 @@ def test_fusion_probes_cache_each_part_share_it_with_single_part_runs_and_predic
     parts = "feature.transform.parts=[MTT_musicnn/max_pool,MSD_musicnn/max_pool]"
     caplog.clear()
     caplog.set_level(logging.INFO, logger="genre")
-    run_experiment(compose_run([*PROBE_DEMO, "feature=fusion", parts], fused, cache_dir))
+    # experiment=transfer is experiment=probe on feature=fusion: the preset runs end to end here.
+    transfer = [o if o != "experiment=probe" else "experiment=transfer" for o in PROBE_DEMO]
+    run_experiment(compose_run([*transfer, parts], fused, cache_dir))
     log = caplog.text
     assert "x 1506 dims" in log and log.count("Computing max_pool for") == 1, "the MTT part was reused"
     assert len(_embedding_caches(cache_dir)) == 2, "one cache per part, none for the fusion itself"
