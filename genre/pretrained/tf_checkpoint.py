@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genre.pretrained.protobuf import ProtobufFormatError, fields, varint
+
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_BYTES = 48
 BLOCK_TRAILER_BYTES = 5  # compression type (1 byte) + masked CRC32C (4 bytes)
@@ -42,7 +44,7 @@ DTYPES: dict[int, np.dtype] = {
 DT_STRING = 7
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(ProtobufFormatError):
     """The files are not a tensor bundle this reader understands; the message says what is wrong."""
 
 
@@ -57,46 +59,16 @@ class TensorEntry:
     size: int
 
 
-# --- protobuf wire format: just enough to decode the two bundle messages ---------------------------
+# --- protobuf wire format (genre.pretrained.protobuf), with this format's error ------------------------
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise CheckpointFormatError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+    return varint(data, pos, CheckpointFormatError)
 
 
 def _fields(message: bytes) -> list[tuple[int, int | bytes]]:
-    """``(field number, value)`` of every field of a serialised message (ints for varint/fixed, bytes for
-    length-delimited)."""
-    out: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(message):
-        tag, pos = _varint(message, pos)
-        number, wire = tag >> 3, tag & 7
-        if wire == 0:
-            value, pos = _varint(message, pos)
-            out.append((number, value))
-        elif wire == 1:
-            out.append((number, struct.unpack_from("<Q", message, pos)[0]))
-            pos += 8
-        elif wire == 2:
-            length, pos = _varint(message, pos)
-            out.append((number, message[pos : pos + length]))
-            pos += length
-        elif wire == 5:
-            out.append((number, struct.unpack_from("<I", message, pos)[0]))
-            pos += 4
-        else:
-            raise CheckpointFormatError(f"unsupported protobuf wire type {wire}")
-    return out
+    """``(field number, value)`` of every field of a serialised message."""
+    return fields(message, CheckpointFormatError)
 
 
 def _shape(message: bytes) -> tuple[int, ...]:
