@@ -38,6 +38,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/python
 	# The musicnn wheel only for its pretrained weights (read without TensorFlow): --no-deps, since its
 	# own pins (TensorFlow <= 2.15, numpy < 1.17) must not touch the environment.
 	$(PIP_INSTALL) --no-deps musicnn==0.1.0
+	# The basic-pitch wheel likewise, only for its ONNX file (read without onnx): its own pins want TensorFlow.
+	$(PIP_INSTALL) --no-deps basic-pitch==0.4.0
 	touch $(STAMP)
 
 ## A default run: demo corpus, mel features, CRNN; prints the test accuracy.

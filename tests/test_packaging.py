@@ -84,13 +84,15 @@ def test_pip_check_finds_no_conflict_but_musicnns_own_pins() -> None:
 
 
 def test_pip_check_fails_on_any_other_conflict(tmp_path: Path) -> None:
-    # A stand-in interpreter whose `pip check` reports musicnn's known lines and one real conflict.
+    # A stand-in interpreter whose `pip check` reports musicnn's and basic-pitch's known lines and one real conflict.
     fake = tmp_path / "python"
     fake.write_text(
         "#!/bin/sh\necho 'musicnn 0.1.0 requires tensorflow, which is not installed.'\n"
+        "echo 'basic-pitch 0.4.0 has requirement resampy<0.4.3,>=0.2.2, but you have resampy 0.4.3.'\n"
         "echo 'optuna 5.0.0 has requirement sqlalchemy>=2, but you have sqlalchemy 1.4.54.'\nexit 1\n"
     )
     fake.chmod(0o755)
     result = subprocess.run(["bash", str(REPO / ".ci" / "pip_check.sh"), str(fake)], text=True, capture_output=True)
     assert result.returncode == 1
     assert "optuna 5.0.0 has requirement sqlalchemy" in result.stderr and "tensorflow" not in result.stderr
+    assert "basic-pitch" not in result.stderr
