@@ -12,10 +12,12 @@ from genre.features.pitch import (
 )
 from genre.features.pretrained import Musicnn, MusicnnInput
 from genre.features.spectral import MFCC, MelSpectrogram
+from genre.features.transcription import BasicPitch
 
 __all__ = [
     "LOG_MODES",
     "MFCC",
+    "BasicPitch",
     "Chromagram",
     "FeatureExtractor",
     "Fusion",
