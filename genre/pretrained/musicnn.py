@@ -108,7 +108,10 @@ def _band_max(x: Tensor, bn: nn.Module) -> Tensor:
     assert isinstance(bn, nn.BatchNorm1d)
     if bn.training or bn.running_var is None:
         return _batch_norm_2d(F.relu(x), bn).amax(dim=3)
-    low, high = torch.aminmax(x, dim=3)
+    if x.requires_grad:  # aminmax has no derivative before torch 2.14 (a GPU image's 2.11): two passes
+        low, high = x.amin(dim=3), x.amax(dim=3)
+    else:
+        low, high = torch.aminmax(x, dim=3)
     increasing = bn.weight >= 0 if bn.weight is not None else torch.ones_like(bn.running_var, dtype=torch.bool)
     return bn(F.relu(torch.where(increasing[None, :, None], high, low)))
 

@@ -16,6 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import TINY_DEMO, compose_run, run_cli
+from helpers.cuda import needs_gpus
 
 pytest.importorskip("musicnn", reason="the musicnn wheel is not installed (pip install --no-deps musicnn==0.1.0)")
 
@@ -133,10 +134,7 @@ def test_an_interrupted_probe_resumes_to_the_uninterrupted_result(
     assert OmegaConf.create(saved["config"]).feature.transform.model == "MSD_musicnn"
 
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
-@needs_cuda
+@needs_gpus()
 def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, cache_dir: Path) -> None:
     from genre.experiment import run_experiment
     from genre.features import Musicnn
@@ -145,8 +143,14 @@ def test_musicnn_on_cuda_matches_cpu_and_a_probe_trains_there(tmp_path: Path, ca
     audio = 0.05 * torch.randn(2, 22050 * 7, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         cpu = feature(audio)
-        gpu = feature.to("cuda")(audio.to("cuda")).cpu()
-    assert (gpu - cpu).abs().max() <= 1e-3 * cpu.abs().max()
+        feature.to("cuda")
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            exact = feature(audio.to("cuda")).cpu()
+        gpu = feature(audio.to("cuda")).cpu()
+    # In float32 the GPU gives the CPU's values up to summation order; with cuDNN's default TF32
+    # convolutions (Ampere and later; 10-bit mantissa) about 1e-3 of the largest value (H200: 1.1e-3).
+    assert (exact - cpu).abs().max() <= 1e-4 * cpu.abs().max()
+    assert (gpu - cpu).abs().max() <= 5e-3 * cpu.abs().max()
     run_dir = tmp_path / "cuda"
     value = run_experiment(
         compose_run([*PROBE, "model=mlp", "trainer.device=cuda", "feature.transform.cache=false"], run_dir, cache_dir)

@@ -10,6 +10,7 @@ rounding of a different summation order).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -21,6 +22,7 @@ import torch
 
 from genre.pretrained import basic_pitch
 from genre.pretrained.basic_pitch import FRAMES, WINDOW_SAMPLES, load_network, onnx_path
+from helpers.cuda import needs_gpus
 
 DATA = Path(__file__).resolve().parents[1] / "references"
 REFERENCES = np.load(DATA / "basic_pitch_references.npz")
@@ -64,8 +66,10 @@ def test_each_window_is_computed_on_its_own(net: basic_pitch.BasicPitchNet) -> N
     signals = _signals()
     with torch.no_grad():
         batched, alone = net(signals), net(signals[1:2])
-    for name in net.LAYERS:  # torch's conv algorithms differ with the batch size: 3e-6 here
-        torch.testing.assert_close(alone[name][0], batched[name][1], rtol=0, atol=TOLERANCE)
+    # torch's conv algorithms differ with the batch size and the machine: 3e-6 on this project's 2-core
+    # CPU, 4.4e-5 on a 16-core one with torch 2.11; a window's range mixed in would move them by far more.
+    for name in net.LAYERS:
+        torch.testing.assert_close(alone[name][0], batched[name][1], rtol=0, atol=1e-4)
 
 
 @needs_wheel
@@ -83,3 +87,16 @@ def test_a_missing_wheel_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
 def test_harmonic_shifts_are_the_originals() -> None:
     # 12 x 3 x log2(h) bins for h = 0.5, 1, ..., 7: the pads of the graph's harmonic-stacking nodes.
     assert basic_pitch.harmonic_shifts() == [-36, 0, 36, 57, 72, 84, 93, 101]
+
+
+@needs_wheel
+@needs_gpus()
+def test_posteriorgrams_on_cuda_match_onnxruntime(net: basic_pitch.BasicPitchNet) -> None:
+    # cuDNN may pick TF32 or other convolution algorithms: a looser bound than the CPU's, still far
+    # below a posterior's resolution.
+    with torch.no_grad():
+        out = copy.deepcopy(net).to("cuda")(_signals().to("cuda"))  # the module's CPU network stays
+    for name in net.LAYERS:
+        worst = float(np.abs(out[name].cpu().numpy() - REFERENCES[name]).max())
+        print(f"basic-pitch on CUDA vs onnxruntime, {name}: max abs {worst:.1e}")
+        assert worst <= 1e-3, (name, worst)
