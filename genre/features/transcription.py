@@ -95,6 +95,14 @@ class BasicPitch(nn.Module):
 
         Raises ValueError naming ``waveform`` for anything else, or for audio shorter than one window.
         """
+        return self.posteriorgrams(waveform, (self.layer,))[self.layer].transpose(1, 2)
+
+    def posteriorgrams(self, waveform: Tensor, layers: tuple[str, ...]) -> dict[str, Tensor]:
+        """``(batch, samples)`` float waveforms -> each of ``layers`` as ``(batch, windows * 142, dims)``,
+        time-major, from one pass of the network (what :meth:`embed` returns for one layer, transposed).
+
+        Raises ValueError naming ``waveform`` for anything else, or for audio shorter than one window.
+        """
         if waveform.dim() != 2 or not waveform.is_floating_point():
             raise ValueError(
                 f"waveform: BasicPitch takes float waveforms (batch, samples), got {waveform.dtype} of shape "
@@ -109,10 +117,16 @@ class BasicPitch(nn.Module):
                 )
             windows = audio.unfold(-1, WINDOW_SAMPLES, WINDOW_HOP)  # (batch, n, 43844)
             batch, n = windows.shape[:2]
-            chunks = windows.reshape(batch * n, WINDOW_SAMPLES).split(self.windows_per_pass)
-            out = torch.cat([self.net(chunk)[self.layer][:, TRIM:-TRIM] for chunk in chunks])
-        # (batch * n, 142, dims) -> (batch, dims, n * 142): windows follow each other in time.
-        return out.reshape(batch, n * self.steps_per_patch, self.n_bands).transpose(1, 2)
+            outputs = [
+                self.net(chunk) for chunk in windows.reshape(batch * n, WINDOW_SAMPLES).split(self.windows_per_pass)
+            ]
+        # (batch * n, 142, dims) -> (batch, n * 142, dims): windows follow each other in time.
+        return {
+            layer: torch.cat([out[layer][:, TRIM:-TRIM] for out in outputs]).reshape(
+                batch, n * self.steps_per_patch, -1
+            )
+            for layer in layers
+        }
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Float waveforms ``(batch, samples)`` -> posteriors (:meth:`embed`)."""
