@@ -3,6 +3,7 @@
 from genre.features.base import WaveformFeature
 from genre.features.extractor import LOG_MODES, FeatureExtractor, power_to_db
 from genre.features.fusion import Fusion
+from genre.features.note_statistics import NoteStatistics
 from genre.features.pitch import (
     Chromagram,
     MidiSpectrogram,
@@ -25,6 +26,7 @@ __all__ = [
     "MidiSpectrogram",
     "Musicnn",
     "MusicnnInput",
+    "NoteStatistics",
     "WaveformFeature",
     "chroma_fold",
     "midi_filterbank",

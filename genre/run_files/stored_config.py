@@ -27,7 +27,16 @@ from genre.core.errors import UserInputError, one_line
 _FEATURES = ("genre.features.FeatureExtractor",)
 _TRANSFORMS = tuple(
     f"genre.features.{name}"
-    for name in ("MelSpectrogram", "MFCC", "Chromagram", "MidiSpectrogram", "Musicnn", "BasicPitch", "Fusion")
+    for name in (
+        "MelSpectrogram",
+        "MFCC",
+        "Chromagram",
+        "MidiSpectrogram",
+        "Musicnn",
+        "BasicPitch",
+        "NoteStatistics",
+        "Fusion",
+    )
 )
 _MODELS = tuple(
     f"genre.models.{name}"
