@@ -7,8 +7,10 @@ precision, so autocast is switched off for the feature computation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -102,6 +104,21 @@ class PrecomputedTransform(Protocol):
 
     def steps_in(self, samples: int) -> int:
         """Steps :meth:`embed` returns for a waveform of ``samples`` samples (0: not one whole patch)."""
+        ...
+
+
+@runtime_checkable
+class FusedTransform(PrecomputedTransform, Protocol):
+    """A precomputed transform made of parts, each precomputed (and cached) on its own, read side by side."""
+
+    @property
+    def components(self) -> list[PrecomputedTransform]:
+        """The parts, in order."""
+        ...
+
+    def step_maps(self, part_steps: Sequence[int]) -> list[np.ndarray | None]:
+        """For parts of ``part_steps`` steps: ``None`` for a part read step for step, else its step for
+        every fused step."""
         ...
 
 

@@ -1,32 +1,47 @@
-"""Several frozen representations as one feature: their activations concatenated per patch.
+"""Several frozen representations as one feature: their activations concatenated per step.
 
 ``Fusion(parts=["MTT_musicnn/max_pool", "MSD_musicnn/max_pool"])`` is every part's layer side by side
 on the parts' common 3-s patch grid: ``(batch, sum of dims, patches)``. Each part is a frozen pretrained
-layer named ``<model>/<layer>`` (the names of :class:`~genre.features.pretrained.Musicnn`); the
+layer named ``<model>/<layer>`` (the names of :class:`~genre.features.pretrained.Musicnn`) or
+``note_stats`` (:class:`~genre.features.note_statistics.NoteStatistics` with its defaults); the
 feature extractor standardises every dimension on the training split, so each part is standardised on
 its own. Frozen, fusion is precomputed; the data layer caches each part on its own (the embedding
 cache of that part alone), so a fusion reuses what single-part runs computed and vice versa.
+
+The steps follow the first part. A part on a coarser grid (note statistics: one step per ~8.2 s
+against musicnn's 3-s patches) gives each step the step of its own around the same time (the one
+holding the step's centre, the last where it ends earlier), so the statistics of a stretch of notes sit
+beside each 3-s patch inside it; pooled over a clip, each part still describes the whole clip.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from genre.features.base import PrecomputedTransform
+from genre.features.note_statistics import NoteStatistics
 from genre.features.pretrained import Musicnn
 from genre.pretrained.weights import MODELS
 
+# The part name of the note statistics (feature=note_stats with its defaults).
+NOTE_STATS = "note_stats"
 
-def build_part(name: str, sample_rate: int, cache: bool) -> Musicnn:
-    """The part named ``<model>/<layer>`` (e.g. ``MTT_musicnn/max_pool``), built from genre's own classes."""
+
+def build_part(name: str, sample_rate: int, cache: bool) -> Musicnn | NoteStatistics:
+    """The part named ``<model>/<layer>`` (e.g. ``MTT_musicnn/max_pool``) or ``note_stats``, built from
+    genre's own classes."""
+    if name == NOTE_STATS:
+        return NoteStatistics(sample_rate=sample_rate, cache=cache)
     model, _, layer = name.partition("/")
     if model not in MODELS or not layer:
         raise ValueError(
-            f"parts: '{name}' is not <model>/<layer> of a pretrained network. Use e.g. MTT_musicnn/max_pool "
-            f"(models: {', '.join(MODELS)})"
+            f"parts: '{name}' is not <model>/<layer> of a pretrained network or {NOTE_STATS}. Use e.g. "
+            f"MTT_musicnn/max_pool (models: {', '.join(MODELS)})"
         )
     try:
         return Musicnn(sample_rate=sample_rate, model=model, layer=layer, cache=cache)
@@ -39,8 +54,8 @@ class Fusion(nn.Module):
 
     Args:
         sample_rate: the run's sample rate.
-        parts: two or more ``<model>/<layer>`` names, each once; all on one step grid (the pooled layers:
-            one step per patch; or the frame layers: 187 per patch).
+        parts: two or more ``<model>/<layer>`` names or ``note_stats``, each once; all pooled (one step
+            per patch) or all musicnn frame layers (187 per patch).
         cache: each part's activations go to the embedding cache (false: computed in memory every run).
     """
 
@@ -69,7 +84,9 @@ class Fusion(nn.Module):
         self.part_bands = tuple(part.n_bands for part in self.components)
         self.n_bands = sum(self.part_bands)
         self.cache = bool(cache)
-        self.patch_seconds = self.components[0].patch_seconds
+        # Every segment must hold a whole patch of every part.
+        self.patch_seconds = max(part.patch_seconds for part in self.components)
+        self.step_seconds = tuple(float(cast(Musicnn | NoteStatistics, part).step_seconds) for part in self.parts)
 
     @property
     def components(self) -> list[PrecomputedTransform]:
@@ -81,14 +98,38 @@ class Fusion(nn.Module):
         return {"fusion": [part.identity() for part in self.components]}
 
     def steps_in(self, samples: int) -> int:
-        """Steps of the fused activations: the fewest of any part (the grids agree up to a rounding)."""
-        return min(part.steps_in(samples) for part in self.components)
+        """Steps of the fused activations: the first part's grid (0 unless every part has a whole patch)."""
+        return self._steps([part.steps_in(samples) for part in self.components])
+
+    def _steps(self, part_steps: Sequence[int]) -> int:
+        """The fused steps of parts with ``part_steps`` steps: the fewest on the first part's grid (those
+        grids agree up to a rounding); 0 when a part has none."""
+        if min(part_steps) < 1:
+            return 0
+        return min(n for n, step in zip(part_steps, self.step_seconds, strict=True) if step == self.step_seconds[0])
+
+    def step_maps(self, part_steps: Sequence[int]) -> list[np.ndarray | None]:
+        """For parts of ``part_steps`` steps, each part's step for every fused step: ``None`` for a part on
+        the first part's grid (its first steps), else the index of its step holding the fused step's
+        centre (its last step past its end)."""
+        steps, first = self._steps(part_steps), self.step_seconds[0]
+        centres = (np.arange(steps) + 0.5) * first
+        return [
+            None if step == first else np.minimum((centres // step).astype(np.int64), count - 1)
+            for count, step in zip(part_steps, self.step_seconds, strict=True)
+        ]
 
     def embed(self, waveform: Tensor) -> Tensor:
-        """``(batch, samples)`` -> ``(batch, n_bands, steps)``: every part's activations, concatenated."""
+        """``(batch, samples)`` -> ``(batch, n_bands, steps)``: every part's activations, on the first
+        part's steps, concatenated."""
         outputs = [part.embed(waveform) for part in self.components]
-        steps = min(out.shape[-1] for out in outputs)
-        return torch.cat([out[..., :steps] for out in outputs], dim=1)
+        maps = self.step_maps([out.shape[-1] for out in outputs])
+        steps = self._steps([out.shape[-1] for out in outputs])
+        aligned = [
+            out[..., :steps] if index is None else out[..., torch.as_tensor(index, device=out.device)]
+            for out, index in zip(outputs, maps, strict=True)
+        ]
+        return torch.cat(aligned, dim=1)
 
     def forward(self, waveform: Tensor) -> Tensor:
         """Float waveforms ``(batch, samples)`` -> the fused activations (:meth:`embed`)."""

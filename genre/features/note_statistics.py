@@ -217,6 +217,8 @@ class NoteStatistics(nn.Module):
         self.frames_per_patch = windows_per_patch * self.basic_pitch.steps_per_patch
         # The first patch's audio: its windows less the silence basic-pitch puts in front.
         self.patch_seconds = (WINDOW_SAMPLES + (windows_per_patch - 1) * WINDOW_HOP - LEAD) / SAMPLE_RATE
+        # Seconds from one patch (one step) to the next: its windows' hop.
+        self.step_seconds = windows_per_patch * WINDOW_HOP / SAMPLE_RATE
 
     def identity(self) -> dict[str, object]:
         """Everything the output depends on besides the audio: basic-pitch's identity and this feature's own."""

@@ -137,6 +137,11 @@ class Musicnn(nn.Module):
         """The audio of one patch, in seconds (187 frames of 256 samples at 16 kHz: about 3 s)."""
         return PATCH_FRAMES * HOP_LENGTH / SAMPLE_RATE
 
+    @property
+    def step_seconds(self) -> float:
+        """Seconds from one step of the output to the next: a patch (pooled layers) or a frame."""
+        return self.patch_seconds / self.steps_per_patch
+
     def train(self, mode: bool = True) -> Musicnn:
         """Set training mode. The network stays in eval mode (its pretrained batch-norm statistics, no
         dropout) except, with ``batch_norm=update``, the trainable blocks while training."""

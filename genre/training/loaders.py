@@ -25,7 +25,7 @@ from genre.data.embedding_cache import EmbeddingTable, open_embeddings
 from genre.data.embeddings import EmbeddingDataset
 from genre.data.fused_embeddings import FusedTable
 from genre.data.prepare import PreparedData
-from genre.features.base import PrecomputedTransform
+from genre.features.base import FusedTransform, PrecomputedTransform
 from genre.features.extractor import FeatureExtractor
 from genre.run_files import Position
 from genre.training.distributed import DistContext
@@ -137,15 +137,16 @@ def run_loaders(
     _steps(transform, "clip_samples", cache.clip_samples, rate)
     window = _steps(transform, "train_segment", settings.train_segment, rate)
     segment = _steps(transform, "eval_segment", settings.eval_segment, rate)
-    parts = getattr(transform, "components", None)  # a fusion: each part has its own embedding cache
+    # A fusion: each part has its own embedding cache.
+    fused = transform if isinstance(transform, FusedTransform) else None
     opened = [
         _shared_table(
             prepared, part, part.steps_in(cache.clip_samples), settings,
             ctx=ctx, device=device, cache_dir=cache_dir, progress=progress,
         )
-        for part in (parts or [transform])
+        for part in (fused.components if fused is not None else [transform])
     ]  # fmt: skip
-    table = FusedTable(opened) if parts else opened[0]
+    table = FusedTable(opened, fused.step_maps([t.steps for t in opened])) if fused is not None else opened[0]
     return _embedding_loaders(prepared, transform, table, settings, window, segment, ctx=ctx, device=device)
 
 

@@ -392,6 +392,23 @@ def test_training_on_precomputed_activations_never_transforms_or_reads_audio(tmp
     torch.testing.assert_close(features.forward_transformed(transform.embed(clip)), features(clip))
 
 
+def test_a_fused_table_reads_a_part_on_another_grid_through_its_step_map() -> None:
+    from genre.data.embedding_cache import EmbeddingTable
+    from genre.data.fused_embeddings import FusedTable
+
+    fine = np.arange(2 * 6 * 2, dtype=np.float32).reshape(2, 6, 2)
+    coarse = 100 + np.arange(2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)  # 2 steps, each spanning 3 fine ones
+    index = np.array([0, 0, 0, 1, 1, 1])
+    table = FusedTable([EmbeddingTable(2, 6, 2, values=fine), EmbeddingTable(2, 2, 3, values=coarse)], [None, index])
+    assert (table.rows, table.steps, table.dims) == (2, 6, 5)
+    window = table.read(1, 2, 3)  # fine steps 2, 3, 4: the coarse steps 0, 1, 1 beside them
+    np.testing.assert_array_equal(window[:, :2], fine[1, 2:5])
+    np.testing.assert_array_equal(window[:, 2:], coarse[1, [0, 1, 1]])
+    for maps in ([None, np.array([0, 0, 2, 1, 1, 1])], [None, index[:4]], [index, None]):
+        with pytest.raises(ValueError, match=r"^step_maps:"):
+            FusedTable([EmbeddingTable(2, 6, 2, values=fine), EmbeddingTable(2, 2, 3, values=coarse)], maps)
+
+
 def test_a_fused_table_reads_its_parts_side_by_side_cut_to_the_shortest() -> None:
     from genre.data.embedding_cache import EmbeddingTable
     from genre.data.fused_embeddings import FusedTable

@@ -222,11 +222,49 @@ def test_fusion_is_its_parts_side_by_side_and_refuses_bad_parts() -> None:
         (["MTT_musicnn/max_pool"], r"^parts: fusion needs two or more parts"),
         (["MTT_musicnn/max_pool", "MTT_musicnn/max_pool"], r"names a part twice"),
         (["MTT_musicnn/max_pool", "jukebox/layer36"], r"^parts: 'jukebox/layer36' is not <model>/<layer>"),
+        (["MTT_musicnn/cnn1", "note_stats"], r"mixes pooled layers .* with frame layers"),
         (["MTT_musicnn/max_pool", "MSD_musicnn/pool5"], r"^parts: 'MSD_musicnn/pool5': layer: 'pool5' is not a layer"),
         (["MTT_musicnn/max_pool", "MSD_musicnn/cnn1"], r"mixes pooled layers .* with frame layers"),
     ):
         with pytest.raises(ValueError, match=message):
             Fusion(sample_rate=22050, parts=parts_value)
+
+
+@pytest.mark.slow
+def test_fused_note_statistics_sit_beside_the_musicnn_patches_they_span() -> None:
+    from genre.features import Fusion, Musicnn, NoteStatistics
+
+    fusion = Fusion(sample_rate=22050, parts=["MTT_musicnn/max_pool", "note_stats"])
+    assert fusion.patch_seconds > 8 and fusion.part_bands == (753, 69), "a segment must hold a note patch"
+    audio = 0.05 * torch.randn(2, 22050 * 20, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fused = fusion.embed(audio)
+        patches = Musicnn(22050, model="MTT_musicnn").embed(audio)
+        notes = NoteStatistics(22050).embed(audio)
+    # 20 s: six 2.99-s musicnn patches (centres 1.5 ... 16.5 s) and two 8.2-s note patches (0-8.2 s,
+    # 8.2-16.4 s): patches 0-2 lie in the first, 3-4 in the second, 5 past its end takes the last.
+    assert patches.shape[-1] == 6 and notes.shape[-1] == 2
+    torch.testing.assert_close(fused, torch.cat([patches, notes[..., [0, 0, 0, 1, 1, 1]]], dim=1))
+    assert fusion.steps_in(22050 * 8) == 0, "no whole note patch in 8 s"
+
+
+@pytest.mark.slow
+def test_a_probe_on_musicnn_and_note_statistics_runs_and_predicts_what_it_evaluated(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    from genre.cli.predict import main as predict_main
+    from genre.experiment import run_experiment
+
+    run_dir = tmp_path / "notes"
+    clips = ["dataset.source.clips_per_genre=4", "dataset.source.clip_seconds=9.0", "dataset.clip_seconds=9.0"]
+    parts = "feature.transform.parts=[MTT_musicnn/max_pool,note_stats]"
+    run_experiment(compose_run([*clips, "experiment=transfer", parts, "trainer.progress=false"], run_dir, cache_dir))
+    rows = pd.read_csv(run_dir / "predictions.csv")
+    test = rows[rows["split"] == "test"]
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):  # predict embeds the audio itself: the same steps as the cache
+        assert predict_main([str(run_dir), *map(str, test["path"]), "--format", "json"]) == 0
+    assert [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())] == list(test["predicted"])
 
 
 @pytest.mark.slow
