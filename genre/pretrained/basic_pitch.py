@@ -120,6 +120,15 @@ class BasicPitchNet(nn.Module):
             raise ValueError(
                 f"audio: expected (windows, {WINDOW_SAMPLES}) samples at 22050 Hz, got {list(audio.shape)}"
             )
+        # In float32 proper: cuDNN's TF32 convolutions (its default on Ampere and later) moved the
+        # posteriors by up to 5e-2 on an H200 (the CQT's 256-tap kernels on raw audio), enough to move notes.
+        cudnn = torch.backends.cudnn
+        with cudnn.flags(
+            enabled=cudnn.enabled, benchmark=cudnn.benchmark, deterministic=cudnn.deterministic, allow_tf32=False
+        ):
+            return self._posteriorgrams(audio)
+
+    def _posteriorgrams(self, audio: Tensor) -> dict[str, Tensor]:
         spectrum = self.normalized_log(self.cqt(audio)).transpose(1, 2)  # (windows, frames, bins)
         stacked = []
         for shift in harmonic_shifts():

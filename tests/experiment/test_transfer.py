@@ -249,7 +249,7 @@ def test_fused_note_statistics_sit_beside_the_musicnn_patches_they_span() -> Non
 
 
 @pytest.mark.slow
-def test_a_probe_on_musicnn_and_note_statistics_runs_and_predicts_what_it_evaluated(
+def test_the_transfer_preset_on_musicnn_and_note_statistics_runs_and_predicts_what_it_evaluated(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     from genre.cli.predict import main as predict_main
@@ -257,8 +257,9 @@ def test_a_probe_on_musicnn_and_note_statistics_runs_and_predicts_what_it_evalua
 
     run_dir = tmp_path / "notes"
     clips = ["dataset.source.clips_per_genre=4", "dataset.source.clip_seconds=9.0", "dataset.clip_seconds=9.0"]
-    parts = "feature.transform.parts=[MTT_musicnn/max_pool,note_stats]"
-    run_experiment(compose_run([*clips, "experiment=transfer", parts, "trainer.progress=false"], run_dir, cache_dir))
+    config = compose_run([*clips, "experiment=transfer", "trainer.progress=false"], run_dir, cache_dir)
+    assert list(config.feature.transform.parts) == ["MTT_musicnn/max_pool", "note_stats"], "the preset's parts"
+    run_experiment(config)
     rows = pd.read_csv(run_dir / "predictions.csv")
     test = rows[rows["split"] == "test"]
     buffer = io.StringIO()

@@ -92,11 +92,13 @@ def test_harmonic_shifts_are_the_originals() -> None:
 @needs_wheel
 @needs_gpus()
 def test_posteriorgrams_on_cuda_match_onnxruntime(net: basic_pitch.BasicPitchNet) -> None:
-    # cuDNN may pick TF32 or other convolution algorithms: a looser bound than the CPU's, still far
-    # below a posterior's resolution.
+    gpu = copy.deepcopy(net).to("cuda")  # the module's CPU network stays
+    assert torch.backends.cudnn.allow_tf32, "the default this test is about: TF32 convolutions allowed"
     with torch.no_grad():
-        out = copy.deepcopy(net).to("cuda")(_signals().to("cuda"))  # the module's CPU network stays
+        out = gpu(_signals().to("cuda"))
+    assert torch.backends.cudnn.allow_tf32, "the network's float32 setting does not leak out"
     for name in net.LAYERS:
         worst = float(np.abs(out[name].cpu().numpy() - REFERENCES[name]).max())
         print(f"basic-pitch on CUDA vs onnxruntime, {name}: max abs {worst:.1e}")
-        assert worst <= 1e-3, (name, worst)
+        # The network turns cuDNN's TF32 off (with it, up to 5e-2 on an H200): float32 up to summation order.
+        assert worst <= 1e-4, (name, worst)
