@@ -123,8 +123,8 @@ class Fusion(nn.Module):
         """``(batch, samples)`` -> ``(batch, n_bands, steps)``: every part's activations, on the first
         part's steps, concatenated."""
         outputs = [part.embed(waveform) for part in self.components]
-        maps = self.step_maps([out.shape[-1] for out in outputs])
-        steps = self._steps([out.shape[-1] for out in outputs])
+        counts = [out.shape[-1] for out in outputs]
+        maps, steps = self.step_maps(counts), self._steps(counts)
         aligned = [
             out[..., :steps] if index is None else out[..., torch.as_tensor(index, device=out.device)]
             for out, index in zip(outputs, maps, strict=True)
