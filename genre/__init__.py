@@ -4,9 +4,10 @@ Code map (package -> what it holds -> what it may import; the README's Developme
 full table and tests/test_code_shape.py checks the imports):
 
 - ``errors``, ``cli_errors``, ``filesystem``, ``overrides``, ``upstream``, ``objective``,
-  ``worker_processes``, ``stored_config``: foundations (user errors and their one-line translation, locks
-  and atomic writes, override parsing, private third-party APIs, objective modes, build workers, the
-  gate a config read back from a file passes) -> nothing else.
+  ``segment_defaults``, ``worker_processes``, ``stored_config``: foundations (user errors and their
+  one-line translation, locks and atomic writes, override parsing, private third-party APIs, objective
+  modes, the crop length a model gets, build workers, the gate a config read back from a file passes)
+  -> nothing else.
 - ``features``, ``pretrained``, ``models``, ``augment``, ``tracking``, ``comparison``, ``demo``,
   ``run_files``, ``run_directory``: the parts (waveform features, pretrained networks, classifiers,
   augmentations, TensorBoard, statistics, the demo synthesiser, the run's typed files, the run-dir
@@ -24,5 +25,7 @@ from pathlib import Path
 # The Hydra config tree ships inside the package, so the console scripts find it from any directory.
 CONFIG_DIR: Path = Path(__file__).parent / "conf"
 
-# Registers the config resolver behind objective_mode's default (before any config is composed).
-import genre.core.objective  # noqa: E402,F401
+# Register the config resolvers behind objective_mode's and trainer.segment_seconds's defaults (before any
+# config is composed).
+import genre.core.objective  # noqa: E402
+import genre.core.segment_defaults  # noqa: E402,F401

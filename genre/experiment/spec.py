@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol, cast, get_type_hints
 
 import torch
-from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from genre.core.errors import ConfigError, config_keys
+from genre.core.segment_defaults import closed_form_target
 from genre.experiment.checks import (
     MAX_CLIP_SECONDS,
     Flag,
@@ -291,12 +291,8 @@ def _check_warm_up(cfg: DictConfig, epochs: int) -> None:
 
 def _check_closed_form(cfg: DictConfig, devices: int) -> None:
     """A model solved in one step (``closed_form = True``, e.g. model=logreg) runs in one process, unaugmented."""
-    try:
-        model_class = get_class(str(OmegaConf.select(cfg, "model._target_")))
-    except (ImportError, ValueError, AttributeError):
-        return  # building the model names the bad target
-    if getattr(model_class, "closed_form", False) is not True:
-        return
+    if not closed_form_target(str(OmegaConf.select(cfg, "model._target_"))):
+        return  # (a bad target is named when the model is built)
     if OmegaConf.select(cfg, "feature.transform.trainable", default=False) is True:
         raise ConfigError(
             "feature.transform.trainable",

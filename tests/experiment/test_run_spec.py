@@ -23,7 +23,7 @@ from genre.core.errors import ConfigError
 from genre.experiment.checks import Flag, Interval, Options
 from genre.experiment.spec import PART_NUMBERS, RunSpec, build_spec, declared
 from genre.training.distributed import DistContext, init_process_group, run_spawned
-from helpers import REPO, TINY_RUN, compose_run
+from helpers import REPO, TINY_DEMO, TINY_RUN, compose_run
 
 EXPERIMENT = REPO / "genre" / "experiment"
 
@@ -115,6 +115,37 @@ def test_the_spec_is_parsed_and_resolved_once(tmp_path: Path) -> None:
     assert spec.parts.optimizer._target_ and spec.hparams["trainer.epochs"] == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.seed = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "model,set_seconds,expected",
+    [
+        ("crnn", None, (5.0, 5.0)),
+        ("logreg", None, (6.0, 6.0)),
+        ("late_fusion", None, (6.0, 6.0)),
+        ("logreg", "3.0", (3.0, 3.0)),
+        ("mlp", "3.0", (3.0, 3.0)),
+    ],
+)
+def test_the_segment_length_follows_the_model_unless_set(
+    model: str, set_seconds: str | None, expected: tuple[float, float], tmp_path: Path
+) -> None:
+    """A model trained by gradient gets 5-s crops; one solved in closed form (declares ``closed_form``)
+    gets whole clips (6 s here); a number set on the command line wins for either."""
+    overrides = [
+        *TINY_DEMO,
+        "dataset.source.clip_seconds=6.0",
+        "dataset.clip_seconds=6.0",
+        f"model={model}",
+        "feature=mel",
+    ]
+    if set_seconds is not None:
+        overrides.append(f"trainer.segment_seconds={set_seconds}")
+    if model == "late_fusion":
+        overrides[-1] = "feature=fusion"
+    spec = build_spec(compose_run(overrides, tmp_path / "run", tmp_path / "cache"))
+    assert (spec.segments.train_seconds, spec.segments.eval_seconds) == expected
+    assert spec.config["trainer"]["segment_seconds"] == expected[0]  # what the run dir records
 
 
 def _receive(ctx: DistContext, init_method: str, results: Any, spec: RunSpec) -> None:
