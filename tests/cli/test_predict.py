@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow  # every test here trains a model or spawns a proc
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     run_dir = tmp_path_factory.mktemp("predict-run")
-    run_experiment(compose_run(["feature=mfcc", "model=cnn", *TINY_RUN, "trainer.epochs=3"], run_dir, cache_dir))
+    run_experiment(compose_run([*TINY_RUN, "feature=mfcc", "model=cnn", "trainer.epochs=3"], run_dir, cache_dir))
     return run_dir
 
 

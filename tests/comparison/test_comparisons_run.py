@@ -26,12 +26,12 @@ def test_kfold_grid_ends_with_a_grouped_summary_and_compare_pairs_its_runs(
     result = run_cli(
         [
             "-m",
-            "feature=mel,chroma",
+            *TINY_RUN,
+            "feature=mel,chroma",  # before the folds: jobs 0-2 are mel's folds, 3-5 chroma's
             "model=cnn",
             "dataset/split=kfold",
             "dataset.split.folds=3",
             "dataset.split.fold=0,1,2",
-            *TINY_RUN,
             f"hydra.sweep.dir={sweep}",
         ],
         tmp_path,
@@ -72,10 +72,10 @@ def test_optuna_optimises_cross_validated_trials_and_a_trial_resumes_per_fold(tm
             "-m",
             "hparams_search=optuna",
             "hydra.sweeper.n_trials=2",
-            "model=cnn",
-            "feature=choice(mel,mfcc)",
             "cv.folds=3",
             *TINY_RUN,
+            "model=cnn",
+            "feature=choice(mel,mfcc)",
             f"hydra.sweep.dir={sweep}",
         ],
         tmp_path,

@@ -47,7 +47,7 @@ def _compose_error(overrides: Sequence[str]) -> BaseException:
 # (overrides, how to instantiate the node, the line the user reads)
 INSTANTIATED = [
     (
-        ["model.dropout=2"],
+        ["model=crnn", "model.dropout=2"],
         lambda cfg: instantiate(cfg.model, n_bands=40, n_classes=6),
         "model.dropout: 2 is outside [0, 1). Use e.g. 0.3",
     ),
@@ -67,7 +67,7 @@ INSTANTIATED = [
         "augment.specaugment.time_masks: -1 is a negative mask count. Use e.g. 2",
     ),
     (
-        ["feature.transform.n_mels=0"],
+        ["feature=mel", "feature.transform.n_mels=0"],
         lambda cfg: instantiate(cfg.feature),
         "feature.transform.n_mels: 0 is not positive. Use e.g. 128",
     ),
@@ -162,7 +162,7 @@ def test_config_keys_names_the_key_the_user_sets() -> None:
 
 
 def test_sweep_status_line_is_the_command_lines_and_other_errors_keep_their_type() -> None:
-    error = _raised(lambda: instantiate(_compose(["model.dropout=2"]).model, n_bands=40, n_classes=6))
+    error = _raised(lambda: instantiate(_compose(["model=crnn", "model.dropout=2"]).model, n_bands=40, n_classes=6))
     assert describe_error(error) == "model.dropout: 2 is outside [0, 1). Use e.g. 0.3"
     assert (
         describe_error(FloatingPointError("non-finite\nfinal metrics"))
@@ -173,7 +173,7 @@ def test_sweep_status_line_is_the_command_lines_and_other_errors_keep_their_type
 def test_the_wrapper_prints_one_line_and_returns_2_and_lets_bugs_through(capsys: pytest.CaptureFixture) -> None:
     @one_line_user_errors
     def bad_config() -> int:
-        instantiate(_compose(["model.dropout=2"]).model, n_bands=40, n_classes=6)
+        instantiate(_compose(["model=crnn", "model.dropout=2"]).model, n_bands=40, n_classes=6)
         return 0
 
     @one_line_user_errors
@@ -231,7 +231,8 @@ def test_run_prints_one_line_naming_the_config_key(
     # No progress bar if this is the session's first run (it generates the demo corpus): only the error.
     # The first case in a real child process; the others run the same script in process (no torch import each).
     # The closed-form probe has no channels to shrink: the tiny corpus and crops without TINY_RUN's model.channels.
-    base = [*TINY_DEMO, "trainer.segment_seconds=2.0", "trainer.progress=false"] if "model=logreg" in args else TINY_RUN
+    base = [*TINY_DEMO, "feature=mel", "trainer.segment_seconds=2.0", "trainer.progress=false"]
+    base = base if "model=logreg" in args else TINY_RUN
     if args == ["model.dropout=2"]:
         result = run_cli([*base, "+dataset.source.progress=false", *args], tmp_path, cache_dir, check=False)
     else:

@@ -21,7 +21,7 @@ def _single_run_dir(cwd: Path) -> Path:
 
 @pytest.mark.slow
 def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path) -> None:
-    result = run_cli(["feature=chroma", "model=crnn", *TINY_RUN, "trainer.epochs=2"], tmp_path, cache_dir)
+    result = run_cli([*TINY_RUN, "feature=chroma", "model=crnn", "trainer.epochs=2"], tmp_path, cache_dir)
     assert "test accuracy:" in result.stdout
     run_dir = _single_run_dir(tmp_path)
     events = list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
@@ -49,7 +49,7 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path, cache_dir: Path) -> N
     results = []
     for name in ("a", "b"):
         cfg = compose_run(
-            ["feature=mel", "model=cnn", *TINY_RUN, "trainer.epochs=2", "seed=7"], tmp_path / name, cache_dir
+            [*TINY_RUN, "feature=mel", "model=cnn", "trainer.epochs=2", "seed=7"], tmp_path / name, cache_dir
         )
         run_experiment(cfg)
         results.append(json.loads((tmp_path / name / "metrics.json").read_text()))
@@ -87,7 +87,7 @@ def test_bad_input_is_a_clear_error_not_a_traceback(
 
 @pytest.mark.slow
 def test_readme_sweep_gives_one_output_and_tensorboard_dir_per_job(tmp_path: Path, cache_dir: Path) -> None:
-    result = run_cli(["-m", "feature=midi,mel,mfcc", *TINY_RUN], tmp_path, cache_dir)
+    result = run_cli(["-m", *TINY_RUN, "feature=midi,mel,mfcc"], tmp_path, cache_dir)
     sweeps = list((tmp_path / "multirun").glob("*/*"))
     assert len(sweeps) == 1, sweeps
     jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir() and p.name.isdigit())

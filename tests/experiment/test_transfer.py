@@ -249,17 +249,20 @@ def test_fused_note_statistics_sit_beside_the_musicnn_patches_they_span() -> Non
 
 
 @pytest.mark.slow
-def test_the_transfer_preset_on_musicnn_and_note_statistics_runs_and_predicts_what_it_evaluated(
-    tmp_path: Path, cache_dir: Path
-) -> None:
+def test_the_default_run_is_the_transfer_recipe_and_predicts_what_it_evaluated(tmp_path: Path, cache_dir: Path) -> None:
+    """``python run.py`` with nothing but a small corpus: musicnn (MTT) beside note statistics, whole clips,
+    the closed-form probe (``experiment=transfer``'s recipe, tests/conf checks they agree), end to end."""
     from genre.cli.predict import main as predict_main
     from genre.experiment import run_experiment
 
     run_dir = tmp_path / "notes"
     clips = ["dataset.source.clips_per_genre=4", "dataset.source.clip_seconds=9.0", "dataset.clip_seconds=9.0"]
-    config = compose_run([*clips, "experiment=transfer", "trainer.progress=false"], run_dir, cache_dir)
-    assert list(config.feature.transform.parts) == ["MTT_musicnn/max_pool", "note_stats"], "the preset's parts"
+    config = compose_run([*clips, "trainer.progress=false"], run_dir, cache_dir)
+    assert list(config.feature.transform.parts) == ["MTT_musicnn/max_pool", "note_stats"], "the default parts"
     run_experiment(config)
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["config"]["model"]["_target_"] == "genre.models.ClosedFormProbe"
+    assert best["config"]["eval"]["segment_seconds"] == 9.0, "whole clips"
     rows = pd.read_csv(run_dir / "predictions.csv")
     test = rows[rows["split"] == "test"]
     buffer = io.StringIO()

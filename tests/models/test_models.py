@@ -11,7 +11,7 @@ import hydra.utils
 import pytest
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 import genre.models
 from genre import CONFIG_DIR
@@ -125,10 +125,18 @@ def _config_paths() -> list[Path]:
     return sorted(CONF_DIR.glob("*.yaml"))
 
 
+def _model_config(path: Path) -> DictConfig:
+    """A model's config file as its node composes: without its defaults list (the feature it pairs with)."""
+    cfg = OmegaConf.load(path)
+    assert isinstance(cfg, DictConfig)
+    cfg.pop("defaults", None)
+    return cfg
+
+
 @pytest.mark.parametrize("path", _config_paths(), ids=lambda p: p.stem)
 def test_config_instantiates(path: Path) -> None:
     torch.manual_seed(0)
-    cfg = OmegaConf.load(path)
+    cfg = _model_config(path)
     model = hydra.utils.instantiate(cfg, n_bands=40, n_classes=N_CLASSES, **_facts(cfg, 40))
     assert isinstance(model, GenreModel)
     model.eval()
@@ -137,7 +145,7 @@ def test_config_instantiates(path: Path) -> None:
 
 
 def test_every_model_has_a_config() -> None:
-    targets = {OmegaConf.load(p)["_target_"] for p in _config_paths()}
+    targets = {_model_config(p)["_target_"] for p in _config_paths()}
     exported = {f"genre.models.{name}" for name in genre.models.__all__ if name != "GenreModel"}
     assert exported == {f"genre.models.{cls.__name__}" for cls in MODELS}
     assert targets == exported
@@ -293,7 +301,7 @@ def test_readme_model_table_matches_the_models() -> None:
     rows = _readme_counts()
     assert set(rows) == {p.stem for p in _config_paths()}
     for name, counts in rows.items():
-        cfg = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+        cfg = _model_config(CONF_DIR / f"{name}.yaml")
         actual: list[int | None] = [
             hydra.utils.instantiate(cfg, n_bands=b, n_classes=6, **_facts(cfg, b)).n_parameters for b in (12, 40, 128)
         ]

@@ -206,7 +206,7 @@ def test_random_mutations_of_a_real_config_never_reach_a_call(tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Path:
     run_dir = tmp_path_factory.mktemp("hostile-run")
-    run_experiment(compose_run(["feature=mfcc", "model=cnn", *TINY_RUN], run_dir, cache_dir))
+    run_experiment(compose_run([*TINY_RUN, "feature=mfcc", "model=cnn"], run_dir, cache_dir))
     return run_dir
 
 

@@ -28,7 +28,7 @@ from helpers.waiting import SAFETY_TIMEOUT, wait_for
 pytestmark = pytest.mark.slow
 
 STUDY = "genre-demo"
-CHEAP = ["model=cnn", "feature=mel", *TINY_RUN]
+CHEAP = [*TINY_RUN, "model=cnn", "feature=mel"]
 
 
 def _storage(cwd: Path, name: str = STUDY) -> str:

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 STUDY = "genre-demo"  # the preset's study_name for dataset=demo
 METRICS = ("val/acc", "val/loss", "test/acc", "test/loss")
 # Cheap trials for Optuna tests: the small CNN on the two cheapest features.
-CHEAP_SEARCH = ["model=cnn", "feature=choice(mel,mfcc)", *TINY_RUN]
+CHEAP_SEARCH = [*TINY_RUN, "model=cnn", "feature=choice(mel,mfcc)"]
 
 
 def _sweep(
@@ -74,7 +74,7 @@ def _is_png(path: Path) -> bool:
 def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
     tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    result, sweep = _sweep(["feature=mel,chroma", "model=cnn,fcn", *TINY_RUN], tmp_path, cache_dir)
+    result, sweep = _sweep([*TINY_RUN, "feature=mel,chroma", "model=cnn,fcn"], tmp_path, cache_dir)
     jobs = _job_dirs(sweep)
     assert len(jobs) == 4
     summary = pd.read_csv(sweep / "summary.csv")
@@ -272,7 +272,7 @@ def test_optuna_stops_once_more_than_max_failure_rate_of_trials_fail(tmp_path: P
     ids=["joblib", "submitit_local"],
 )
 def test_parallel_launchers_leave_two_complete_runs(launcher: list[str], tmp_path: Path, cache_dir: Path) -> None:
-    _, sweep = _sweep([*launcher, "model=cnn", "feature=mel,mfcc", *TINY_RUN], tmp_path, cache_dir)
+    _, sweep = _sweep([*launcher, *TINY_RUN, "model=cnn", "feature=mel,mfcc"], tmp_path, cache_dir)
     jobs = _job_dirs(sweep)
     assert [job.name for job in jobs] == ["0", "1"]
     pids = set()

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.slow  # every test here trains a model or spawns a proc
 def test_mixed_precision_training_on_cuda(precision: str, tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_run(
         [
-            "model=cnn",
             *TINY_RUN,
+            "model=cnn",
             "trainer.epochs=2",
             "trainer.device=cuda",
             f"trainer.precision={precision}",
