@@ -2,8 +2,10 @@
 
 ``Fusion(parts=["MTT_musicnn/max_pool", "MSD_musicnn/max_pool"])`` is every part's layer side by side
 on the parts' common 3-s patch grid: ``(batch, sum of dims, patches)``. Each part is a frozen pretrained
-layer named ``<model>/<layer>`` (the names of :class:`~genre.features.pretrained.Musicnn`) or
-``note_stats`` (:class:`~genre.features.note_statistics.NoteStatistics` with its defaults); the
+layer named ``<model>/<layer>`` (the names of :class:`~genre.features.pretrained.Musicnn`),
+``note_stats`` (:class:`~genre.features.note_statistics.NoteStatistics` with its defaults), or hand-made
+statistics, ``mfcc_stats`` or ``chroma_stats`` (:class:`~genre.features.frame_statistics.FrameStatistics`:
+each band's mean and deviation per 3-s patch); the
 feature extractor standardises every dimension on the training split, so each part is standardised on
 its own. Frozen, fusion is precomputed; the data layer caches each part on its own (the embedding
 cache of that part alone), so a fusion reuses what single-part runs computed and vice versa.
@@ -24,24 +26,30 @@ import torch
 from torch import Tensor, nn
 
 from genre.features.base import PrecomputedTransform
+from genre.features.frame_statistics import FrameStatistics
 from genre.features.note_statistics import NoteStatistics
 from genre.features.pretrained import Musicnn
 from genre.pretrained.weights import MODELS
 
 # The part name of the note statistics (feature=note_stats with its defaults).
 NOTE_STATS = "note_stats"
+# The part names of hand-made statistics: part name -> the frame feature summarised.
+FRAME_STATS = {"mfcc_stats": "mfcc", "chroma_stats": "chroma"}
+Part = Musicnn | NoteStatistics | FrameStatistics
 
 
-def build_part(name: str, sample_rate: int, cache: bool) -> Musicnn | NoteStatistics:
-    """The part named ``<model>/<layer>`` (e.g. ``MTT_musicnn/max_pool``) or ``note_stats``, built from
-    genre's own classes."""
+def build_part(name: str, sample_rate: int, cache: bool) -> Part:
+    """The part named ``<model>/<layer>`` (e.g. ``MTT_musicnn/max_pool``), ``note_stats``, ``mfcc_stats`` or
+    ``chroma_stats``, built from genre's own classes."""
     if name == NOTE_STATS:
         return NoteStatistics(sample_rate=sample_rate, cache=cache)
+    if name in FRAME_STATS:
+        return FrameStatistics(sample_rate=sample_rate, feature=FRAME_STATS[name], cache=cache)
     model, _, layer = name.partition("/")
     if model not in MODELS or not layer:
         raise ValueError(
-            f"parts: '{name}' is not <model>/<layer> of a pretrained network or {NOTE_STATS}. Use e.g. "
-            f"MTT_musicnn/max_pool (models: {', '.join(MODELS)})"
+            f"parts: '{name}' is not <model>/<layer> of a pretrained network, {NOTE_STATS} or "
+            f"{' or '.join(FRAME_STATS)}. Use e.g. MTT_musicnn/max_pool (models: {', '.join(MODELS)})"
         )
     try:
         return Musicnn(sample_rate=sample_rate, model=model, layer=layer, cache=cache)
@@ -54,8 +62,8 @@ class Fusion(nn.Module):
 
     Args:
         sample_rate: the run's sample rate.
-        parts: two or more ``<model>/<layer>`` names or ``note_stats``, each once; all pooled (one step
-            per patch) or all musicnn frame layers (187 per patch).
+        parts: two or more ``<model>/<layer>`` names, ``note_stats``, ``mfcc_stats`` or ``chroma_stats``,
+            each once; all pooled (one step per patch) or all musicnn frame layers (187 per patch).
         cache: each part's activations go to the embedding cache (false: computed in memory every run).
     """
 
@@ -86,7 +94,7 @@ class Fusion(nn.Module):
         self.cache = bool(cache)
         # Every segment must hold a whole patch of every part.
         self.patch_seconds = max(part.patch_seconds for part in self.components)
-        self.step_seconds = tuple(float(cast(Musicnn | NoteStatistics, part).step_seconds) for part in self.parts)
+        self.step_seconds = tuple(float(cast(Part, part).step_seconds) for part in self.parts)
 
     @property
     def components(self) -> list[PrecomputedTransform]:

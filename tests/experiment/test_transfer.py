@@ -309,3 +309,23 @@ def test_fusion_probes_cache_each_part_share_it_with_single_part_runs_and_predic
         predicted = [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())]
         rows = pd.read_csv(run_dir / "predictions.csv")
         assert predicted == list(rows[rows["split"] == "test"]["predicted"]), run_dir.name
+
+
+@pytest.mark.slow
+def test_a_pretrained_network_with_hand_made_statistics_runs_caches_each_part_and_predicts(
+    tmp_path: Path, own_embeddings: Path
+) -> None:
+    from genre.cli.predict import main as predict_main
+    from genre.experiment import run_experiment
+
+    run_dir = tmp_path / "hand"
+    parts = "feature.transform.parts=[MTT_musicnn/max_pool,mfcc_stats,chroma_stats]"
+    run_experiment(compose_run([*PROBE_DEMO, "feature=fusion", parts], run_dir, own_embeddings))
+    best = torch.load(run_dir / "best.pt", weights_only=True)
+    assert best["model"]["center"].numel() == 2 * (753 + 80 + 24), "mean ‖ max of every part's dims"
+    assert len(_embedding_caches(own_embeddings)) == 3, "one cache per part"
+    test = pd.read_csv(run_dir / "predictions.csv").query("split == 'test'")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert predict_main([str(run_dir), *map(str, test["path"]), "--format", "json"]) == 0
+    assert [p["predictions"][0]["genre"] for p in json.loads(buffer.getvalue())] == list(test["predicted"])
