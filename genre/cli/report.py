@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     """Summarise the sweep dir named on the command line; print the table. Returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m genre.cli.report", description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep dir, e.g. multirun/2024-05-01/12-00-00")
-    parser.add_argument("--metric", default="test/acc", help="the metric drawn in heatmap.png (default test/acc)")
+    parser.add_argument("--metric", default="test/acc", help="the metric drawn in the figure (default test/acc)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.sweep_dir.is_dir():

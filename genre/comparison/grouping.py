@@ -179,9 +179,15 @@ def compare_with_best(
     predictions: Mapping[Hashable, ClipPredictions] | None = None,
     alpha: float = ALPHA,
     confidence: float = CONFIDENCE,
+    compared: str | None = None,
+    compared_mode: str | None = None,
 ) -> pd.DataFrame:
     """One row per configuration, best first: config keys, n, the objective's mean/std/interval, and the
     comparison with the best configuration (by mean objective, ``mode`` max or min).
+
+    The best is chosen on ``objective`` alone (what the runs optimised: a validation score). The paired
+    comparison is on ``compared`` (default: the objective; e.g. ``test/acc``, mode ``compared_mode``),
+    whose mean/std/interval are added: test scores are reported and tested, but never pick the best.
 
     Comparison columns: ``difference`` (mean of this minus the best over the paired repeats), ``test``
     (corrected resampled t-test when the pairs span several folds, else paired t-test over seeds,
@@ -192,7 +198,11 @@ def compare_with_best(
     """
     if mode not in MODES:
         raise ValueError(f"mode: '{mode}' is not max or min")
+    compared, compared_mode = compared or objective, compared_mode or mode
+    if compared_mode not in MODES:
+        raise ValueError(f"compared_mode: '{compared_mode}' is not max or min")
     _check_columns(runs, [objective], "objective")
+    _check_columns(runs, [compared], "compared")
     groups = configurations(runs, config_keys, repeat_keys)
     present = [key for key in repeat_keys if key in runs.columns]
     means = [float(rows[objective].mean()) for _, rows in groups]
@@ -205,14 +215,20 @@ def compare_with_best(
             **dict(zip(config_keys, values)),
             "n": len(rows),
             **metric_columns(objective, rows, confidence),
+            **(metric_columns(compared, rows, confidence) if compared != objective else {}),
         }
         if rank == 0:
             result, difference = SignificanceResult("best", math.nan, math.nan, len(rows)), 0.0
         else:
-            result, difference = _pair_test(best_rows, rows, objective, present, n_train, n_test, job_key, predictions)
+            result, difference = _pair_test(best_rows, rows, compared, present, n_train, n_test, job_key, predictions)
         row.update({"difference": difference, "test": result.test, "p": result.p_value, "note": result.note})
         table.append(row)
-    frame = pd.DataFrame(table)
+    return _holm_adjusted(pd.DataFrame(table), alpha, compared_mode)
+
+
+def _holm_adjusted(frame: pd.DataFrame, alpha: float, mode: str) -> pd.DataFrame:
+    """``frame`` with ``p (Holm)`` and ``not worse`` (the difference on ``mode``'s worse side and rejected),
+    the best (first row) not worse by definition, and ``note`` last."""
     adjusted, reject = holm(frame["p"].to_numpy(float), alpha)
     worse_side = frame["difference"] < 0 if mode == "max" else frame["difference"] > 0
     frame["p (Holm)"] = adjusted

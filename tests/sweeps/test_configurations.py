@@ -96,7 +96,8 @@ def test_a_fold_sweep_groups_into_configurations_tested_by_nadeau_bengio(tmp_pat
     assert len(summary.frame) == 6, "summary.csv keeps one row per job"
     markdown = (tmp_path / "summary.md").read_text()
     assert "Configurations: 6 runs in 2 configurations" in markdown and NOT_WORSE_MEANING in markdown
-    assert "0.7500 ± " in markdown and (tmp_path / "heatmap.png").is_file()
+    assert "0.750 ± 0.124" in markdown, "the narrow table: mean ± the t half-interval"
+    assert (tmp_path / "intervals.png").is_file() and (tmp_path / "intervals.pdf").is_file(), "one swept key"
 
 
 def test_single_runs_are_compared_by_mcnemar_on_their_predictions(tmp_path: Path) -> None:
@@ -115,9 +116,9 @@ def test_single_runs_are_compared_by_mcnemar_on_their_predictions(tmp_path: Path
     assert list(table["test"][1:]) == ["McNemar exact"] * 2
     assert list(table["p"][1:]) == pytest.approx(expected)
     assert list(table["p (Holm)"][1:]) == pytest.approx(list(multipletests(expected, method="holm")[1]))
-    # One run per configuration: the jobs table itself carries the test, with no second table.
+    # One run per configuration: the jobs table itself carries the test; the narrow table follows it.
     rows = [line for line in summary.table.splitlines() if line.startswith("|")]
-    assert len(rows) == 2 + 3 and "p (Holm)" in rows[0] and "not worse" in rows[0]
+    assert len(rows) == 2 * (2 + 3) and "p (Holm)" in rows[0] and "not worse" in rows[0]
     assert NOT_WORSE_MEANING in summary.table
 
 
@@ -172,3 +173,60 @@ def test_compare_two_single_runs_prints_mcnemar_and_refuses_other_clips(
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "c")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: dirs: ") and "tested on different clips" in error and error.count("\n") == 1
+
+
+def test_when_validation_and_test_disagree_every_output_names_the_validation_best(tmp_path: Path) -> None:
+    """Selecting on test scores is selection on the test set: the best is the validation best everywhere
+    (configurations.csv, summary.md and .tex, the figure, the last line, optimization_results.yaml)."""
+    import optuna
+    from PIL import Image
+
+    from genre.sweeps.optuna.sweeper import write_results
+
+    # (val, test) per fold: mel is best on validation, chroma on test; mfcc is worst on both.
+    scores = {
+        "mel": [(0.90, 0.60), (0.86, 0.62), (0.88, 0.58)],
+        "chroma": [(0.70, 0.80), (0.72, 0.84), (0.68, 0.82)],
+        "mfcc": [(0.50, 0.40), (0.52, 0.42), (0.48, 0.38)],
+    }
+    study = optuna.create_study(direction="maximize", study_name="disagree")
+    num = 0
+    for feature, folds in scores.items():
+        for fold, (val, test) in enumerate(folds):
+            run_dir = tmp_path / str(num)
+            _hydra(run_dir, num, [f"feature={feature}", f"dataset.split.fold={fold}"])
+            make_metrics(
+                scores={"val/acc": val, "test/acc": test, "val/loss": 1 - val, "test/loss": 1 - test},
+                labels=LABELS,
+                n_clips={"train": 40, "val": 10, "test": 10},
+            ).write(run_dir)
+            num += 1
+        # One trial per configuration, its value the folds' mean objective, as a cross-validated search tells it.
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"feature": feature},
+                distributions={"feature": optuna.distributions.CategoricalDistribution(list(scores))},
+                value=float(np.mean([val for val, _ in folds])),
+            )
+        )
+    summary = summarise_sweep(tmp_path)
+    best_on_test = max(scores, key=lambda f: np.mean([t for _, t in scores[f]]))
+    assert best_on_test == "chroma", "the fixture must make the two disagree"
+
+    assert pd.read_csv(tmp_path / CONFIGURATIONS_FILE)["feature"].iloc[0] == "mel"
+    markdown = (tmp_path / "summary.md").read_text()
+    first_row = next(line for line in markdown.splitlines() if line.startswith("| feature=mel"))
+    assert "| best " in first_row, "the first row of the narrow table is the reference the others are tested against"
+    assert summary.table.rstrip().splitlines()[-1].startswith("Best configuration, chosen on val/acc: feature=mel ")
+    assert markdown.rstrip().splitlines()[-1].startswith("Best configuration, chosen on val/acc: feature=mel ")
+    latex = (tmp_path / "summary.tex").read_text()
+    body = latex.split(r"\midrule")[1].strip().splitlines()
+    assert body[0].strip().startswith("feature=mel & 3 & 0.880 $\\pm$ 0.050 &") and r"\bottomrule" in latex
+    for figure in ("intervals.png", "intervals.pdf"):
+        assert (tmp_path / figure).stat().st_size > 1000
+    assert "best on val/acc, feature=mel" in Image.open(tmp_path / "intervals.png").text["Title"]
+    # Chroma is 0.22 better on test than the chosen one: reported and tested, never chosen.
+    chroma = pd.read_csv(tmp_path / CONFIGURATIONS_FILE).set_index("feature").loc["chroma"]
+    assert chroma["difference"] == pytest.approx(0.22) and chroma["test"] == "corrected resampled t-test"
+    results = OmegaConf.load(write_results(study, tmp_path))
+    assert results.best_params == {"feature": "mel"}

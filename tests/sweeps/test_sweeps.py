@@ -58,9 +58,15 @@ def _overrides(run_dir: Path) -> dict[str, str]:
 
 
 def _table_rows(stdout: str) -> list[str]:
-    """The data rows of the markdown table printed at the end of a sweep."""
-    lines = [line for line in stdout.splitlines() if line.startswith("|")]
-    return lines[2:]  # header and separator
+    """The data rows of the jobs table printed at the end of a sweep (the first markdown table; the
+    configurations table follows it)."""
+    block: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith("|"):
+            block.append(line)
+        elif block:
+            break
+    return block[2:]  # header and separator
 
 
 def _study(cwd: Path, name: str = STUDY) -> optuna.Study:
@@ -98,8 +104,9 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
     assert len(printed) == 4
     assert [int(line.split("|")[1]) for line in printed] == list(summary["job"])
     markdown = (sweep / "summary.md").read_text()
-    assert [line for line in markdown.splitlines() if line.startswith("|")][2:] == printed
-    assert _is_png(sweep / "heatmap.png")
+    assert _table_rows(markdown) == printed
+    assert _is_png(sweep / "heatmap.png") and (sweep / "heatmap.pdf").read_bytes()[:5] == b"%PDF-"
+    assert (sweep / "summary.tex").read_text().count(r"\midrule") == 1
 
     # `tensorboard --logdir <sweep dir>` finds every job in HPARAMS with its swept values and metrics.
     mux = EventMultiplexer().AddRunsFromDirectory(str(sweep))

@@ -38,8 +38,9 @@ from genre.sweeps.results.runs import CHOICE_COLUMNS, JobRun, scalar_at
 log = logging.getLogger(__name__)
 
 CONFIGURATIONS_FILE = "configurations.csv"
-# What configurations are compared on: the held-out test clips (McNemar's test is on their predictions),
-# whatever the runs optimised; the runs' objective where they report no test accuracy.
+# What configurations are compared on once the best is chosen on the runs' objective (validation): the
+# held-out test clips (McNemar's test is on their predictions); the objective where runs report no test
+# accuracy. A test score never picks the best: that would be selection on the test set.
 COMPARED_METRIC = "test/acc"
 # Columns of run_rows besides the configuration keys and the scores.
 RUN_DIR, N_TRAIN, N_TEST = "run_dir", "n_train", "n_test"
@@ -115,13 +116,21 @@ def single_run_predictions(runs: pd.DataFrame) -> dict[Hashable, ClipPredictions
 
 
 def compare_configurations(
-    runs: pd.DataFrame, config_keys: Sequence[str], objective: str, mode: str, metrics: Sequence[str] = ()
+    runs: pd.DataFrame,
+    config_keys: Sequence[str],
+    objective: str,
+    mode: str,
+    metrics: Sequence[str] = (),
+    compared: str | None = COMPARED_METRIC,
 ) -> pd.DataFrame | None:
-    """One row per configuration, best first: n, the objective's and ``metrics``' mean/std/interval, and the
-    paired comparison with the best (:func:`~genre.comparison.grouping.compare_with_best`). None when the
-    runs cannot be grouped (no run, or two runs of one configuration with the same seed and fold)."""
+    """One row per configuration, best first by the mean ``objective`` (what the runs optimised): n, the
+    objective's and ``metrics``' mean/std/interval, and the paired comparison with the best on ``compared``
+    (:data:`COMPARED_METRIC`, higher is better, when the runs report it; else the objective; see
+    :func:`~genre.comparison.grouping.compare_with_best`). None when the runs cannot be grouped (no run,
+    or two runs of one configuration with the same seed and fold)."""
     if runs.empty or objective not in runs:
         return None
+    on_test = compared is not None and compared in runs and runs[compared].notna().all()
     single = one_run_each(runs, config_keys)
     repeats = [] if single else [key for key in REPEAT_KEYS if key in runs]
     runs = runs.assign(**{key: _numbers(runs[key]) for key in repeats})  # seed "1" (an override) pairs with 1
@@ -135,8 +144,10 @@ def compare_configurations(
             n_train=N_TRAIN,
             n_test=N_TEST,
             predictions=single_run_predictions(runs) if single else None,
+            compared=compared if on_test else None,
+            compared_mode="max" if on_test else None,
         )
-        others = [m for m in metrics if m in runs and m != objective]
+        others = [m for m in metrics if m in runs and m not in (objective, compared)]
         if others:
             extra = configuration_table(runs, list(config_keys), others, repeat_keys=repeats)
             table = (

@@ -1,12 +1,15 @@
-"""``heatmap.png``: one metric over the two swept keys of a sweep (feature x model when both vary).
+"""``heatmap.png`` / ``.pdf``: one metric over two swept keys of a sweep (feature x model when both vary).
 
 Where a cell holds several runs (seeds, folds) it shows their mean ± the half-width of the 95 %
-Student-t interval, and n.
+Student-t interval, and n. The caller keeps only the configurations that share every other swept key
+(with the best one), so a cell never averages, say, different learning rates; the best configuration
+(chosen on the objective, not on the drawn metric) is outlined.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -34,9 +37,18 @@ def heatmap_axes(frame: pd.DataFrame, swept: list[str]) -> tuple[str | None, str
     return by_count[0], by_count[1]
 
 
-def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: str, path: Path) -> None:
-    """Mean ``metric`` of the completed runs per cell (± 95 % half-interval where n > 1), annotated; a cell
-    without any says so."""
+def plot_heatmap(
+    frame: pd.DataFrame,
+    rows: str | None,
+    columns: str,
+    metric: str,
+    path: Path,
+    best: dict[str, Any] | None = None,
+    title: str = "",
+) -> list[Path]:
+    """Mean ``metric`` of the completed runs per cell (± 95 % half-interval and n), annotated; a cell without
+    any says so; the cell of ``best`` (its ``rows``/``columns`` values) outlined. Writes ``path`` (PNG)
+    and the same as PDF; returns both paths."""
     jobs = frame.sort_values("job")
     row_values = _levels(jobs[rows]) if rows else [""]
     column_values = _levels(jobs[columns])
@@ -54,7 +66,6 @@ def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: st
                 means[i, j], halves[i, j] = interval.mean, interval.half_width
             else:  # failed, killed, running: what a reader should look at in summary.md
                 unfinished[i, j] = "/".join(sorted(set(cell["status"]))) or "no job"
-    repeated = counts.max() > 1
     figure, axes = plt.subplots(figsize=(1.6 + 1.3 * len(column_values), 1.4 + 0.7 * len(row_values)))
     # Accuracies on a fixed 0-1 scale, so heatmaps of different sweeps compare by colour.
     vmin, vmax = (0.0, 1.0) if metric.endswith("acc") else (None, None)  # None: the data's range
@@ -70,16 +81,22 @@ def plot_heatmap(frame: pd.DataFrame, rows: str | None, columns: str, metric: st
         for j in range(len(column_values)):
             if counts[i, j]:
                 spread = f" ± {halves[i, j]:.3f}" if counts[i, j] > 1 else ""
-                text = f"{means[i, j]:.3f}{spread}" + (f"\n(n={counts[i, j]})" if repeated else "")
+                text = f"{means[i, j]:.3f}{spread}\n(n={counts[i, j]})"
                 colour = "black" if means[i, j] > middle else "white"
             else:
                 text, colour = unfinished[i, j], "red"
             axes.text(j, i, text, ha="center", va="center", color=colour, fontsize=9)
+    if best is not None and best.get(columns) in column_values and (not rows or best.get(rows) in row_values):
+        i, j = (row_values.index(best[rows]) if rows else 0), column_values.index(best[columns])
+        axes.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
     figure.colorbar(image, ax=axes, label=metric)
-    axes.set_title(f"{metric}" + (" (mean ± 95 % CI, over runs)" if repeated else ""))
+    axes.set_title(f"{metric}: mean ± 95 % t half-interval, n runs" + (f"\n{title}" if title else ""), fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    written = [path, path.with_suffix(".pdf")]
+    for target in written:  # the title also in the file's metadata, for a reader (or a test) of the file
+        figure.savefig(target, dpi=120, metadata={"Title": f"{metric}; {title}"})
     plt.close(figure)
+    return written
 
 
 def _levels(values: pd.Series) -> list:

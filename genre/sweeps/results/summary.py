@@ -24,19 +24,19 @@ from genre.sweeps.results.configurations import (
     COMPARED_METRIC,
     CONFIGURATIONS_FILE,
     compare_configurations,
-    configurations_markdown,
     per_job_comparison,
     run_rows,
 )
-from genre.sweeps.results.heatmap import heatmap_axes, plot_heatmap
+from genre.sweeps.results.figures import write_figures
 from genre.sweeps.results.pareto import pareto_optimal
 from genre.sweeps.results.runs import CHOICE_COLUMNS, INCOMPLETE, JobRun, SkippedJob, read_sweep
+from genre.sweeps.results.tables import best_line, booktabs, interval_note, narrow_table
 
 log = logging.getLogger(__name__)
 
 CSV_FILE = "summary.csv"
 MARKDOWN_FILE = "summary.md"
-HEATMAP_FILE = "heatmap.png"
+LATEX_FILE = "summary.tex"
 # Completed jobs first (best first), then the ones that need a look.
 STATUS_ORDER = (COMPLETED, PRUNED, FAILED, KILLED, RUNNING, INCOMPLETE)
 # Facts of a run (RunMetrics fields) shown beside the split/metric values, in table order.
@@ -113,8 +113,9 @@ def jobs_frame(jobs: list[JobRun]) -> tuple[pd.DataFrame, list[str]]:
 
 
 def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> Summary:
-    """Read every job of ``sweep_dir``; write ``summary.csv``, ``configurations.csv``, ``summary.md`` and
-    ``heatmap.png`` there."""
+    """Read every job of ``sweep_dir``; write ``summary.csv``, ``configurations.csv``, ``summary.md``,
+    ``summary.tex`` and the figures (PNG and PDF) there. The best configuration is chosen on the runs'
+    objective everywhere; test scores are reported and compared, never ranked on."""
     sweep_dir = Path(sweep_dir)
     skipped: list[SkippedJob] = []
     jobs = read_sweep(sweep_dir, skipped)
@@ -122,44 +123,52 @@ def summarise_sweep(sweep_dir: str | Path, heatmap_metric: str = "test/acc") -> 
     objective, mode = (jobs[0].objective, jobs[0].objective_mode) if jobs else ("val/acc", "max")
     config_keys = [key for key in swept if key not in REPEAT_KEYS]
     runs = run_rows(jobs, config_keys)
-    compared, compared_mode = (COMPARED_METRIC, "max") if COMPARED_METRIC in runs else (objective, mode)
-    grouped = compare_configurations(runs, config_keys, compared, compared_mode, TABLE_METRICS)
-    repeated = grouped is not None and bool((grouped["n"] > 1).any())
-    single = None if repeated or grouped is None or len(grouped) < 2 else per_job_comparison(grouped, runs, config_keys)
-    table = format_table(frame, swept, sweep_dir, objective=objective if jobs else None, comparison=single)
-    if repeated:
-        assert grouped is not None
+    compared = COMPARED_METRIC if COMPARED_METRIC in runs and runs[COMPARED_METRIC].notna().all() else objective
+    grouped = compare_configurations(runs, config_keys, objective, mode, TABLE_METRICS, compared=compared)
+    single = None if grouped is None or len(grouped) < 2 or (grouped["n"] > 1).any() else grouped
+    comparison = None if single is None else per_job_comparison(single, runs, config_keys)
+    table = format_table(frame, swept, sweep_dir, objective=objective if jobs else None, comparison=comparison)
+    narrow = None if grouped is None else narrow_table(grouped, runs, config_keys, objective, compared)
+    if narrow is not None and grouped is not None:
         table += (
             f"\nConfigurations: {len(runs)} runs in {len(grouped)} configurations (jobs differing only in "
-            f"seed or fold, and the folds of cross-validation jobs), compared on {compared}, best first\n\n"
-            f"{configurations_markdown(grouped, config_keys, compared, TABLE_METRICS)}"
+            f"seed or fold, and the folds of cross-validation jobs), best first by {objective}\n\n"
+            f"{narrow.to_markdown(index=False)}\n\n{interval_note(objective, compared)} {NOT_WORSE_MEANING}\n"
         )
-    elif single is not None:
-        table += f"\n{NOT_WORSE_MEANING}\n"
     if skipped:
         table += f"\nSkipped {len(skipped)} job dir(s) holding a damaged file:\n\n" + "".join(
             f"- {job.run_dir}: {job.reason}\n" for job in skipped
         )
+    if grouped is not None and len(grouped):
+        table += "\n" + best_line(grouped, runs, config_keys, objective, compared) + "\n"
     summary = Summary(frame=frame, swept=swept, table=table, configurations=grouped, skipped=skipped)
     if frame.empty:
         log.warning("No jobs under %s", sweep_dir)
         return summary
+    caption = f"Configurations of sweep {sweep_dir.name}. {interval_note(objective, compared)}"
+    summary.files = _write_files(sweep_dir, frame, table, grouped, narrow, caption)
+    cells = _heatmap_frame(frame, runs)
+    summary.files += write_figures(sweep_dir, cells, grouped, runs, config_keys, objective, heatmap_metric)
+    return summary
+
+
+def _write_files(
+    sweep_dir: Path,
+    frame: pd.DataFrame,
+    table: str,
+    grouped: pd.DataFrame | None,
+    narrow: pd.DataFrame | None,
+    caption: str,
+) -> list[Path]:
+    """``summary.csv``, ``summary.md`` and, with configurations, ``configurations.csv`` and ``summary.tex``."""
     frame.to_csv(sweep_dir / CSV_FILE, index=False)
     (sweep_dir / MARKDOWN_FILE).write_text(_markdown(frame, table))
-    summary.files = [sweep_dir / CSV_FILE, sweep_dir / MARKDOWN_FILE]
-    if grouped is not None:
+    files = [sweep_dir / CSV_FILE, sweep_dir / MARKDOWN_FILE]
+    if grouped is not None and narrow is not None:
         grouped.to_csv(sweep_dir / CONFIGURATIONS_FILE, index=False)
-        summary.files.append(sweep_dir / CONFIGURATIONS_FILE)
-    cells = _heatmap_frame(frame, runs)
-    axes = heatmap_axes(cells, config_keys)
-    if axes is None:
-        log.info("No swept key to draw a heatmap over")
-    elif heatmap_metric not in cells.columns:
-        log.info("No job reported %s: no heatmap", heatmap_metric)
-    else:
-        plot_heatmap(cells, *axes, metric=heatmap_metric, path=sweep_dir / HEATMAP_FILE)
-        summary.files.append(sweep_dir / HEATMAP_FILE)
-    return summary
+        (sweep_dir / LATEX_FILE).write_text(booktabs(narrow, caption))
+        files += [sweep_dir / CONFIGURATIONS_FILE, sweep_dir / LATEX_FILE]
+    return files
 
 
 def _heatmap_frame(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
