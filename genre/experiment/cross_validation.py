@@ -7,8 +7,8 @@ The job dir's ``cv.json`` (:class:`~genre.run_files.CrossValidationMetrics`) hol
 the finished folds and every score's mean ± 95 % Student-t interval over them; it is rewritten after
 each fold. Its config, and the job's ``.hydra/config.yaml``, name the k-fold split the folds ran
 (``fold: null``; each fold's ``provenance.json`` names its fold), and the job's last printed line is the
-test accuracy's mean ± 95 % interval over the folds (:func:`summary_line`). The job returns the mean of the folds' objectives, so an Optuna search over ``cv.folds=k``
-jobs optimises a cross-validated score.
+test accuracy's mean ± 95 % interval over the folds (:func:`summary_line`). The job returns the mean of the
+folds' objectives, so an Optuna search over ``cv.folds=k`` jobs optimises a cross-validated score.
 
 Split: a ``dataset/split=kfold`` config is used as given (``cv.folds`` sets its ``folds``); the default
 ``stratified`` split is replaced by ``dataset/split=kfold``'s defaults (log line says so); a fixed split
