@@ -96,7 +96,9 @@ def differing_labels(
     differ among those, e.g. ``seed``)."""
     values = {name: flatten(item.config) for name, item in described.items()}
     choices = {name: dict(item.choices) for name, item in described.items()}
-    every_group = sorted({group for item in choices.values() for group in item if not group.startswith("hydra")})
+    every_group = sorted(
+        {group for item in choices.values() for group in item if not _ignored(group.replace("/", "."), repeat_keys)}
+    )
     groups = [g for g in every_group if len({item.get(g) for item in choices.values()}) > 1]
     every_key = list(dict.fromkeys(key for flat in values.values() for key in flat))
     keys = [

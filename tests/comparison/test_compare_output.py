@@ -38,7 +38,7 @@ def _predictions(right: int) -> np.ndarray:
     return pred
 
 
-def _run(run_dir: Path, right: int, feature: str = "mel", seed: int = 0, **keys: Any) -> Path:
+def _run(run_dir: Path, right: int, feature: str = "mel", seed: int = 0, num: int = 0, **keys: Any) -> Path:
     """A finished run of ``feature`` that got ``right`` of 20 test clips right, with Hydra's files."""
     run_dir.mkdir(parents=True)
     acc = right / len(TRUE)
@@ -67,7 +67,7 @@ def _run(run_dir: Path, right: int, feature: str = "mel", seed: int = 0, **keys:
     OmegaConf.save(OmegaConf.create(config), hydra / "config.yaml")
     choices = {"feature": feature, "model": "cnn", "hydra/launcher": "basic"}
     OmegaConf.save(
-        OmegaConf.create({"hydra": {"job": {"num": 0}, "runtime": {"choices": choices}}}), hydra / "hydra.yaml"
+        OmegaConf.create({"hydra": {"job": {"num": num}, "runtime": {"choices": choices}}}), hydra / "hydra.yaml"
     )
     OmegaConf.save(OmegaConf.create([f"feature={feature}"]), hydra / "overrides.yaml")
     return run_dir
@@ -195,3 +195,16 @@ def test_the_latex_table_compiles_with_booktabs(tmp_path: Path, capsys: pytest.C
     )
     assert result.returncode == 0, result.stdout[-2000:]
     assert (tmp_path / "paper.pdf").stat().st_size > 0
+
+
+def test_the_configurations_of_two_sweeps_are_labelled_by_what_differs_across_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for num, (feature, right) in enumerate((("mel", 18), ("mfcc", 12))):
+        _run(tmp_path / "sweep" / str(num), right, feature, num=num)
+    _run(tmp_path / "other" / "0", 15, "mfcc", optimizer__lr=0.01)
+    csv = pd.read_csv(
+        io.StringIO(_compare(capsys, str(tmp_path / "sweep"), str(tmp_path / "other"), "--format", "csv"))
+    )
+    assert list(csv["configuration"]) == ["feature=mel", "feature=mfcc optimizer.lr=0.01", "feature=mfcc"]
+    assert list(csv["test/acc mean"]) == pytest.approx([0.9, 0.75, 0.6])
