@@ -103,9 +103,13 @@ def record_split_in_hydra_config(job_dir: Path, split: DictConfig, replaced: str
     path = job_dir / str(subdir) / "config.yaml" if subdir is not None else None
     if path is None or not path.is_file():
         return None
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        config = None
+        log.warning("%s is not readable YAML (%s): it keeps the split Hydra composed", path, " ".join(str(exc).split()))
     if not isinstance(config, dict) or not isinstance(config.get("dataset"), dict):
-        return None  # not the config Hydra writes: left as it is
+        return None  # not the config Hydra writes: left as it is (cv.json still names the split)
     config["dataset"]["split"] = OmegaConf.to_container(split)
     note = f"# genre: dataset.split is the k-fold split the folds ran (cv.folds={split.folds}; composed: {replaced})"
     atomic_write_text(path, note + "\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

@@ -170,3 +170,20 @@ def test_a_jobs_records_name_its_kfold_split_and_its_last_line_is_test_accuracy_
     resume_cross_validation(OmegaConf.create({"resume": str(tmp_path / "job")}), run_one)
     assert capsys.readouterr().out.strip().splitlines()[-1] == last
     assert fold_config(OmegaConf.create(record.config), 3, 1).dataset.split == {**expected, "fold": 1}
+
+
+@pytest.mark.parametrize("text", [b"dataset: [unclosed", b"\xff\xfe", b"- a list\n"])
+def test_a_hydra_config_genre_cannot_read_is_left_as_it_is(tmp_path: Path, cache_dir: Path, text: bytes) -> None:
+    hydra_file = _hydra_config(tmp_path, cache_dir, "cv.folds=2")
+    hydra_file.write_bytes(text)
+    job = _job(tmp_path, cache_dir, "cv.folds=2")
+
+    def run_one(cfg: DictConfig, resume_from: str | None) -> float:
+        Path(cfg.paths.output_dir).mkdir(parents=True)
+        make_metrics(scores={"val/acc": 0.5, "test/acc": 0.5}).write(cfg.paths.output_dir)
+        return 0.5
+
+    assert run_cross_validation(job, run_one) == 0.5
+    assert hydra_file.read_bytes() == text
+    record = CrossValidationMetrics.read(tmp_path / "job")
+    assert record is not None and record.config["dataset"]["split"]["_target_"] == "genre.data.splits.KFoldSplit"
