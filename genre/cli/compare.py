@@ -6,18 +6,28 @@ is compared with the best on the test accuracy by the paired test that fits — 
 matched folds, paired t over matched seeds, McNemar's exact test for single runs (with its 2x2 table)
 — Holm-adjusted, from the run files alone. Runs whose test clips differ (for the same fold) are refused
 with exit status 2: a paired test over different clips means nothing.
+
+Each configuration is labelled by what differs among them (``feature=mel`` vs ``feature=mfcc``), read from
+the stored configs as plain data (:mod:`genre.comparison.labels`; the folder only where nothing differs).
+``--format`` prints the grouped table as markdown with the McNemar tables (``table``, the default), ``csv``
+(every column, full precision), ``json`` (the configurations and the McNemar tables) or ``latex`` (a booktabs
+``tabular``: configuration, n, mean ± 95 % half-interval of each metric, difference and Holm-adjusted p).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from genre.comparison.grouping import FOLD_KEY, REPEAT_KEYS
+from genre.comparison.labels import Described, differing_labels
 from genre.comparison.significance import mcnemar_on_clips
 from genre.core.errors import UserInputError
 from genre.run_files import CROSS_VALIDATION_FILE, METRICS_FILE, CrossValidationMetrics, Predictions
@@ -30,32 +40,36 @@ from genre.sweeps.results.configurations import (
     run_row,
     run_rows,
 )
-from genre.sweeps.results.runs import find_job_dirs, read_metrics, read_sweep, read_yaml, scalar_at
+from genre.sweeps.results.runs import find_job_dirs, read_metrics, read_sweep, read_yaml, scalar_at, select
 from genre.sweeps.results.summary import TABLE_METRICS, jobs_frame
 
-CONFIGURATION = "run"
+CONFIGURATION = "configuration"
+FORMATS = ("table", "csv", "json", "latex")
 
 
-def read_runs(path: Path) -> pd.DataFrame:
-    """The runs of one argument, with the ``run`` column naming the configuration each belongs to."""
+def read_runs(path: Path) -> tuple[pd.DataFrame, dict[str, Described]]:
+    """The runs of one argument, with the ``configuration`` column naming (by its folder) the configuration each
+    belongs to, and each configuration's stored config and choices under that name."""
     if (path / METRICS_FILE).is_file() or (path / CROSS_VALIDATION_FILE).is_file():
         metrics, folds = read_metrics(path)  # a damaged file: DamagedFileError naming it
         if metrics is None:
             raise ValueError(f"dirs: {path} has no finished run (no readable metrics.json)")
-        repeats = _repeats(path)
+        described = describe_run(path)
+        repeats = {key: scalar_at(described.config, key) for key in REPEAT_KEYS}
         if folds is None:
-            return pd.DataFrame([run_row(path, str(path), metrics, {CONFIGURATION: str(path), **repeats})])
-        return pd.DataFrame(
-            [
-                run_row(
-                    path / CrossValidationMetrics.fold_dir(fold),
-                    f"{path}/fold{fold}",
-                    run,
-                    {CONFIGURATION: str(path), **repeats, FOLD_KEY: fold},
-                )
-                for fold, run in sorted(folds.items())
-            ]
-        )
+            return pd.DataFrame([run_row(path, str(path), metrics, {CONFIGURATION: str(path), **repeats})]), {
+                str(path): described
+            }
+        rows = [
+            run_row(
+                path / CrossValidationMetrics.fold_dir(fold),
+                f"{path}/fold{fold}",
+                run,
+                {CONFIGURATION: str(path), **repeats, FOLD_KEY: fold},
+            )
+            for fold, run in sorted(folds.items())
+        ]
+        return pd.DataFrame(rows), {str(path): described}
     if not find_job_dirs(path):
         raise ValueError(
             f"dirs: {path} is neither a run dir (metrics.json), a cross-validation job (cv.json) nor a sweep dir"
@@ -70,18 +84,33 @@ def read_runs(path: Path) -> pd.DataFrame:
         " ".join(f"{key}={value}" for key, value in zip(keys, values)) for values in runs[keys].itertuples(index=False)
     ]
     runs[CONFIGURATION] = [f"{path} {name}".strip() for name in names]
+    # A configuration of the sweep is described by its first job (its jobs differ in seed or fold alone).
+    job_of = {str(job.num): job for job in jobs}
+    first = {name: job_of[str(job).partition("/")[0]] for name, job in zip(runs[CONFIGURATION], runs["job"])}
     runs["job"] = [f"{path}:{job}" for job in runs["job"]]
-    return runs.drop(columns=keys)
+    return runs.drop(columns=keys), {
+        name: Described(config=job.config or {}, choices=job.choices) for name, job in first.items()
+    }
 
 
-def _repeats(run_dir: Path) -> dict[str, object]:
-    """The seed and fold of a run from its Hydra config (none for a run dir without one), read as plain data:
-    nothing in it is resolved."""
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if not config_file.is_file():
-        return {}
-    config = read_yaml(config_file, "mapping")
-    return {key: scalar_at(config, key) for key in REPEAT_KEYS}
+def describe_run(run_dir: Path) -> Described:
+    """A run's (or cross-validation job's) stored config and config-group choices, read as plain data: its
+    ``.hydra/`` files, else a cross-validation job's ``cv.json`` (its own, or the job's a fold dir sits in);
+    nothing for a run dir holding neither."""
+    hydra_dir = run_dir / ".hydra"
+    if (hydra_dir / "config.yaml").is_file():
+        choices = {}
+        if (hydra_dir / "hydra.yaml").is_file():
+            found = select(read_yaml(hydra_dir / "hydra.yaml", "mapping"), "hydra.runtime.choices")
+            choices = {str(k): str(v) for k, v in found.items() if v is not None} if isinstance(found, dict) else {}
+        return Described(config=read_yaml(hydra_dir / "config.yaml", "mapping"), choices=choices)
+    for job_dir in (run_dir, run_dir.parent):
+        record = (
+            CrossValidationMetrics.read(job_dir, strict=True) if (job_dir / CROSS_VALIDATION_FILE).is_file() else None
+        )
+        if record is not None:
+            return describe_run(job_dir) if job_dir != run_dir else Described(config=record.config)
+    return Described()
 
 
 def check_test_clips(runs: pd.DataFrame) -> None:
@@ -109,34 +138,63 @@ def check_test_clips(runs: pd.DataFrame) -> None:
                 )
 
 
-def mcnemar_lines(runs: pd.DataFrame, table: pd.DataFrame) -> list[str]:
-    """McNemar's 2x2 table and exact p-value of each single-run configuration against the best."""
+@dataclass
+class Comparison:
+    """The comparison of the given runs: the grouped table (best first) and McNemar's tables."""
+
+    metric: str
+    mode: str
+    n_runs: int
+    table: pd.DataFrame
+    mcnemar: list[dict[str, Any]]
+
+
+def mcnemar_tables(runs: pd.DataFrame, table: pd.DataFrame) -> list[dict[str, Any]]:
+    """McNemar's 2x2 table and exact p-value of each single-run configuration against the best (``a`` is the
+    other configuration, ``b`` the best); a table of None where a run has no clip-level test predictions."""
     if (table["n"] > 1).any():
         return []
     run_of = dict(zip(runs[CONFIGURATION], runs[RUN_DIR]))
     best = table[CONFIGURATION].iloc[0]
-    lines = []
+    found: list[dict[str, Any]] = []
     for other in table[CONFIGURATION].iloc[1:]:
         a, b = clip_predictions(run_of[other]), clip_predictions(run_of[best])
         if a is None or b is None:
-            lines.append(f"{other}: no clip-level test predictions (eval.aggregate=none?): no McNemar test")
+            found.append({"a": other, "b": best, "n": None, "table": None, "p": None})
             continue
         result = mcnemar_on_clips(a, b)
-        (both, only_a), (only_b, neither) = result.table
+        rows = [[int(value) for value in row] for row in result.table]
+        found.append({"a": other, "b": best, "n": int(result.n), "table": rows, "p": float(result.p_value)})
+    return found
+
+
+def mcnemar_lines(tables: list[dict[str, Any]]) -> list[str]:
+    """:func:`mcnemar_tables` as text: each 2x2 table and its p-value."""
+    lines = []
+    for item in tables:
+        if item["table"] is None:
+            lines.append(f"{item['a']}: no clip-level test predictions (eval.aggregate=none?): no McNemar test")
+            continue
+        (both, only_a), (only_b, neither) = item["table"]
         lines += [
             "",
-            f"McNemar's exact test on {result.n} test clips: {other} (a) vs the best, {best} (b)",
+            f"McNemar's exact test on {item['n']} test clips: {item['a']} (a) vs the best, {item['b']} (b)",
             pd.DataFrame(
                 {"b right": [both, only_b], "b wrong": [only_a, neither]}, index=["a right", "a wrong"]
             ).to_markdown(),
-            f"p = {result.p_value:.4g} (two-sided; only the {only_a + only_b} clips exactly one run got right count)",
+            f"p = {item['p']:.4g} (two-sided; only the {only_a + only_b} clips exactly one run got right count)",
         ]
     return lines
 
 
-def compare(dirs: Sequence[Path], metric: str = COMPARED_METRIC) -> str:
-    """The comparison text of the runs in ``dirs`` (ValueError for runs that cannot be compared)."""
-    runs = pd.concat([read_runs(path) for path in dirs], ignore_index=True)
+def compare_runs(dirs: Sequence[Path], metric: str = COMPARED_METRIC) -> Comparison:
+    """The comparison of the runs in ``dirs``, each configuration labelled by what differs (ValueError for runs
+    that cannot be compared)."""
+    read = [read_runs(path) for path in dirs]
+    runs = pd.concat([frame for frame, _ in read], ignore_index=True)
+    described = {name: item for _, found in read for name, item in found.items()}
+    labels = differing_labels(described, {name: name for name in described}, REPEAT_KEYS)
+    runs[CONFIGURATION] = runs[CONFIGURATION].map(labels)
     if runs[CONFIGURATION].nunique() < 2:
         raise ValueError("dirs: give at least two runs or configurations to compare")
     if metric not in runs or runs[metric].isna().any():
@@ -146,31 +204,111 @@ def compare(dirs: Sequence[Path], metric: str = COMPARED_METRIC) -> str:
     table = compare_configurations(runs, [CONFIGURATION], metric, mode, TABLE_METRICS)
     if table is None:
         raise ValueError("dirs: the runs could not be grouped (two runs of one configuration share a seed and fold)")
-    title = f"{len(runs)} runs in {len(table)} configurations, compared on {metric} ({mode}imised), best first"
-    return (
-        "\n".join(
-            [
-                title,
-                "",
-                configurations_markdown(table, [CONFIGURATION], metric, TABLE_METRICS),
-                *mcnemar_lines(runs, table),
-            ]
-        )
-        + "\n"
+    return Comparison(metric, mode, len(runs), table, mcnemar_tables(runs, table))
+
+
+def compare(dirs: Sequence[Path], metric: str = COMPARED_METRIC, output: str = "table") -> str:
+    """The comparison of the runs in ``dirs`` in the ``output`` format, one of :data:`FORMATS` (ValueError for runs
+    that cannot be compared)."""
+    if output not in FORMATS:
+        raise ValueError(f"output: '{output}' is not one of {', '.join(FORMATS)}")
+    found = compare_runs(dirs, metric)
+    if output == "csv":
+        return str(found.table.to_csv(index=False))
+    if output == "json":
+        return comparison_json(found)
+    if output == "latex":
+        return comparison_latex(found)
+    title = (
+        f"{found.n_runs} runs in {len(found.table)} configurations, compared on {metric} ({found.mode}imised), "
+        "best first"
     )
+    lines = [
+        title,
+        "",
+        configurations_markdown(found.table, [CONFIGURATION], metric, TABLE_METRICS),
+        *mcnemar_lines(found.mcnemar),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_json(found: Comparison) -> str:
+    """The comparison as JSON: the metric, its mode, the run count, one object per configuration (best first;
+    every column of the CSV, NaN as null) and McNemar's tables."""
+    rows = json.loads(found.table.to_json(orient="records"))  # pandas writes NaN as null
+    document = {
+        "metric": found.metric,
+        "mode": found.mode,
+        "runs": found.n_runs,
+        "configurations": rows,
+        "mcnemar": found.mcnemar,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (a label such as ``trainer.grad_clip=0.5``)."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
+
+
+def _latex_number(value: Any, digits: int = 3) -> str:
+    return "--" if value is None or pd.isna(value) else f"{value:.{digits}g}"
+
+
+def comparison_latex(found: Comparison) -> str:
+    """The comparison as a booktabs ``tabular`` (``\\usepackage{booktabs}``): configuration, n, mean ± 95 %
+    half-interval of the compared metric and the others every run reports, difference from the best and the
+    Holm-adjusted p-value (the best's row: ``--``)."""
+    table = found.table
+    metrics = [m for m in dict.fromkeys([found.metric, *TABLE_METRICS]) if f"{m} mean" in table]
+    header = ["Configuration", "$n$", *(latex_escape(m) for m in metrics), r"$\Delta$", r"$p$ (Holm)"]
+    lines = [
+        f"% genre-compare: {found.n_runs} runs, compared on {latex_escape(found.metric)} ({found.mode}imised), best "
+        "first; mean $\\pm$ half-width of the 95 \\% Student-t interval",
+        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
+        r"\toprule",
+        " & ".join(header) + r" \\",
+        r"\midrule",
+    ]
+    for rank, (_, row) in enumerate(table.iterrows()):
+        cells = [latex_escape(str(row[CONFIGURATION])), str(int(row["n"]))]
+        for metric in metrics:
+            mean, half = row[f"{metric} mean"], row.get(f"{metric} ±")
+            cells.append(f"{mean:.3f}" if half is None or pd.isna(half) else f"{mean:.3f} $\\pm$ {half:.3f}")
+        cells += ["--", "--"] if rank == 0 else [f"{row['difference']:+.3f}", _latex_number(row["p (Holm)"])]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the comparison of the dirs named on the command line. Returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m genre.cli.compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="genre-compare", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="run dirs, cross-validation job dirs or sweep dirs")
     parser.add_argument("--metric", default=COMPARED_METRIC, help=f"the score compared (default {COMPARED_METRIC})")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="table", help="markdown table (default), csv, json or latex (booktabs)"
+    )
     args = parser.parse_args(argv)
     missing = [path for path in args.dirs if not path.is_dir()]
     try:
         if missing:
             raise ValueError(f"dirs: {missing[0]} is not a directory")
-        print(compare(args.dirs, args.metric), end="")
+        print(compare(args.dirs, args.metric, args.format), end="")
     except (ValueError, UserInputError) as exc:  # a damaged run file is a UserInputError naming the file
         print(f"error: {exc}", file=sys.stderr)
         return 2

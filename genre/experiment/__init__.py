@@ -10,6 +10,7 @@
   outputs.
 - :mod:`~genre.experiment.pipeline`: features + model from a config, shared by training and ``genre.cli.predict``.
 - :mod:`~genre.experiment.outputs`: ``predictions.csv`` and the scores beyond accuracy a finished run writes.
+- :mod:`~genre.experiment.provenance`: ``provenance.json``, where a run's numbers come from (split, data, code).
 - :mod:`~genre.experiment.cross_validation`: ``cv.folds=k``, the k folds as one job returning their mean.
 """
 

@@ -5,8 +5,10 @@ grid form of the same cross-validation gives the same folds), in its own sub-dir
 of the job dir with its own TensorBoard dir, checkpoints, ``metrics.json`` and ``predictions.csv``.
 The job dir's ``cv.json`` (:class:`~genre.run_files.CrossValidationMetrics`) holds the job's config,
 the finished folds and every score's mean ± 95 % Student-t interval over them; it is rewritten after
-each fold. The job returns the mean of the folds' objectives, so an Optuna search over ``cv.folds=k``
-jobs optimises a cross-validated score.
+each fold. Its config, and the job's ``.hydra/config.yaml``, name the k-fold split the folds ran
+(``fold: null``; each fold's ``provenance.json`` names its fold), and the job's last printed line is the
+test accuracy's mean ± 95 % interval over the folds (:func:`summary_line`). The job returns the mean of the
+folds' objectives, so an Optuna search over ``cv.folds=k`` jobs optimises a cross-validated score.
 
 Split: a ``dataset/split=kfold`` config is used as given (``cv.folds`` sets its ``folds``); the default
 ``stratified`` split is replaced by ``dataset/split=kfold``'s defaults (log line says so); a fixed split
@@ -19,17 +21,20 @@ Interrupting (Ctrl-C, SIGTERM) stops the fold in progress after saving its ``las
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from genre import CONFIG_DIR
 from genre.comparison.intervals import t_interval
 from genre.core.errors import ConfigError, TrainingInterrupted
-from genre.core.filesystem import remove_directory
+from genre.core.filesystem import atomic_write_text, remove_directory
 from genre.data.splits import KFoldSplit, StratifiedSplit
 from genre.experiment.resume import apply_resumable_overrides
 from genre.run_files import CROSS_VALIDATION_FILE, LAST_CHECKPOINT, CrossValidationMetrics, RunMetrics
@@ -79,6 +84,38 @@ def kfold_split(split: DictConfig, folds: int, fold: int) -> DictConfig:
     return node
 
 
+def job_split(split: DictConfig, folds: int) -> DictConfig:
+    """The ``dataset.split`` node a cross-validation job of ``folds`` folds runs: :func:`kfold_split`'s, with
+    ``fold: null`` (every fold: fold ``i`` runs in ``fold<i>/``)."""
+    node = kfold_split(split, folds, 0)
+    node.fold = None
+    return node
+
+
+def record_split_in_hydra_config(job_dir: Path, split: DictConfig, replaced: str) -> Path | None:
+    """Put the k-fold ``split`` a job ran into its ``.hydra/config.yaml`` (Hydra wrote the composed one, with
+    the split the folds replaced: a reader of that file, or ``genre-report``, would see a split never used).
+
+    The file is read as plain data (nothing resolved) and rewritten atomically with a first comment line saying
+    what changed; Hydra itself never reads it back. Returns its path (None when the job has no such file).
+    """
+    subdir = HydraConfig.get().output_subdir if HydraConfig.initialized() else ".hydra"
+    path = job_dir / str(subdir) / "config.yaml" if subdir is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        config = None
+        log.warning("%s is not readable YAML (%s): it keeps the split Hydra composed", path, " ".join(str(exc).split()))
+    if not isinstance(config, dict) or not isinstance(config.get("dataset"), dict):
+        return None  # not the config Hydra writes: left as it is (cv.json still names the split)
+    config["dataset"]["split"] = OmegaConf.to_container(split)
+    note = f"# genre: dataset.split is the k-fold split the folds ran (cv.folds={split.folds}; composed: {replaced})"
+    atomic_write_text(path, note + "\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    return path
+
+
 def fold_config(job: DictConfig, folds: int, fold: int) -> DictConfig:
     """The resolved config of fold ``fold``: the job's, with the k-fold split and ``<job dir>/fold<i>`` as output."""
     cfg = _plain(job)
@@ -97,8 +134,14 @@ def run_cross_validation(cfg: DictConfig, run_one: RunOne) -> float:
     job.resume = None
     for fold in range(folds):  # every fold's config is checked before the first trains
         fold_config(job, folds, fold)
-    if not issubclass(get_class(str(job.dataset.split._target_)), KFoldSplit):
+    replaced = str(job.dataset.split._target_)
+    if not issubclass(get_class(replaced), KFoldSplit):
         log.info("cv.folds=%d: dataset.split is replaced by dataset/split=kfold's defaults (%s)", folds, KFOLD_CONFIG)
+    # The job's records name the split its folds ran (each fold's own fold number is in its run dir).
+    job.dataset.split = job_split(job.dataset.split, folds)
+    job_dir = Path(job.paths.output_dir)
+    if _is_main():
+        record_split_in_hydra_config(job_dir, job.dataset.split, replaced)
     config = OmegaConf.to_container(job)
     assert isinstance(config, dict)
     record = CrossValidationMetrics(
@@ -107,7 +150,6 @@ def run_cross_validation(cfg: DictConfig, run_one: RunOne) -> float:
         objective=str(job.objective),
         objective_mode=str(job.objective_mode),
     )
-    job_dir = Path(job.paths.output_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     if _is_main():
         record.write(job_dir)
@@ -166,7 +208,26 @@ def _run_folds(record: CrossValidationMetrics, job: DictConfig, job_dir: Path, r
         len(values),
         ", ".join(f"{values[fold]:.4f}" for fold in sorted(values)),
     )
+    if _is_main():
+        print(summary_line(summarise_folds(record, job_dir)))  # the job's last line: what a paper reports
     return mean
+
+
+def summary_line(record: CrossValidationMetrics, metric: str = "test/acc") -> str:
+    """``Cross-validation: test/acc 0.781 ± 0.052 (95 % t-interval, n = 5 folds); val/acc 0.800 (the objective)``:
+    ``metric``'s mean over the completed folds ± the half-width of its 95 % Student-t interval, and the mean
+    objective the job returns."""
+    n = len(record.completed)
+    parts = []
+    if metric in record.mean:
+        mean, low, high = record.mean[metric], record.low.get(metric, math.nan), record.high.get(metric, math.nan)
+        half = (high - low) / 2
+        interval = f" ± {half:.3f}" if math.isfinite(half) else " (no interval)"
+        parts.append(f"{metric} {mean:.3f}{interval} (95 % t-interval, n = {n} fold{'s' if n != 1 else ''})")
+    if record.objective_values:
+        objective = sum(record.objective_values) / len(record.objective_values)
+        parts.append(f"{record.objective} {objective:.3f} (the objective)")
+    return "Cross-validation: " + "; ".join(parts)
 
 
 def summarise_folds(record: CrossValidationMetrics, job_dir: Path) -> CrossValidationMetrics:

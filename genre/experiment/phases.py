@@ -23,6 +23,7 @@ from genre.core.errors import ConfigError, config_keys, split_parameter
 from genre.data.prepare import PreparedData, prepare_data
 from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
+from genre.experiment.provenance import write_provenance
 from genre.experiment.spec import RunSpec, Segments, declared
 from genre.run_files import BEST_CHECKPOINT, TENSORBOARD_DIR, Checkpoint, RunIdentity, RunMetrics
 from genre.tracking.classification_report import log_split_report
@@ -135,6 +136,7 @@ class Run:
             prepared = prepared or prepare_data(spec.parts.dataset, spec.cache_dir, progress=False)
         if ctx.is_main:
             log.info("%s", prepared.summary())
+            write_provenance(self.run_dir, spec.parts.dataset.split, prepared, self.resume_from)
         return prepared
 
     # --- build pipeline ---------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The files a run leaves in its directory as typed records (checkpoints, ``metrics.json``, ``predictions.csv``,
-a cross-validation job's ``cv.json``), which training, resume, predict and the summaries all go through.
+``provenance.json``, a cross-validation job's ``cv.json``), which training, resume, predict and the summaries all go
+through.
 Checkpoints are read with ``torch.load(..., weights_only=True)`` and their stored config must pass
 :func:`~genre.run_files.stored_config.check_stored_config`: a checkpoint someone sends never runs code."""
 
@@ -15,9 +16,11 @@ from genre.run_files.names import (
     METRICS_VERSION,
     PREDICTIONS_FILE,
     PROBABILITY_PREFIX,
+    PROVENANCE_FILE,
     TENSORBOARD_DIR,
 )
 from genre.run_files.predictions import Predictions
+from genre.run_files.provenance import Provenance
 
 __all__ = [
     "BEST_CHECKPOINT",
@@ -28,12 +31,14 @@ __all__ = [
     "METRICS_VERSION",
     "PREDICTIONS_FILE",
     "PROBABILITY_PREFIX",
+    "PROVENANCE_FILE",
     "TENSORBOARD_DIR",
     "Checkpoint",
     "CheckpointError",
     "CrossValidationMetrics",
     "Position",
     "Predictions",
+    "Provenance",
     "RunIdentity",
     "RunMetrics",
 ]

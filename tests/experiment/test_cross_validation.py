@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from scipy import stats
 
 from genre.core.errors import ConfigError, TrainingInterrupted
 from genre.experiment.cross_validation import (
@@ -116,3 +119,71 @@ def test_folds_run_in_turn_and_resume_continues_the_unfinished_ones(tmp_path: Pa
 def test_resume_needs_a_cross_validation_record(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"resume: .* holds no readable cv\.json"):
         resume_cross_validation(OmegaConf.create({"resume": str(tmp_path)}), lambda cfg, resume: 0.0)
+
+
+def _hydra_config(tmp_path: Path, cache_dir: Path, *overrides: str) -> Path:
+    """The job's ``.hydra/config.yaml`` as Hydra writes it: the composed config, interpolations unresolved."""
+    cfg = compose_run([*TINY_DEMO, *overrides], tmp_path / "job", cache_dir)
+    path = tmp_path / "job" / ".hydra" / "config.yaml"
+    path.parent.mkdir(parents=True)
+    OmegaConf.save(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), path)
+    return path
+
+
+def test_a_jobs_records_name_its_kfold_split_and_its_last_line_is_test_accuracy_with_an_interval(
+    tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hydra_file = _hydra_config(tmp_path, cache_dir, "cv.folds=3")
+    composed = yaml.safe_load(hydra_file.read_text())
+    assert composed["dataset"]["split"]["_target_"] == "genre.data.splits.StratifiedSplit"
+    job = _job(tmp_path, cache_dir, "cv.folds=3")
+    test_acc, val_acc = [0.5, 0.7, 0.95], [0.6, 0.8, 0.7]
+
+    def run_one(cfg: DictConfig, resume_from: str | None) -> float:
+        fold = int(cfg.dataset.split.fold)
+        Path(cfg.paths.output_dir).mkdir(parents=True)
+        make_metrics(scores={"val/acc": val_acc[fold], "test/acc": test_acc[fold]}).write(cfg.paths.output_dir)
+        return val_acc[fold]
+
+    run_cross_validation(job, run_one)
+    grid = _job(tmp_path, cache_dir, "dataset/split=kfold", "dataset.split.folds=3")
+    expected = {**OmegaConf.to_container(grid.dataset.split), "fold": None}
+    # cv.json's config and .hydra/config.yaml name the k-fold split the folds ran, not the composed one.
+    record = CrossValidationMetrics.read(tmp_path / "job")
+    assert record is not None and record.config["dataset"]["split"] == expected
+    rewritten = yaml.safe_load(hydra_file.read_text())
+    assert rewritten["dataset"]["split"] == expected
+    assert {key: value for key, value in rewritten.items() if key != "dataset"} == {
+        key: value for key, value in composed.items() if key != "dataset"
+    }
+    assert rewritten["dataset"]["source"] == composed["dataset"]["source"]
+    assert "StratifiedSplit" in hydra_file.read_text().splitlines()[0]
+    # The last line: test accuracy's mean ± the 95 % t half-width over the 3 folds, and the objective's mean.
+    half = stats.t.ppf(0.975, 2) * np.std(test_acc, ddof=1) / np.sqrt(3)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        f"Cross-validation: test/acc {np.mean(test_acc):.3f} ± {half:.3f} (95 % t-interval, n = 3 folds); "
+        f"val/acc {np.mean(val_acc):.3f} (the objective)"
+    )
+    # Resuming the finished job trains nothing, keeps the k-fold split and ends with the same line.
+    HydraConfig.instance().cfg = None  # type: ignore[assignment]
+    resume_cross_validation(OmegaConf.create({"resume": str(tmp_path / "job")}), run_one)
+    assert capsys.readouterr().out.strip().splitlines()[-1] == last
+    assert fold_config(OmegaConf.create(record.config), 3, 1).dataset.split == {**expected, "fold": 1}
+
+
+@pytest.mark.parametrize("text", [b"dataset: [unclosed", b"\xff\xfe", b"- a list\n"])
+def test_a_hydra_config_genre_cannot_read_is_left_as_it_is(tmp_path: Path, cache_dir: Path, text: bytes) -> None:
+    hydra_file = _hydra_config(tmp_path, cache_dir, "cv.folds=2")
+    hydra_file.write_bytes(text)
+    job = _job(tmp_path, cache_dir, "cv.folds=2")
+
+    def run_one(cfg: DictConfig, resume_from: str | None) -> float:
+        Path(cfg.paths.output_dir).mkdir(parents=True)
+        make_metrics(scores={"val/acc": 0.5, "test/acc": 0.5}).write(cfg.paths.output_dir)
+        return 0.5
+
+    assert run_cross_validation(job, run_one) == 0.5
+    assert hydra_file.read_bytes() == text
+    record = CrossValidationMetrics.read(tmp_path / "job")
+    assert record is not None and record.config["dataset"]["split"]["_target_"] == "genre.data.splits.KFoldSplit"

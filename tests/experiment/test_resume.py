@@ -13,6 +13,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from genre.run_files import Provenance
 from helpers import REPO, TINY_DEMO, run_cli, run_script
 from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
@@ -85,6 +86,11 @@ def test_sigterm_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path,
     # The original composed config and overrides are kept; the log continues in the same file.
     assert "resume=" not in (interrupted / ".hydra" / "overrides.yaml").read_text()
     assert (interrupted / "run.log").read_text().count("Run dir") == 2
+    # provenance.json: the resumed launch, with the interrupted one kept before it.
+    provenance = Provenance.read(interrupted, strict=True)
+    assert provenance is not None and Path(str(provenance.resumed_from)) == interrupted / "last.pt"
+    assert f"resume={interrupted}" in provenance.command and len(provenance.earlier) == 1
+    assert f"hydra.run.dir={interrupted}" in provenance.earlier[0]["command"]
     # TensorBoard: one curve per tag with each epoch once, as in the uninterrupted run.
     curves = EventAccumulator(str(interrupted / "tensorboard"), size_guidance={"scalars": 0})
     curves.Reload()
