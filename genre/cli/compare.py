@@ -1,8 +1,9 @@
 """``python -m genre.cli.compare <run or sweep dirs...>``: the paired comparison table for runs that were not one sweep.
 
 Each argument is a run dir (``metrics.json``), a cross-validation job dir (``cv.json``: its folds are
-the repeats) or a sweep dir (its jobs, grouped as the sweep summary groups them). Every configuration
-is compared with the best on the test accuracy by the paired test that fits — Nadeau-Bengio over
+the repeats) or a sweep dir (its jobs, grouped as the sweep summary groups them). The best is chosen on
+the objective the runs optimised (a validation score: they must share it); every configuration is
+compared with it on the test accuracy (``--metric``) by the paired test that fits — Nadeau-Bengio over
 matched folds, paired t over matched seeds, McNemar's exact test for single runs (with its 2x2 table)
 — Holm-adjusted, from the run files alone. Runs whose test clips differ (for the same fold) are refused
 with exit status 2: a paired test over different clips means nothing.
@@ -10,8 +11,9 @@ with exit status 2: a paired test over different clips means nothing.
 Each configuration is labelled by what differs among them (``feature=mel`` vs ``feature=mfcc``), read from
 the stored configs as plain data (:mod:`genre.comparison.labels`; the folder only where nothing differs).
 ``--format`` prints the grouped table as markdown with the McNemar tables (``table``, the default), ``csv``
-(every column, full precision), ``json`` (the configurations and the McNemar tables) or ``latex`` (a booktabs
-``tabular``: configuration, n, mean ± 95 % half-interval of each metric, difference and Holm-adjusted p).
+(every column, full precision), ``json`` (the configurations and the McNemar tables) or ``latex`` (the sweep
+report's booktabs table: configuration, n, objective and compared metric with 95 % intervals, difference
+and Holm-adjusted p).
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ from genre.comparison.grouping import FOLD_KEY, REPEAT_KEYS
 from genre.comparison.labels import Described, differing_labels
 from genre.comparison.significance import mcnemar_on_clips
 from genre.core.errors import UserInputError
+from genre.core.objective import mode_of
 from genre.run_files import CROSS_VALIDATION_FILE, METRICS_FILE, CrossValidationMetrics, Predictions
 from genre.sweeps.results.configurations import (
     COMPARED_METRIC,
     RUN_DIR,
+    RUN_OBJECTIVE,
     clip_predictions,
     compare_configurations,
     configurations_markdown,
@@ -42,6 +46,7 @@ from genre.sweeps.results.configurations import (
 )
 from genre.sweeps.results.runs import find_job_dirs, read_metrics, read_sweep, read_yaml, scalar_at, select
 from genre.sweeps.results.summary import TABLE_METRICS, jobs_frame
+from genre.sweeps.results.tables import booktabs, interval_note, narrow_table
 
 CONFIGURATION = "configuration"
 FORMATS = ("table", "csv", "json", "latex")
@@ -140,13 +145,16 @@ def check_test_clips(runs: pd.DataFrame) -> None:
 
 @dataclass
 class Comparison:
-    """The comparison of the given runs: the grouped table (best first) and McNemar's tables."""
+    """The comparison of the given runs: the grouped table (best first by ``objective``, compared on
+    ``metric``), the runs themselves and McNemar's tables."""
 
+    objective: str
     metric: str
     mode: str
     n_runs: int
     table: pd.DataFrame
     mcnemar: list[dict[str, Any]]
+    runs: pd.DataFrame
 
 
 def mcnemar_tables(runs: pd.DataFrame, table: pd.DataFrame) -> list[dict[str, Any]]:
@@ -200,11 +208,26 @@ def compare_runs(dirs: Sequence[Path], metric: str = COMPARED_METRIC) -> Compari
     if metric not in runs or runs[metric].isna().any():
         raise ValueError(f"--metric: not every run reports {metric}")
     check_test_clips(runs)
+    objectives = sorted(set(runs[RUN_OBJECTIVE]))
+    if len(objectives) != 1:
+        raise ValueError(
+            f"dirs: the runs chose their best checkpoints on different objectives ({', '.join(objectives)}). "
+            "Compare runs that optimised the same one"
+        )
+    objective = objectives[0]
     mode = "min" if metric.endswith("loss") else "max"
-    table = compare_configurations(runs, [CONFIGURATION], metric, mode, TABLE_METRICS)
+    table = compare_configurations(
+        runs,
+        [CONFIGURATION],
+        objective,
+        mode_of(objective) or "max",
+        TABLE_METRICS,
+        compared=metric,
+        compared_mode=mode,
+    )
     if table is None:
         raise ValueError("dirs: the runs could not be grouped (two runs of one configuration share a seed and fold)")
-    return Comparison(metric, mode, len(runs), table, mcnemar_tables(runs, table))
+    return Comparison(objective, metric, mode, len(runs), table, mcnemar_tables(runs, table), runs)
 
 
 def compare(dirs: Sequence[Path], metric: str = COMPARED_METRIC, output: str = "table") -> str:
@@ -220,13 +243,13 @@ def compare(dirs: Sequence[Path], metric: str = COMPARED_METRIC, output: str = "
     if output == "latex":
         return comparison_latex(found)
     title = (
-        f"{found.n_runs} runs in {len(found.table)} configurations, compared on {metric} ({found.mode}imised), "
-        "best first"
+        f"{found.n_runs} runs in {len(found.table)} configurations, best first by {found.objective} (what the runs "
+        f"optimised), compared with the best on {metric} ({found.mode}imised)"
     )
     lines = [
         title,
         "",
-        configurations_markdown(found.table, [CONFIGURATION], metric, TABLE_METRICS),
+        configurations_markdown(found.table, [CONFIGURATION], found.objective, [metric, *TABLE_METRICS]),
         *mcnemar_lines(found.mcnemar),
     ]
     return "\n".join(lines) + "\n"
@@ -237,6 +260,7 @@ def comparison_json(found: Comparison) -> str:
     every column of the CSV, NaN as null) and McNemar's tables."""
     rows = json.loads(found.table.to_json(orient="records"))  # pandas writes NaN as null
     document = {
+        "objective": found.objective,
         "metric": found.metric,
         "mode": found.mode,
         "runs": found.n_runs,
@@ -246,53 +270,13 @@ def comparison_json(found: Comparison) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """``text`` with LaTeX's special characters escaped (a label such as ``trainer.grad_clip=0.5``)."""
-    return "".join(_LATEX_SPECIAL.get(char, char) for char in text)
-
-
-def _latex_number(value: Any, digits: int = 3) -> str:
-    return "--" if value is None or pd.isna(value) else f"{value:.{digits}g}"
-
-
 def comparison_latex(found: Comparison) -> str:
-    """The comparison as a booktabs ``tabular`` (``\\usepackage{booktabs}``): configuration, n, mean ± 95 %
-    half-interval of the compared metric and the others every run reports, difference from the best and the
-    Holm-adjusted p-value (the best's row: ``--``)."""
-    table = found.table
-    metrics = [m for m in dict.fromkeys([found.metric, *TABLE_METRICS]) if f"{m} mean" in table]
-    header = ["Configuration", "$n$", *(latex_escape(m) for m in metrics), r"$\Delta$", r"$p$ (Holm)"]
-    lines = [
-        f"% genre-compare: {found.n_runs} runs, compared on {latex_escape(found.metric)} ({found.mode}imised), best "
-        "first; mean $\\pm$ half-width of the 95 \\% Student-t interval",
-        r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
-        r"\toprule",
-        " & ".join(header) + r" \\",
-        r"\midrule",
-    ]
-    for rank, (_, row) in enumerate(table.iterrows()):
-        cells = [latex_escape(str(row[CONFIGURATION])), str(int(row["n"]))]
-        for metric in metrics:
-            mean, half = row[f"{metric} mean"], row.get(f"{metric} ±")
-            cells.append(f"{mean:.3f}" if half is None or pd.isna(half) else f"{mean:.3f} $\\pm$ {half:.3f}")
-        cells += ["--", "--"] if rank == 0 else [f"{row['difference']:+.3f}", _latex_number(row["p (Holm)"])]
-        lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
+    """The comparison as the sweep report's booktabs table (``\\usepackage{booktabs}``)."""
+    narrow = narrow_table(found.table, found.runs, [CONFIGURATION], found.objective, found.metric)
+    caption = (
+        f"{found.n_runs} runs in {len(found.table)} configurations. {interval_note(found.objective, found.metric)}"
+    )
+    return booktabs(narrow, caption)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,9 @@ def _run(run_dir: Path, right: int, feature: str = "mel", seed: int = 0, num: in
     run_dir.mkdir(parents=True)
     acc = right / len(TRUE)
     make_metrics(
-        scores={"val/acc": acc, "test/acc": acc, "val/loss": 1.0, "test/loss": 1.0},
+        # A bootstrap interval as a run records it (its own clips' resampling), asymmetric on purpose.
+        scores={"val/acc": acc, "test/acc": acc, "val/loss": 1.0, "test/loss": 1.0}
+        | {"test/acc_low": acc - 0.1, "test/acc_high": min(1.0, acc + 0.05)},
         labels=LABELS,
         n_clips={"train": 40, "val": 5, "test": len(TRUE)},
     ).write(run_dir)
@@ -111,24 +113,23 @@ def test_runs_are_labelled_by_the_choice_that_differs_and_every_format_agrees(
     )
 
 
-def test_latex_is_a_booktabs_tabular_with_escaped_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_latex_is_the_reports_booktabs_table_with_escaped_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     runs = [
         _run(tmp_path / "a", 18, trainer__grad_clip=0.5),
         _run(tmp_path / "b", 12, trainer__grad_clip=None),
     ]
-    lines = _compare(capsys, *map(str, runs), "--format", "latex").splitlines()
-    assert lines[0].startswith("% genre-compare: 2 runs")
-    body = lines[1:]
-    assert body[0] == r"\begin{tabular}{lrrrrrrr}" and body[1] == r"\toprule" and body[3] == r"\midrule"
-    assert body[-2:] == [r"\bottomrule", r"\end{tabular}"]
-    header = body[2]
-    assert header.startswith(r"Configuration & $n$ & test/acc & val/acc & val/loss & test/loss") and header.endswith(
-        r"\\"
-    )
-    rows = body[4:-2]
+    lines = [line.strip() for line in _compare(capsys, *map(str, runs), "--format", "latex").splitlines()]
+    assert lines[0] == r"\begin{table}[t]" and lines[2] == r"\begin{tabular}{lrrrrr}"
+    assert lines[3] == r"\toprule" and lines[5] == r"\midrule" and lines[-4:-2] == [r"\bottomrule", r"\end{tabular}"]
+    header = lines[4]
+    assert header == r"configuration & n & val/acc & test/acc & $\Delta$ test/acc vs best & p (Holm) \\"
+    rows = lines[6:-4]
     assert [row.split(" & ")[0] for row in rows] == [r"trainer.grad\_clip=0.5", r"trainer.grad\_clip=null"]
-    assert rows[0].split(" & ")[1:3] == ["1", "0.900"] and rows[0].endswith(r"-- & -- \\")
-    assert rows[1].split(" & ")[2] == "0.600" and rows[1].split(" & ")[-2] == "-0.300"
+    # A single run's interval is its bootstrap over its clips ([low, high] from its metrics).
+    assert rows[0].split(" & ")[1] == "1" and rows[0].split(" & ")[3] == "0.900 [0.800, 0.950]"
+    assert rows[0].endswith(r"best &  \\") and rows[1].split(" & ")[-2] == "-0.300"
     assert float(rows[1].split(" & ")[-1].removesuffix(r" \\")) == pytest.approx(_mcnemar_p(12, 18), rel=1e-2)
     assert all(row.count(" & ") == header.count(" & ") for row in rows)
 
@@ -208,3 +209,31 @@ def test_the_configurations_of_two_sweeps_are_labelled_by_what_differs_across_bo
     )
     assert list(csv["configuration"]) == ["feature=mel", "feature=mfcc optimizer.lr=0.01", "feature=mfcc"]
     assert list(csv["test/acc mean"]) == pytest.approx([0.9, 0.75, 0.6])
+
+
+def _rescore(run_dir: Path, val: float, objective: str = "val/acc") -> None:
+    """Give ``run_dir``'s metrics another validation score (and objective), its test predictions as they are."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    make_metrics(
+        scores={**{k: v for k, v in metrics.items() if "/" in k}, "val/acc": val},
+        objective=objective,
+        objective_mode="min" if objective.endswith("loss") else "max",
+        labels=LABELS,
+        n_clips={"train": 40, "val": 5, "test": len(TRUE)},
+    ).write(run_dir)
+
+
+def test_compare_picks_the_best_on_the_runs_objective_not_on_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # mel is better on validation, mfcc on test: the reference is mel, and mfcc's lead shows as a difference.
+    mel, mfcc = _run(tmp_path / "a", 12, "mel"), _run(tmp_path / "b", 18, "mfcc")
+    _rescore(mel, 0.9)
+    _rescore(mfcc, 0.7)
+    csv = pd.read_csv(io.StringIO(_compare(capsys, str(mel), str(mfcc), "--format", "csv")))
+    assert list(csv["configuration"]) == ["feature=mel", "feature=mfcc"]
+    assert csv["difference"].iloc[1] == pytest.approx(0.3) and csv["test"].iloc[1] == "McNemar exact"
+    assert "best first by val/acc" in _compare(capsys, str(mel), str(mfcc)).splitlines()[0]
+    _rescore(mfcc, 0.7, objective="val/loss")
+    assert compare_main([str(mel), str(mfcc)]) == 2
+    assert "chose their best checkpoints on different objectives (val/acc, val/loss)" in capsys.readouterr().err

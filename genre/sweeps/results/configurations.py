@@ -31,6 +31,7 @@ from genre.comparison.grouping import (
     one_run_each,
 )
 from genre.comparison.significance import ClipPredictions
+from genre.core.objective import mode_of
 from genre.run_files import Predictions, RunMetrics
 from genre.sweeps.jobs.status import COMPLETED
 from genre.sweeps.results.runs import CHOICE_COLUMNS, JobRun, scalar_at
@@ -42,8 +43,8 @@ CONFIGURATIONS_FILE = "configurations.csv"
 # held-out test clips (McNemar's test is on their predictions); the objective where runs report no test
 # accuracy. A test score never picks the best: that would be selection on the test set.
 COMPARED_METRIC = "test/acc"
-# Columns of run_rows besides the configuration keys and the scores.
-RUN_DIR, N_TRAIN, N_TEST = "run_dir", "n_train", "n_test"
+# Columns of run_rows besides the configuration keys and the scores (the objective the run optimised, by name).
+RUN_DIR, N_TRAIN, N_TEST, RUN_OBJECTIVE = "run_dir", "n_train", "n_test", "run objective"
 
 
 def run_row(run_dir: Path, label: str, metrics: RunMetrics, keys: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +55,7 @@ def run_row(run_dir: Path, label: str, metrics: RunMetrics, keys: dict[str, Any]
         N_TRAIN: metrics.n_clips.get("train"),
         N_TEST: metrics.n_clips.get("test"),
         RUN_DIR: str(run_dir),
+        RUN_OBJECTIVE: metrics.objective,
         **metrics.scores,
     }
 
@@ -122,10 +124,12 @@ def compare_configurations(
     mode: str,
     metrics: Sequence[str] = (),
     compared: str | None = COMPARED_METRIC,
+    compared_mode: str | None = None,
 ) -> pd.DataFrame | None:
     """One row per configuration, best first by the mean ``objective`` (what the runs optimised): n, the
     objective's and ``metrics``' mean/std/interval, and the paired comparison with the best on ``compared``
-    (:data:`COMPARED_METRIC`, higher is better, when the runs report it; else the objective; see
+    (:data:`COMPARED_METRIC` when the runs report it, ``compared_mode`` following its name unless given;
+    else the objective; see
     :func:`~genre.comparison.grouping.compare_with_best`). None when the runs cannot be grouped (no run,
     or two runs of one configuration with the same seed and fold)."""
     if runs.empty or objective not in runs:
@@ -145,7 +149,7 @@ def compare_configurations(
             n_test=N_TEST,
             predictions=single_run_predictions(runs) if single else None,
             compared=compared if on_test else None,
-            compared_mode="max" if on_test else None,
+            compared_mode=(compared_mode or mode_of(str(compared)) or "max") if on_test else None,
         )
         others = [m for m in metrics if m in runs and m not in (objective, compared)]
         if others:

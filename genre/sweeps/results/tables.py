@@ -36,8 +36,11 @@ _LATEX_ESCAPES = {
 
 
 def configuration_label(row: pd.Series | dict[str, Any], config_keys: Sequence[str]) -> str:
-    """``key=value`` of each config key, comma-separated ("all runs" when nothing was swept)."""
-    return ", ".join(f"{key}={row[key]}" for key in config_keys) or "all runs"
+    """``key=value`` of each config key, comma-separated ("all runs" when nothing was swept); a key named
+    ``configuration`` (genre-compare's labels, already ``key=value``) shows its value alone."""
+    return (
+        ", ".join(str(row[key]) if key == CONFIGURATION else f"{key}={row[key]}" for key in config_keys) or "all runs"
+    )
 
 
 def _number(value: Any) -> float:
