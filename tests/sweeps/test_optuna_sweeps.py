@@ -139,6 +139,8 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_by_the_next_run(tmp
             "hydra.sweeper.n_trials=1",
             *heartbeats,
             "hydra.sweeper.retry_failed=1",
+            # The killed trial ran with trainer.epochs=500: rerunning it with 1 is a change of setup, opted into.
+            "hydra.sweeper.on_setup_change=continue",
             f"hydra.sweep.dir={tmp_path / 'second'}",
         ],
         tmp_path,
@@ -148,6 +150,7 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_by_the_next_run(tmp
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].params == killed.params and trials[1].system_attrs["failed_trial"] == killed.number
     assert "marked FAIL" in result.stdout + result.stderr
+    assert "override.trainer.epochs: 500 -> 1" in result.stdout + result.stderr  # the change is reported
 
 
 def test_a_study_resumes_only_with_its_own_setup_and_its_trials_add_up(tmp_path: Path, cache_dir: Path) -> None:

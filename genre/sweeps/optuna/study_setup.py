@@ -177,12 +177,13 @@ def check_setup(study: optuna.Study, setup: dict[str, str], on_change: str) -> N
         raise ValueError(f"on_change must be one of {', '.join(ON_CHANGE)}, got {on_change!r}")
     stored = study.user_attrs.get(SETUP_ATTR)
     if not isinstance(stored, dict):
-        if study.trials:
+        ran = [trial for trial in study.trials if trial.state != optuna.trial.TrialState.WAITING]  # not enqueued
+        if ran:
             log.warning(
                 "Study %s has %d trial(s) but no recorded setup (made by an older genre or by hand): recording "
                 "this sweep's; its earlier trials were not checked against it",
                 study.study_name,
-                len(study.trials),
+                len(ran),
             )
         study.set_user_attr(SETUP_ATTR, setup)
         return

@@ -50,7 +50,6 @@ from genre.sweeps.optuna.storage_url import (
 from genre.sweeps.optuna.study_setup import (
     ON_CHANGE,
     ON_CHANGE_KEY,
-    SETUP_ATTR,
     check_setup,
     objective_names,
     study_setup,
@@ -183,13 +182,11 @@ class OptunaSweeper(Sweeper):
         prepare_storage(self.storage)
         self._storage = sweeper_storage(self.storage, self.heartbeat_interval, self.grace_period, self.retry_failed)
         setup = study_setup(self.config, space, self.directions)
-        if self._storage is not None and self.study_name in optuna.get_all_study_names(self._storage):
-            try:  # before Optuna logs that it resumes it: the refusal is the only line on stderr
-                check_setup(
-                    optuna.load_study(study_name=self.study_name, storage=self._storage), setup, self.on_setup_change
-                )
-            except ConfigError as exc:
-                exit_with_one_line(exc)  # before any trial is asked: the study keeps only its own setup
+        # A stored study is checked before Optuna logs that it resumes it, so the refusal is the only line on
+        # stderr; a new one is checked (its setup recorded) once made, by then perhaps by a sweep started beside.
+        resuming = self._storage is not None and self.study_name in optuna.get_all_study_names(self._storage)
+        if resuming:
+            self._check_setup(optuna.load_study(study_name=self.study_name, storage=self._storage), setup)
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self._storage,
@@ -198,8 +195,8 @@ class OptunaSweeper(Sweeper):
             directions=cast(list[Any], self.directions),
             load_if_exists=True,
         )
-        if SETUP_ATTR not in study.user_attrs:  # a new study: what defines it
-            study.set_user_attr(SETUP_ATTR, setup)
+        if not resuming:
+            self._check_setup(study, setup)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(objective_names(self.config))  # plots and the dashboard name the metric
@@ -216,6 +213,12 @@ class OptunaSweeper(Sweeper):
             self.schedule,
         )
         return study
+
+    def _check_setup(self, study: optuna.Study, setup: dict[str, str]) -> None:
+        try:
+            check_setup(study, setup, self.on_setup_change)
+        except ConfigError as exc:
+            exit_with_one_line(exc)  # before any trial is asked: the study keeps only its own setup
 
     def _prunes(self) -> bool:
         return not isinstance(self.pruner, optuna.pruners.NopPruner)
