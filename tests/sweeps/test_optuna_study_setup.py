@@ -216,7 +216,13 @@ def test_each_trial_carries_its_run_dir_from_launch_and_from_where_its_job_ran(t
 def test_study_plots_are_titled_as_the_whole_studys_and_name_the_metric(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from genre.sweeps.optuna.plots import _history, _intermediate_values, plot_title, write_study_plots
+    from genre.sweeps.optuna.plots import (
+        _history,
+        _intermediate_values,
+        _parallel_coordinate,
+        plot_title,
+        write_study_plots,
+    )
 
     study = optuna.create_study(study_name="s", direction="maximize")
     study.set_metric_names(["val/acc"])
@@ -227,5 +233,6 @@ def test_study_plots_are_titled_as_the_whole_studys_and_name_the_metric(tmp_path
     assert plot_title(study, [1, 2]) == "Study s: all 3 trials of every sweep on it (this sweep: 2, trials 1-2)"
     assert _history(study).get_ylabel() == "val/acc"
     assert _intermediate_values(study).get_ylabel() == "val/acc after each epoch"
+    assert "val/acc" in [label.get_text() for label in _parallel_coordinate(study).get_xticklabels()]
     plt.close("all")
     assert (tmp_path / "optuna_history.png") in write_study_plots(study, tmp_path, trials=[1, 2])

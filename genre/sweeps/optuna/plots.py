@@ -96,16 +96,16 @@ def metric_name(study: optuna.Study, index: int = 0) -> str:
 
 
 def _first_objective(study: optuna.Study) -> dict[str, Any]:
-    """``target`` arguments that plot a multi-objective study's first objective."""
+    """``target`` arguments that plot the (first) objective under its metric's name."""
     if len(study.directions) == 1:
-        return {}
+        return {"target_name": metric_name(study)}
     return {"target": lambda trial: trial.values[0], "target_name": metric_name(study)}
 
 
 def _history(study: optuna.Study) -> plt.Axes:
     from optuna.visualization.matplotlib import plot_optimization_history
 
-    return plot_optimization_history(study, **({"target_name": metric_name(study)} | _first_objective(study)))
+    return plot_optimization_history(study, **_first_objective(study))
 
 
 def _importances(study: optuna.Study) -> plt.Axes:
