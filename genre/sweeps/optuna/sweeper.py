@@ -262,7 +262,7 @@ def _run_dir_of(config: DictConfig) -> Callable[[int], str] | None:
     subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
     if subdir != "${hydra.job.num}":
         return None
-    sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+    sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))  # as Hydra makes the job's output_dir
     return lambda job_num: str(sweep_dir / str(job_num))
 
 
