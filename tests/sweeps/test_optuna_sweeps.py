@@ -139,6 +139,8 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_by_the_next_run(tmp
             "hydra.sweeper.n_trials=1",
             *heartbeats,
             "hydra.sweeper.retry_failed=1",
+            # The killed trial ran with trainer.epochs=500: rerunning it with 1 is a change of setup, opted into.
+            "hydra.sweeper.on_setup_change=continue",
             f"hydra.sweep.dir={tmp_path / 'second'}",
         ],
         tmp_path,
@@ -148,6 +150,34 @@ def test_a_killed_sweeps_running_trial_is_failed_and_retried_by_the_next_run(tmp
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
     assert trials[1].params == killed.params and trials[1].system_attrs["failed_trial"] == killed.number
     assert "marked FAIL" in result.stdout + result.stderr
+    assert "override.trainer.epochs: 500 -> 1" in result.stdout + result.stderr  # the change is reported
+
+
+def test_a_study_resumes_only_with_its_own_setup_and_its_trials_add_up(tmp_path: Path, cache_dir: Path) -> None:
+    def search(sweep: str, *extra: str) -> subprocess.CompletedProcess:
+        arguments = ["-m", "hparams_search=optuna", "hydra.sweeper.params=null", *CHEAP, *extra]
+        arguments += ["optimizer.lr=tag(log,interval(1e-3,1e-2))", "hydra.sweeper.n_trials=2"]
+        return run_cli([*arguments, f"hydra.sweep.dir={tmp_path / sweep}"], tmp_path, cache_dir, check=False)
+
+    def study() -> optuna.Study:
+        return optuna.load_study(study_name=STUDY, storage=_storage(tmp_path))
+
+    assert search("first").returncode == 0
+    refused = search("second", "trainer.epochs=2")  # the same study, with 2-epoch trials
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert line.startswith(f"error: hydra.sweeper.study_name: study {STUDY} was made with another setup")
+    assert "override.trainer.epochs: 1 -> 2" in line and "hydra.sweeper.on_setup_change=continue" in line
+    assert len(study().trials) == 2  # nothing was added
+    resumed = search("third")  # the first command again: it resumes
+    assert resumed.returncode == 0, resumed.stderr
+    trials = study().trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert study().metric_names == ["val/acc"]
+    for trial, sweep in zip(trials, ["first", "first", "third", "third"]):
+        run_dir = Path(trial.user_attrs["run_dir"])
+        assert run_dir.parent == tmp_path / sweep and (run_dir / "status.json").is_file()
+    assert _is_png(tmp_path / "third" / "optuna_history.png")
 
 
 def test_a_two_objective_search_marks_the_pareto_optimal_jobs(tmp_path: Path, cache_dir: Path) -> None:

@@ -1,5 +1,10 @@
 """Optuna's plots of a whole study as PNG files in the sweep dir.
 
+They cover every trial of the study, those of earlier sweeps on it too (a study is one setup:
+:mod:`genre.sweeps.optuna.study_setup`), while the sweep's summary covers only its own jobs; so each
+figure is titled with the study, its trial count and which of them this sweep ran, and its value axis
+carries the metric's name (``val/acc``), not "Objective Value".
+
 - ``optuna_history.png``: each trial's value and the best so far (several objectives: the first).
 - ``optuna_importances.png``: how much each parameter explains of the objective.
 - ``optuna_parallel_coordinate.png``: every completed trial's parameters, coloured by its value.
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +36,11 @@ INTERMEDIATE_FILE = "optuna_intermediate_values.png"
 PARETO_FILE = "optuna_pareto_front.png"
 
 
-def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
-    """Draw the study's plots into ``out_dir``; a plot that cannot be drawn is skipped with a warning
-    (importances need two completed trials whose parameters vary; intermediate values need reports)."""
+def write_study_plots(study: optuna.Study, out_dir: Path, trials: Sequence[int] = ()) -> list[Path]:
+    """Draw the study's plots into ``out_dir``, titled as the whole study's, naming ``trials`` (the numbers of
+    this sweep's trials); a plot that cannot be drawn is skipped with a warning (importances need two
+    completed trials whose parameters vary; intermediate values need reports)."""
+    title = plot_title(study, trials)
     completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     plots: list[tuple[str, Callable[[optuna.Study], plt.Axes | plt.Figure]]] = [
         (HISTORY_FILE, _history),
@@ -57,6 +64,7 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
                 figure = drawn if isinstance(drawn, plt.Figure) else drawn.get_figure(root=True)
                 assert isinstance(figure, plt.Figure)
                 figure.set_size_inches(9, 5.5)
+                figure.suptitle(title, fontsize=10)
                 figure.tight_layout()
                 figure.savefig(out_dir / name, dpi=120)
                 plt.close(figure)
@@ -75,11 +83,23 @@ def write_study_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
     return written
 
 
+def plot_title(study: optuna.Study, trials: Sequence[int]) -> str:
+    """``Study genre-demo: all 4 trials of every sweep on it (this sweep: 2, trials 2-3)``."""
+    mine = f"this sweep: {len(trials)}, trials {min(trials)}-{max(trials)}" if trials else "none from this sweep"
+    return f"Study {study.study_name}: all {len(study.trials)} trials of every sweep on it ({mine})"
+
+
+def metric_name(study: optuna.Study, index: int = 0) -> str:
+    """The name of objective ``index`` (``set_metric_names``), or Optuna's ``Objective <index>``."""
+    names = study.metric_names
+    return names[index] if names and index < len(names) else f"Objective {index}"
+
+
 def _first_objective(study: optuna.Study) -> dict[str, Any]:
-    """``target`` arguments that plot a multi-objective study's first objective."""
+    """``target`` arguments that plot the (first) objective under its metric's name."""
     if len(study.directions) == 1:
-        return {}
-    return {"target": lambda trial: trial.values[0], "target_name": "objective 1"}
+        return {"target_name": metric_name(study)}
+    return {"target": lambda trial: trial.values[0], "target_name": metric_name(study)}
 
 
 def _history(study: optuna.Study) -> plt.Axes:
@@ -107,7 +127,9 @@ def _intermediate_values(study: optuna.Study) -> plt.Axes:
 
     if not any(trial.intermediate_values for trial in study.get_trials(deepcopy=False)):
         raise ValueError("no trial reported intermediate values")
-    return plot_intermediate_values(study)
+    axes = plot_intermediate_values(study)
+    axes.set_ylabel(f"{metric_name(study)} after each epoch")
+    return axes
 
 
 def _pareto_front(study: optuna.Study) -> plt.Axes:

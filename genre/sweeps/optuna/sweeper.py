@@ -10,7 +10,10 @@ It keeps hydra-optuna-sweeper's config surface (``params`` in Hydra's sweep gram
 - Heartbeats: a trial left RUNNING by a killed sweep is failed by the next one, and re-run with its
   parameters when ``retry_failed`` allows (:mod:`genre.sweeps.optuna.study_storage`).
 - ``max_failure_rate`` counts over the whole search (:class:`~genre.sweeps.jobs.failures.FailureBudget`).
-- At the end: ``optimization_results.yaml`` and Optuna's plots of the whole study in the sweep dir.
+- A study is one setup (:mod:`genre.sweeps.optuna.study_setup`): resuming it with other fixed overrides,
+  search space, objective or dataset is refused unless ``on_setup_change=continue``. Each trial stores its
+  ``run_dir``; the study its metric names.
+- At the end: ``optimization_results.yaml`` and Optuna's plots of the whole study (titled so) in the sweep dir.
 - A password in ``storage`` never reaches a file: it is taken out of the URL before anything is written
   and handed to the jobs in their environment (:func:`keep_password_out_of_files`).
 """
@@ -22,6 +25,8 @@ import logging
 import os
 import re
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,6 +46,13 @@ from genre.sweeps.optuna.storage_url import (
     masked,
     move_password_to_environment,
     with_password_from_environment,
+)
+from genre.sweeps.optuna.study_setup import (
+    ON_CHANGE,
+    ON_CHANGE_KEY,
+    check_setup,
+    objective_names,
+    study_setup,
 )
 from genre.sweeps.optuna.study_storage import Heartbeats, check_storage_url, prepare_storage, sweeper_storage
 from genre.sweeps.optuna.trial_scheduler import SCHEDULES, TrialScheduler
@@ -70,6 +82,7 @@ class OptunaSweeper(Sweeper):
         retry_failed: int = 0,
         heartbeat_interval: int = 60,
         grace_period: int | None = None,
+        on_setup_change: str = "refuse",
     ) -> None:
         if schedule not in SCHEDULES:
             raise ConfigError(
@@ -77,6 +90,13 @@ class OptunaSweeper(Sweeper):
                 f"'{schedule}' is not one of {', '.join(SCHEDULES)}",
                 "Use async (a new trial as soon as one ends) or batch (n_jobs trials at a time)",
             )
+        if on_setup_change not in ON_CHANGE:
+            raise ConfigError(
+                ON_CHANGE_KEY,
+                f"'{on_setup_change}' is not one of {', '.join(ON_CHANGE)}",
+                "Use refuse (a resumed study must keep its setup) or continue (add trials despite a change)",
+            )
+        self.on_setup_change = on_setup_change
         self.sampler = sampler
         self.pruner = pruner if pruner is not None else optuna.pruners.NopPruner()
         self.directions = _directions(direction)
@@ -128,6 +148,7 @@ class OptunaSweeper(Sweeper):
             heartbeats=Heartbeats(self._storage, max(1, self.heartbeat_interval)),
             retried=self.retry_failed > 0,
             validate=self.validate_batch_is_legal,
+            run_dir=_run_dir_of(self.config),
         )
         try:
             scheduler.run()
@@ -135,11 +156,12 @@ class OptunaSweeper(Sweeper):
             write_results(study, sweep_dir)
             from genre.sweeps.optuna.plots import write_study_plots
 
-            write_study_plots(study, sweep_dir)
+            write_study_plots(study, sweep_dir, trials=scheduler.numbers)
 
     # --- set-up -------------------------------------------------------------------------------------------
 
     def _open_study(self, space: SearchSpace) -> optuna.Study:
+        assert self.config is not None
         if self._prunes() and self.storage is None:
             raise ConfigError(
                 "hydra.sweeper.pruner",
@@ -159,6 +181,12 @@ class OptunaSweeper(Sweeper):
                 exit_with_one_line(exc)  # one line naming the key, not a driver traceback
         prepare_storage(self.storage)
         self._storage = sweeper_storage(self.storage, self.heartbeat_interval, self.grace_period, self.retry_failed)
+        setup = study_setup(self.config, space, self.directions)
+        # A stored study is checked before Optuna logs that it resumes it, so the refusal is the only line on
+        # stderr; a new one is checked (its setup recorded) once made, by then perhaps by a sweep started beside.
+        resuming = self._storage is not None and self.study_name in optuna.get_all_study_names(self._storage)
+        if resuming:
+            self._check_setup(optuna.load_study(study_name=self.study_name, storage=self._storage), setup)
         study = optuna.create_study(
             study_name=self.study_name,
             storage=self._storage,
@@ -167,6 +195,11 @@ class OptunaSweeper(Sweeper):
             directions=cast(list[Any], self.directions),
             load_if_exists=True,
         )
+        if not resuming:
+            self._check_setup(study, setup)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objective_names(self.config))  # plots and the dashboard name the metric
         log.info(
             "Study %s (%d trials so far) in %s | sampler %s | pruner %s | directions %s | %d trials, %d at a time (%s)",
             study.study_name,
@@ -180,6 +213,12 @@ class OptunaSweeper(Sweeper):
             self.schedule,
         )
         return study
+
+    def _check_setup(self, study: optuna.Study, setup: dict[str, str]) -> None:
+        try:
+            check_setup(study, setup, self.on_setup_change)
+        except ConfigError as exc:
+            exit_with_one_line(exc)  # before any trial is asked: the study keeps only its own setup
 
     def _prunes(self) -> bool:
         return not isinstance(self.pruner, optuna.pruners.NopPruner)
@@ -215,6 +254,16 @@ class OptunaSweeper(Sweeper):
                     f"{direction} for {name}, whose objective_mode is {run_mode}",
                     "Make objective_mode and hydra.sweeper.direction agree",
                 )
+
+
+def _run_dir_of(config: DictConfig) -> Callable[[int], str] | None:
+    """Job number -> its run dir, when the sweep's subdir is Hydra's default (the job number); else None
+    (the run dir is then known once the job has ended, from its return)."""
+    subdir = OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir")  # type: ignore[union-attr]
+    if subdir != "${hydra.job.num}":
+        return None
+    sweep_dir = Path(os.path.abspath(str(config.hydra.sweep.dir)))  # as Hydra makes the job's output_dir
+    return lambda job_num: str(sweep_dir / str(job_num))
 
 
 # --- the study password: in the environment, never in a file ---------------------------------------------

@@ -15,16 +15,18 @@ the previous one has ended (``n_jobs`` has no effect), which is ``async`` with o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
@@ -37,6 +39,8 @@ from genre.sweeps.optuna.study_storage import Heartbeats, fail_stale_trials
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("async", "batch")
+# The trial user attribute naming the run dir of the trial's job.
+RUN_DIR_ATTR = "run_dir"
 
 
 @dataclass
@@ -97,6 +101,7 @@ class TrialScheduler:
         heartbeats: Heartbeats,
         retried: bool,
         validate: Any = None,
+        run_dir: Callable[[int], str] | None = None,
     ) -> None:
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -112,11 +117,13 @@ class TrialScheduler:
         self.heartbeats = heartbeats
         self.retried = retried
         self.validate = validate
+        self.run_dir = run_dir
         self.n_objectives = len(study.directions)
         self.asked = 0
         self.stopping = False
         self.fatal: JobReturn | None = None
         self.returns: list[JobReturn] = []
+        self.numbers: list[int] = []  # this sweep's trials (a resumed study holds others too)
 
     def run(self) -> list[JobReturn]:
         """Run the trials; raise the job's own error once more than ``max_failure_rate`` of them failed."""
@@ -184,6 +191,9 @@ class TrialScheduler:
             trial = self.study.ask(fixed_distributions=self.space.distributions)
         for name, value in self.space.fixed.items():
             trial.set_user_attr(name, value)  # shown beside the parameters (dashboard, trials table)
+        if self.run_dir is not None:
+            trial.set_user_attr(RUN_DIR_ATTR, self.run_dir(self.asked))  # known before the job ends, or is killed
+        self.numbers.append(trial.number)
         self.heartbeats.add(optuna_trial_id(trial))
         launched = Launched(
             trial=trial,
@@ -210,6 +220,10 @@ class TrialScheduler:
     def _tell(self, launched: Launched, ret: JobReturn) -> None:
         outcome = outcome_of(ret, self.n_objectives)
         self.returns.append(ret)
+        run_dir = OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir") if ret.hydra_cfg is not None else None
+        if run_dir is not None:  # where the job actually ran
+            with contextlib.suppress(UpdateFinishedTrialError):  # finished elsewhere: _finish says so
+                launched.trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
         self._finish(launched, outcome)
         if outcome.state == TrialState.FAIL:
             log.warning(
