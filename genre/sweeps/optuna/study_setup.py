@@ -23,10 +23,7 @@ study keeps the setup it was made with and lists each accepted change in ``genre
 from __future__ import annotations
 
 import logging
-import subprocess
 from collections.abc import Mapping
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -34,6 +31,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
+from genre.core import versions
 from genre.core.errors import ConfigError
 from genre.sweeps.optuna.search_space import SearchSpace
 
@@ -134,25 +132,12 @@ def _text(value: Any) -> str:
 
 
 def code_version() -> dict[str, str]:
-    """The genre package's version, and the commit of the git checkout it runs from (when it is one)."""
-    try:
-        version = metadata.version("genre")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    found = {"genre": version}
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return found  # not a checkout, or no git: the version alone
-    if commit:
-        found["git_commit"] = commit
+    """The genre package's version, and the commit of the git checkout it runs from (when it is one: see
+    :func:`genre.core.versions.git_state`)."""
+    version = versions.code_version()
+    found = {"genre": version.package_version or "unknown"}
+    if version.git_commit:
+        found["git_commit"] = version.git_commit
     return found
 
 
