@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Keys a run always lists (when it has them): they tell runs of one configuration apart.
 ALWAYS = ("seed", "fold")
+# The config key ``fold`` shows.
+FOLD_KEY = "dataset.split.fold"
 # The scalar tags the tab shows as metrics (each run's last logged value), besides the run's objectives.
 METRICS = ("val/acc", "val/loss", "test/acc", "test/loss")
 
@@ -44,7 +46,8 @@ def run_hparams(seed: int, fold: int | None) -> tuple[dict[str, Any], set[str]]:
         overrides = dict(parse_override(override) for override in hydra_cfg.overrides.task)
         swept = swept_keys(Path(hydra_cfg.runtime.output_dir)) if hydra_cfg.mode == RunMode.MULTIRUN else None
         # A single run (or a sweep without its multirun.yaml): what its command line set.
-        varying = (set(overrides) if swept is None else swept) - {"resume"}
+        # The fold has its own column (a CV job's folds set it in no override).
+        varying = (set(overrides) if swept is None else swept) - {"resume", FOLD_KEY}
         choices = hydra_cfg.runtime.choices
         for key in sorted(varying & set(overrides)):
             # A config group by its option's name (feature=mel), anything else by its value.

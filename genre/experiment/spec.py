@@ -33,7 +33,7 @@ from genre.experiment.checks import (
     check_mandatory,
     check_writable,
 )
-from genre.experiment.hparams import run_hparams
+from genre.experiment.hparams import FOLD_KEY, run_hparams
 from genre.experiment.objectives import Objective, parse_objectives
 from genre.experiment.outputs import stored_config
 from genre.training.device import Precision, resolve_device, resolve_precision
@@ -241,7 +241,7 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
     top = read_settings(RunSpec, root)
     check_cache_dir(OmegaConf.select(root, "paths.cache_dir"))
     check_writable("paths.output_dir", OmegaConf.select(root, "paths.output_dir"))
-    fold = OmegaConf.select(root, "dataset.split.fold", default=None)
+    fold = OmegaConf.select(root, FOLD_KEY, default=None)
     hparams, varying = run_hparams(top["seed"], fold if isinstance(fold, int) else None)
     return RunSpec(
         **top,

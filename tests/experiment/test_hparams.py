@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from genre.core.errors import TrainingInterrupted
+from genre.experiment.cross_validation import fold_config
 from genre.experiment.hparams import hparams_session, swept_keys
+from genre.experiment.spec import build_spec
 from genre.tracking.tensorboard import RunLogger
 from genre.training.callbacks import StoppedByCallback
+from helpers import TINY_RUN, compose_run
 
 END = "_hparams_/session_end_info"
 
@@ -79,3 +83,16 @@ def test_the_swept_keys_are_the_sweeps_lists_and_searched_params(tmp_path: Path)
     assert swept_keys(job) is None
     (tmp_path / "multirun.yaml").unlink()
     assert swept_keys(job) is None
+
+
+def test_a_single_run_lists_what_its_command_line_set_and_its_fold(tmp_path: Path) -> None:
+    cfg = compose_run([*TINY_RUN, "cv.folds=3", "model=fcn"], tmp_path / "job", tmp_path / "cache")
+    job = OmegaConf.create(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])))
+    spec = build_spec(fold_config(job, 3, 2))
+    assert spec.hparams["model"] == "fcn" and spec.hparams["cv.folds"] == 3
+    assert spec.hparams["fold"] == 2 and "fold" in spec.varying and "optimizer.lr" not in spec.hparams
+    # The grid form of a fold: the fold is one column, not two.
+    grid = ["dataset/split=kfold", "dataset.split.fold=1"]
+    spec = build_spec(compose_run([*TINY_RUN, *grid], tmp_path / "grid", tmp_path / "cache"))
+    assert spec.hparams["fold"] == 1 and "dataset.split.fold" not in spec.hparams
+    assert spec.hparams["dataset/split"] == "kfold"
