@@ -117,10 +117,11 @@ class Run:
                 fit = self.fit(trainer, tracker, data, restored)
                 tested = self.test(trainer, data)
                 metrics = self.write_outputs(fit, tested, pipeline, data, logger)
+                objective = self.objective(metrics)  # a diverged run raises: its session ends as a failure
         finally:
             if logger is not None:
                 logger.close()
-        return self.objective(metrics)
+        return objective
 
     # --- build data -------------------------------------------------------------------------------------
 
