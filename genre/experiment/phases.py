@@ -21,6 +21,7 @@ from torch import nn
 from genre.augment import Augmentations
 from genre.core.errors import ConfigError, config_keys, split_parameter
 from genre.data.prepare import PreparedData, prepare_data
+from genre.experiment.hparams import hparams_session
 from genre.experiment.outputs import collect_metrics, run_predictions, sweep_objective
 from genre.experiment.pipeline import Pipeline, build_pipeline
 from genre.experiment.provenance import write_provenance
@@ -108,16 +109,20 @@ class Run:
         data = self.build_data(prepared, pipeline)
         restored = self.read_checkpoint(data)
         logger = self.open_logger(data, restored)
+        spec = self.spec
+        objectives = [objective.name for objective in spec.objectives]
         try:
-            trainer, tracker = self.build_trainer(pipeline, data, logger)
-            self.start(trainer, tracker, data, restored)
-            fit = self.fit(trainer, tracker, data, restored)
-            tested = self.test(trainer, data)
-            metrics = self.write_outputs(fit, tested, pipeline, data, logger)
+            with hparams_session(logger, spec.hparams, spec.varying, objectives, fresh=restored is None):
+                trainer, tracker = self.build_trainer(pipeline, data, logger)
+                self.start(trainer, tracker, data, restored)
+                fit = self.fit(trainer, tracker, data, restored)
+                tested = self.test(trainer, data)
+                metrics = self.write_outputs(fit, tested, pipeline, data, logger)
+                objective = self.objective(metrics)  # a diverged run raises: its session ends as a failure
         finally:
             if logger is not None:
                 logger.close()
-        return self.objective(metrics)
+        return objective
 
     # --- build data -------------------------------------------------------------------------------------
 
@@ -337,7 +342,7 @@ class Run:
         self, fit: FitResult, tested: Tested, pipeline: Pipeline, data: RunData, logger: RunLogger | None
     ) -> RunMetrics:
         """The run's metrics; rank 0 also writes ``metrics.json``, ``predictions.csv``, the test report and
-        HPARAMS to TensorBoard."""
+        the test scores to TensorBoard."""
         metrics = self._metrics(fit, tested, pipeline, data)
         if logger is None:
             return metrics
@@ -354,12 +359,6 @@ class Run:
                 if key.startswith("test/") or (key.startswith("val/") and key not in per_epoch)
             },
             step=fit.best_epoch,
-        )
-        # Per-genre scores (two slashes) would crowd the HPARAMS table; they are in the scalars and metrics.json.
-        logger.hparams(
-            self.spec.hparams,
-            {f"hparams/{k.replace('/', '_')}": v for k, v in metrics.scores.items() if k.count("/") == 1},
-            step=self.spec.training.epochs,
         )
         log.info("Test report (best epoch %d):\n%s", fit.best_epoch, report)
         speed = metrics.perf.get("perf/clips_per_second")  # none for a model solved without epochs

@@ -33,7 +33,7 @@ from genre.experiment.checks import (
     check_mandatory,
     check_writable,
 )
-from genre.experiment.hparams import run_hparams
+from genre.experiment.hparams import FOLD_KEY, run_hparams
 from genre.experiment.objectives import Objective, parse_objectives
 from genre.experiment.outputs import stored_config
 from genre.training.device import Precision, resolve_device, resolve_precision
@@ -199,6 +199,8 @@ class RunSpec:
     resume_from: str | None
     # What TensorBoard's HPARAMS tab shows (genre.experiment.hparams).
     hparams: dict[str, Any]
+    # The keys among them that the run's sweep varies (listed first in the tab).
+    varying: set[str]
     # The run's resolved config as checkpoints store it and TensorBoard shows it: plain data, no URL password.
     config: dict[str, Any]
 
@@ -239,16 +241,8 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
     top = read_settings(RunSpec, root)
     check_cache_dir(OmegaConf.select(root, "paths.cache_dir"))
     check_writable("paths.output_dir", OmegaConf.select(root, "paths.output_dir"))
-    hparams = run_hparams(
-        {
-            "optimizer.lr": float(root.optimizer.lr),
-            "trainer.batch_size": loader.batch_size,
-            "trainer.epochs": training.epochs,
-            "trainer.segment_seconds": segments.train_seconds,
-            "eval.aggregate": top["aggregate"],
-            "seed": top["seed"],
-        }
-    )
+    fold = OmegaConf.select(root, FOLD_KEY, default=None)
+    hparams, varying = run_hparams(top["seed"], fold if isinstance(fold, int) else None)
     return RunSpec(
         **top,
         objectives=parse_objectives(root),
@@ -262,6 +256,7 @@ def build_spec(cfg: DictConfig, resume_from: str | None = None) -> RunSpec:
         cache_dir=str(OmegaConf.select(root, "paths.cache_dir")),
         resume_from=resume_from,
         hparams=hparams,
+        varying=varying,
         config=stored_config(root),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +10,10 @@ import matplotlib
 matplotlib.use("Agg")  # runs are headless: on clusters there is no display
 import matplotlib.pyplot as plt
 import numpy as np
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.plugins.hparams.api_pb2 import Status
+from tensorboard.plugins.hparams.metadata import PLUGIN_DATA_VERSION, PLUGIN_NAME, SESSION_END_INFO_TAG
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData, SessionEndInfo
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
@@ -17,6 +21,12 @@ from genre.core.upstream import event_file_writer
 from genre.core.url_passwords import strip_text
 
 HParamValue = int | float | str | bool
+# How a run ended, as the HPARAMS tab's status (its filter): TensorBoard has no pruned status.
+SESSION_STATUS = {
+    "success": Status.Value("STATUS_SUCCESS"),
+    "pruned": Status.Value("STATUS_UNKNOWN"),
+    "failure": Status.Value("STATUS_FAILURE"),
+}
 
 
 class RunLogger:
@@ -62,19 +72,44 @@ class RunLogger:
         figure.tight_layout()
         self.writer.add_figure(tag, figure, step)  # closes the figure
 
-    def hparams(self, params: Mapping[str, HParamValue], metrics: Mapping[str, float], step: int = 0) -> None:
-        """Record an HParams entry in this run's own event file so the HPARAMS tab compares runs.
+    def hparams_start(
+        self, params: Mapping[str, HParamValue], metrics: Sequence[str], varying: Collection[str] = ()
+    ) -> None:
+        """Open this run's HPARAMS session: its ``params`` and the scalar tags (``metrics``) the tab shows.
 
-        ``SummaryWriter.add_hparams`` would write to a new sub-directory; writing the summaries
-        ourselves keeps one TensorBoard dir per run. The metric values are logged as scalars with
-        the same tags, which is where the HPARAMS tab reads them from.
+        Written when the run starts, so a run that is pruned, fails or is killed is in the table too
+        (:meth:`hparams_end` adds how it ended). The metric values are the tags' last logged scalars:
+        nothing is logged twice. ``varying`` (keys the sweep varies) are marked so the tab lists them first.
+        ``SummaryWriter.add_hparams`` would write to a new sub-directory and log the metrics again as
+        scalars; writing the summaries ourselves keeps one TensorBoard dir per run.
         """
         clean = {key: strip_text(value) if isinstance(value, str) else value for key, value in params.items()}
-        experiment, session_start, session_end = hparams_summary(clean, dict(metrics))
+        experiment, session_start, _ = hparams_summary(clean, dict.fromkeys(metrics, 0.0))
+        content = HParamsPluginData.FromString(experiment.value[0].metadata.plugin_data.content)
+        for info in content.experiment.hparam_infos:
+            info.differs = info.name in varying
+        experiment.value[0].metadata.plugin_data.content = content.SerializeToString()
         file_writer = event_file_writer(self.writer)
-        for summary in (experiment, session_start, session_end):
-            file_writer.add_summary(summary)
-        self.scalars(metrics, step=step)
+        file_writer.add_summary(experiment)
+        file_writer.add_summary(session_start)
+        self.writer.flush()
+
+    def hparams_end(self, status: str) -> None:
+        """Close this run's HPARAMS session with how it ended: ``success``, ``pruned`` or ``failure``.
+
+        TensorBoard knows no pruned status: a pruned run ends as Unknown (a killed one, never closed,
+        stays Running).
+        """
+        if status not in SESSION_STATUS:
+            raise ValueError(f"status: {status!r} is not one of {sorted(SESSION_STATUS)}")
+        content = HParamsPluginData(
+            session_end_info=SessionEndInfo(status=SESSION_STATUS[status]), version=PLUGIN_DATA_VERSION
+        )
+        metadata = SummaryMetadata(
+            plugin_data=SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=content.SerializeToString())
+        )
+        summary = Summary(value=[Summary.Value(tag=SESSION_END_INFO_TAG, metadata=metadata)])
+        event_file_writer(self.writer).add_summary(summary)
 
     def close(self) -> None:
         """Flush and close the event file."""

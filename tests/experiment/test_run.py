@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from genre.experiment import run_experiment
 from helpers import TINY_DEMO, TINY_RUN, TINY_TRAINING, compose_run, run_cli, run_script
@@ -36,12 +38,17 @@ def test_run_logs_scalars_image_text_and_hparams(tmp_path: Path, cache_dir: Path
     assert {"config/text_summary", "test/classification_report/text_summary"} <= set(tags["tensors"])
     report = acc.Tensors("test/classification_report/text_summary")[0].tensor_proto.string_val[0].decode()
     assert "precision" in report and "recall" in report
+    # HPARAMS: a single run lists what its command line set, plus its seed; the metrics are the scalars.
     plugins = acc.PluginTagToContent("hparams")
-    assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
-    start = plugins["_hparams_/session_start_info"]
-    assert b"chroma" in start and b"crnn" in start
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert acc.Scalars("hparams/test_acc")[0].value == pytest.approx(metrics["test/acc"])
+    start = hparams_metadata.parse_session_start_info_plugin_data(plugins["_hparams_/session_start_info"])
+    assert start.hparams["feature"].string_value == "chroma" and start.hparams["model"].string_value == "crnn"
+    assert start.hparams["trainer.epochs"].number_value == 2 and "seed" in start.hparams
+    assert "optimizer.lr" not in start.hparams, "a key the command line did not set is no column"
+    experiment = hparams_metadata.parse_experiment_plugin_data(plugins["_hparams_/experiment"])
+    assert {info.name.tag for info in experiment.metric_infos} <= set(tags["scalars"])
+    end = hparams_metadata.parse_session_end_info_plugin_data(plugins["_hparams_/session_end_info"])
+    assert end.status == api_pb2.STATUS_SUCCESS
+    assert not [tag for tag in tags["scalars"] if tag.startswith("hparams/")], "no one-point copies of the scores"
 
 
 @pytest.mark.slow

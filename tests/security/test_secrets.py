@@ -166,7 +166,7 @@ def test_tensorboard_text_and_hparams_hold_no_url_password(tmp_path: Path) -> No
 
     logger = RunLogger(tmp_path)
     logger.text("config", "optuna_trial:\n  storage: postgresql://genre:s3cret@db.example/optuna\n")
-    logger.hparams({"optuna_trial.storage": "postgresql://genre:s3cret@db.example/optuna"}, {"val/acc": 0.5})
+    logger.hparams_start({"optuna_trial.storage": "postgresql://genre:s3cret@db.example/optuna"}, ["val/acc"])
     logger.close()
     data = b"".join(path.read_bytes() for path in tmp_path.glob("events.*"))
     assert b"db.example" in data and b"s3cret" not in data

@@ -108,7 +108,8 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
     assert _is_png(sweep / "heatmap.png") and (sweep / "heatmap.pdf").read_bytes()[:5] == b"%PDF-"
     assert (sweep / "summary.tex").read_text().count(r"\midrule") == 1
 
-    # `tensorboard --logdir <sweep dir>` finds every job in HPARAMS with its swept values and metrics.
+    # `tensorboard --logdir <sweep dir>` finds every job in HPARAMS with its swept values (and seed: the
+    # fixed overrides of TINY_RUN are no columns) and its scores as the metrics, logged once.
     mux = EventMultiplexer().AddRunsFromDirectory(str(sweep))
     mux.Reload()
     sessions = {
@@ -121,10 +122,12 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
         run_dir = sweep / Path(run).parts[0]
         info = hparams_metadata.parse_session_start_info_plugin_data(tags["_hparams_/session_start_info"])
         overrides = _overrides(run_dir)
+        assert set(info.hparams) == {"feature", "model", "seed"}
         assert info.hparams["feature"].string_value == overrides["feature"]
         assert info.hparams["model"].string_value == overrides["model"]
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        assert mux.Scalars(run, "hparams/test_acc")[-1].value == pytest.approx(metrics["test/acc"])
+        assert mux.Scalars(run, "test/acc")[-1].value == pytest.approx(metrics["test/acc"])
+        assert not [tag for tag in mux.Runs()[run]["scalars"] if tag.startswith("hparams/")]
 
     # The report rebuilds the same summary from the run folders alone.
     before = summary.copy()
