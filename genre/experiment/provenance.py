@@ -13,6 +13,7 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from genre.core.url_passwords import mask_text
 from genre.core.versions import code_version, library_versions
 from genre.data.prepare import PreparedData
 from genre.run_files import Provenance
@@ -51,7 +52,7 @@ def run_provenance(split: DictConfig, prepared: PreparedData, resumed_from: str 
         git_commit=code.git_commit,
         git_dirty=code.git_dirty,
         libraries=library_versions(),
-        command=[str(arg) for arg in sys.argv],
+        command=[mask_text(str(arg)) for arg in sys.argv],  # a study URL's password never reaches a file
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         resumed_from=resumed_from,
     )

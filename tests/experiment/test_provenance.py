@@ -48,6 +48,21 @@ def test_a_run_records_the_kfold_split_its_fold_the_cache_and_clip_counts(tmp_pa
     assert record.libraries["python"] == ".".join(map(str, sys.version_info[:3]))
 
 
+def test_the_recorded_command_line_keeps_no_url_password(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = compose_run(TINY_DEMO, tmp_path / "run", cache_dir)
+    prepared = prepare_data(cfg.dataset, cfg.paths.cache_dir, progress=False)
+    url = "hydra.sweeper.storage=postgresql://genre:s3cret-pw@db.example/studies"
+    monkeypatch.setattr(sys, "argv", ["run.py", "-m", url])
+    write_provenance(tmp_path / "run", cfg.dataset.split, prepared)
+    assert "s3cret-pw" not in (tmp_path / "run" / PROVENANCE_FILE).read_text()
+    record = Provenance.read(tmp_path / "run", strict=True)
+    assert (
+        record is not None and record.command[-1] == "hydra.sweeper.storage=postgresql://genre:***@db.example/studies"
+    )
+
+
 def test_a_split_without_parameters_on_the_command_line_records_its_defaults(tmp_path: Path, cache_dir: Path) -> None:
     cfg = compose_run(TINY_DEMO, tmp_path / "run", cache_dir)
     stratified = ("genre.data.splits.StratifiedSplit", {"val": 0.15, "test": 0.15, "seed": 0})

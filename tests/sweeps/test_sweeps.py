@@ -105,6 +105,10 @@ def test_grid_sweep_ends_with_a_summary_of_the_jobs_own_metrics(
     assert [int(line.split("|")[1]) for line in printed] == list(summary["job"])
     markdown = (sweep / "summary.md").read_text()
     assert _table_rows(markdown) == printed
+    # The sweep's last printed line names the best configuration, the one configurations.csv ranks first.
+    best = pd.read_csv(sweep / "configurations.csv").iloc[0]
+    last = result.stdout.rstrip().splitlines()[-1]
+    assert last.startswith(f"Best configuration, chosen on val/acc: feature={best['feature']}, model={best['model']} ")
     assert _is_png(sweep / "heatmap.png") and (sweep / "heatmap.pdf").read_bytes()[:5] == b"%PDF-"
     assert (sweep / "summary.tex").read_text().count(r"\midrule") == 1
 

@@ -146,5 +146,5 @@ class SweepSummary(Callback):
             log.warning("No sweep dir %s: nothing to summarise", sweep_dir)
             return
         summary = summarise_sweep(sweep_dir, heatmap_metric=self.heatmap_metric)
-        print(summary.table)
         log.info("Sweep summary: %s", ", ".join(str(path) for path in summary.files))
+        print(summary.table, flush=True)  # last: its last line names the best configuration
