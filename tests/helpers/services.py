@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -55,3 +55,27 @@ def postgres_server(*, password_file: bool = False) -> Iterator[tuple[str, Path 
         yield (state / "url").read_text().strip(), state / "pgpass"
     finally:
         subprocess.run(["bash", script, "stop", str(state)], capture_output=True)
+
+
+@contextmanager
+def headless_chromium(width: int, height: int) -> Iterator[Any]:
+    """A Selenium driver of headless Chromium (Debian's ``chromium`` and ``chromium-driver``) at ``width`` x
+    ``height``, quit afterwards; :func:`missing_service` when either is not installed."""
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if not browser or not driver_path:
+        missing_service("no headless Chromium: install Debian's chromium and chromium-driver (make test does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +21,8 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from helpers import REPO, TINY_RUN, missing_service, run_cli
+from helpers import REPO, TINY_RUN, run_cli
+from helpers.services import headless_chromium
 from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 pytestmark = pytest.mark.slow
@@ -242,26 +242,10 @@ def dashboard(pruned_search: Path) -> Iterator[str]:
         server.wait(timeout=SAFETY_TIMEOUT)
 
 
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        missing_service("no headless Chromium: install Debian's chromium and chromium-driver (make test does)")
-    return browser, driver
-
-
 def test_the_dashboard_shows_the_study_in_headless_chromium(dashboard: str, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser, driver_path = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+    with headless_chromium(1400, 1000) as driver:
         driver.get(f"{dashboard}/dashboard")
         # The study list is drawn by the page's JavaScript from the dashboard's API.
         WebDriverWait(driver, 60).until(lambda d: STUDY in d.find_element("tag name", "body").text)
@@ -273,5 +257,3 @@ def test_the_dashboard_shows_the_study_in_headless_chromium(dashboard: str, tmp_
         assert "PRUNED" in text.upper()
         driver.save_screenshot(str(tmp_path / "dashboard.png"))
         assert _is_png(tmp_path / "dashboard.png")
-    finally:
-        driver.quit()

@@ -21,7 +21,8 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from helpers import REPO, TINY_RUN, missing_service, run_cli
+from helpers import REPO, TINY_RUN, run_cli
+from helpers.services import headless_chromium
 from helpers.waiting import SAFETY_TIMEOUT, wait_for
 
 pytestmark = pytest.mark.slow
@@ -164,14 +165,6 @@ def test_tensorboard_serves_every_trial_with_the_searched_columns(tensorboard: s
     assert statuses[3] == {"STATUS_UNKNOWN"} and statuses[1] == {"STATUS_SUCCESS"}
 
 
-def _chromium() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        missing_service("no headless Chromium: install Debian's chromium and chromium-driver (make test does)")
-    return browser, driver
-
-
 # The HPARAMS dashboard draws its table inside shadow roots, which Selenium's .text does not enter.
 DEEP_TEXT = """
 const parts = [];
@@ -188,17 +181,9 @@ return parts.filter(Boolean).join("\\n");
 
 
 def test_the_hparams_table_shows_every_trial_in_headless_chromium(tensorboard: str, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser, driver_path = _chromium()
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1700,560"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
+    with headless_chromium(1700, 560) as driver:
         driver.get(f"{tensorboard}/#hparams")
         # The table is drawn by the page's JavaScript from the session groups above.
         WebDriverWait(driver, SAFETY_TIMEOUT).until(lambda d: "optimizer.lr" in d.execute_script(DEEP_TEXT))
@@ -213,5 +198,3 @@ def test_the_hparams_table_shows_every_trial_in_headless_chromium(tensorboard: s
         assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         if os.environ.get("GENRE_DOCS_SCREENSHOTS"):  # refreshes the README's picture
             shutil.copy(screenshot, REPO / "docs" / "tensorboard-hparams.png")
-    finally:
-        driver.quit()

@@ -16,6 +16,8 @@ matplotlib.use("Agg")  # sweeps end on headless machines
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from genre.sweeps.results.figure_files import save_png_and_pdf
+
 
 def plot_intervals(points: pd.DataFrame, key: str, metric: str, path: Path, title: str = "") -> list[Path]:
     """Draw ``points`` (columns ``label``, ``mean``, ``low``, ``high``, ``n``, ``best``; in order) as dots with
@@ -35,9 +37,4 @@ def plot_intervals(points: pd.DataFrame, key: str, metric: str, path: Path, titl
     axes.set_ylabel(metric)
     axes.grid(axis="y", alpha=0.3)
     axes.set_title(f"{metric}: mean and 95 % interval" + (f"\n{title}" if title else ""), fontsize=9)
-    figure.tight_layout()
-    written = [path, path.with_suffix(".pdf")]
-    for target in written:  # the title also in the file's metadata, for a reader (or a test) of the file
-        figure.savefig(target, dpi=120, metadata={"Title": f"{metric}; {title}"})
-    plt.close(figure)
-    return written
+    return save_png_and_pdf(figure, path, f"{metric}; {title}")

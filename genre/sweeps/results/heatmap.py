@@ -20,6 +20,7 @@ import pandas as pd
 
 from genre.comparison.intervals import t_interval
 from genre.sweeps.jobs.status import COMPLETED
+from genre.sweeps.results.figure_files import save_png_and_pdf
 
 PREFERRED_AXES = ("feature", "model")
 
@@ -91,12 +92,7 @@ def plot_heatmap(
         axes.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2.5))
     figure.colorbar(image, ax=axes, label=metric)
     axes.set_title(f"{metric}: mean ± 95 % t half-interval, n runs" + (f"\n{title}" if title else ""), fontsize=9)
-    figure.tight_layout()
-    written = [path, path.with_suffix(".pdf")]
-    for target in written:  # the title also in the file's metadata, for a reader (or a test) of the file
-        figure.savefig(target, dpi=120, metadata={"Title": f"{metric}; {title}"})
-    plt.close(figure)
-    return written
+    return save_png_and_pdf(figure, path, f"{metric}; {title}")
 
 
 def _levels(values: pd.Series) -> list:
