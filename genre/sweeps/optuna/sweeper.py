@@ -237,8 +237,7 @@ class OptunaSweeper(Sweeper):
     def _check_objectives(self) -> None:
         """The run's objectives and modes must match the study's directions (one each, same sense)."""
         assert self.config is not None
-        objective, mode = self.config.get("objective"), self.config.get("objective_mode")
-        objectives = list(objective) if isinstance(objective, ListConfig) else [objective]
+        objectives, mode = objective_names(self.config), self.config.get("objective_mode")
         modes = list(mode) if isinstance(mode, ListConfig) else [mode] * len(objectives)
         if len(objectives) != len(self.directions):
             raise ConfigError(
